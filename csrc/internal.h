@@ -1,0 +1,97 @@
+// Shared between flash_attention.cc (validation, dispatch, threads) and the per-ISA kernel
+// translation units. Keep this header free of std:: templates: an inline function compiled in an
+// AVX-512 TU could otherwise be the copy the linker keeps for the scalar TU too.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include "flash_attention.h"
+
+namespace sdpa {
+namespace detail {
+
+// The validated call plus the blocking chosen for it.
+struct Plan {
+  AttentionArgs a;
+  int64_t group;   // hq / hkv
+  int64_t bq;      // query rows per job
+  int64_t bk;      // keys per inner block
+  int64_t nqb;     // query blocks per head
+};
+
+// A kernel: one translation unit compiled with its own -m flags.
+struct Kernel {
+  const char* name;
+  // Whether this kernel handles these shapes (AMX needs head dims that tile).
+  bool (*supports)(const Plan&);
+  // Scratch bytes per thread (64-byte aligned region handed to run()).
+  size_t (*workspace_bytes)(const Plan&);
+  // Computes query rows [qblk*bq, min(s, qblk*bq+bq)) of flat head bh.
+  void (*run)(const Plan&, int64_t bh, int64_t qblk, void* ws);
+};
+
+extern const Kernel kernel_scalar;
+extern const Kernel kernel_avx2;
+extern const Kernel kernel_avx512;
+extern const Kernel kernel_amx_bf16;
+extern const Kernel kernel_amx_fp16;
+
+// Portable bit conversions (scalar tails and the scalar kernel). static so every TU keeps its own.
+static inline float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
+  if (exp == 0) {
+    if (man == 0) { bits = sign; }
+    else {  // subnormal: normalise
+      int e = -1;
+      do { man <<= 1; ++e; } while (!(man & 0x400u));
+      bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ffu) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | man << 13;
+  } else {
+    bits = sign | (exp + 112) << 23 | man << 13;
+  }
+  float f; std::memcpy(&f, &bits, 4); return f;
+}
+
+// Round to nearest even, like torch's .half(); overflow → inf, NaN stays NaN.
+static inline uint16_t f32_to_f16(float f) {
+  uint32_t x; std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  uint32_t ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
+  if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // rounds to >= 65520 → inf
+  if (ax < 0x38800000u) {  // result is subnormal or zero in fp16
+    if (ax < 0x33000000u) return (uint16_t)sign;  // < 2^-25 rounds to 0
+    uint32_t e = ax >> 23, man = (ax & 0x7fffffu) | 0x800000u;
+    uint32_t shift = 126 - e;  // 14..24 + 1
+    uint32_t r = man >> (shift - 1 + 1);
+    uint32_t rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1))) ++r;
+    return (uint16_t)(sign | r);
+  }
+  uint32_t r = ax - 0x38000000u;  // rebias exponent (127-15 = 112 → 112<<23)
+  uint32_t out = r >> 13, rem = r & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (out & 1))) ++out;
+  return (uint16_t)(sign | out);
+}
+
+static inline float bf16_to_f32(uint16_t h) {
+  uint32_t bits = (uint32_t)h << 16; float f; std::memcpy(&f, &bits, 4); return f;
+}
+
+static inline uint16_t f32_to_bf16(float f) {
+  uint32_t x; std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);  // quiet NaN
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return (uint16_t)(x >> 16);
+}
+
+static inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16; x *= 0x7feb352du; x ^= x >> 15; x *= 0x846ca68bu; x ^= x >> 16;
+  return x;
+}
+
+}  // namespace detail
+}  // namespace sdpa

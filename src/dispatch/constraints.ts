@@ -1,0 +1,130 @@
+/**
+ * Named constraint functions (PyTorch's `check_*` in sdp_utils). Generic ones are factories over a
+ * part's {@link BackendCaps}, so their messages and the support matrix come from the same data.
+ * Each returns undefined when met, else one sentence: the requirement, the actual value, a hint.
+ */
+import { isBackendEnabled, inScope } from './context.js';
+import type { AttentionParams, BackendCaps, BackendPart, CausalVariant, Constraint, SDPBackend } from './types.js';
+
+const list = (xs: readonly string[]): string => (xs.length === 0 ? 'none' : xs.join(', '));
+
+/** Names a function for traces and docs (arrow functions from factories have no useful name). */
+export function named<T extends Constraint>(name: string, fn: T): T {
+  Object.defineProperty(fn, 'name', { value: name });
+  return fn;
+}
+
+/** First constraint of every backend: it is enabled in the calling context. */
+export function checkEnabledInContext(backend: SDPBackend): Constraint {
+  return named('checkEnabledInContext', () => {
+    if (isBackendEnabled(backend)) return undefined;
+    return inScope()
+      ? `${backend} is not in the backends allowed by the enclosing withBackends() scope`
+      : `${backend} is disabled (setBackendEnabled(SDPBackend.${backend}, false)); re-enable it or use withBackends([...])`;
+  });
+}
+
+/** The part's engine loaded (addon, adapter, runtime). */
+export function checkAvailable(part: BackendPart): Constraint {
+  return named('checkAvailable', () => {
+    const a = part.availability();
+    return a.available ? undefined : a.reason;
+  });
+}
+
+/** dtype is one the part computes. */
+export function checkDtype(label: string, caps: BackendCaps): Constraint {
+  return named('checkDtype', (p) =>
+    caps.dtypes.includes(p.dtype) ? undefined : `${label} supports dtypes ${list(caps.dtypes)}, got ${p.dtype}`,
+  );
+}
+
+/** Head dims (E and Ev) within the part's limit and multiple. */
+export function checkHeadDim(label: string, caps: BackendCaps): Constraint {
+  return named('checkHeadDim', (p) => {
+    const dims = p.ev === p.e ? [p.e] : [p.e, p.ev];
+    const bad = dims.find((d) => d > caps.maxHeadDim || d % caps.headDimMultiple !== 0);
+    if (bad === undefined) return undefined;
+    const rule = caps.headDimMultiple > 1 ? `<= ${caps.maxHeadDim} and a multiple of ${caps.headDimMultiple}` : `<= ${caps.maxHeadDim}`;
+    const padded = Math.ceil(bad / caps.headDimMultiple) * caps.headDimMultiple;
+    const hint = caps.headDimMultiple > 1 && padded <= caps.maxHeadDim ? `pad to ${padded} or ` : '';
+    return `${label} requires head dim ${rule}, got ${p.ev === p.e ? bad : `E=${p.e}, Ev=${p.ev}`}; ${hint}use EFFICIENT_ATTENTION`;
+  });
+}
+
+/** Ev ≠ E only where supported. */
+export function checkValueDim(label: string, caps: BackendCaps): Constraint {
+  return named('checkValueDim', (p) =>
+    p.ev === p.e || caps.valueDimDiffers ? undefined : `${label} requires the value head dim to equal the query/key head dim, got E=${p.e}, Ev=${p.ev}`,
+  );
+}
+
+/** The mask kind (none / bool / float) is supported. */
+export function checkMaskKind(label: string, caps: BackendCaps): Constraint {
+  return named('checkMaskKind', (p) =>
+    caps.maskKinds.includes(p.maskKind)
+      ? undefined
+      : `${label} does not take a ${p.maskKind} attnMask tensor (supports: ${list(caps.maskKinds)}); use a causal bias object if the mask is causal, or EFFICIENT_ATTENTION`,
+  );
+}
+
+/** The causal variant is supported, alone or together with a dense mask. */
+export function checkCausal(label: string, caps: BackendCaps): Constraint {
+  return named('checkCausal', (p) => {
+    if (!p.causal) return undefined;
+    const v: CausalVariant = p.causal.variant;
+    if (!caps.causalVariants.includes(v)) return `${label} does not support causal ${v} (supports: ${list(caps.causalVariants)})`;
+    if (p.mask && !caps.maskWithCausal) return `${label} cannot combine an attnMask tensor with a causal mask; fold the causal part into the mask or use EFFICIENT_ATTENTION`;
+    return undefined;
+  });
+}
+
+/** Dropout supported when p > 0. */
+export function checkDropout(label: string, caps: BackendCaps): Constraint {
+  return named('checkDropout', (p) => (p.dropoutP === 0 || caps.dropout ? undefined : `${label} does not support dropout, got dropoutP=${p.dropoutP}`));
+}
+
+/** Grouped-query attention supported when Hq ≠ Hkv. */
+export function checkGqa(label: string, caps: BackendCaps): Constraint {
+  return named('checkGqa', (p) => (p.gqaGroup === 1 || caps.gqa ? undefined : `${label} does not support grouped-query attention, got Hq=${p.hq}, Hkv=${p.hkv}`));
+}
+
+/** A caller-given scale supported. */
+export function checkCustomScale(label: string, caps: BackendCaps): Constraint {
+  return named('checkCustomScale', (p) => (p.scaleIsDefault || caps.customScale ? undefined : `${label} supports only the default scale 1/sqrt(E), got ${p.scale}`));
+}
+
+/** The generic constraints every part gets from its caps, in check order. */
+export function capsConstraints(part: BackendPart): Constraint[] {
+  const { label, caps } = part;
+  return [
+    checkDtype(label, caps),
+    checkHeadDim(label, caps),
+    checkValueDim(label, caps),
+    checkMaskKind(label, caps),
+    checkCausal(label, caps),
+    checkDropout(label, caps),
+    checkGqa(label, caps),
+    checkCustomScale(label, caps),
+  ];
+}
+
+/** Factory: the number of bytes a part would allocate stays within a budget. */
+export function checkMemoryBudget(label: string, what: string, bytes: (p: AttentionParams) => number, budget: () => number, hint: string): Constraint {
+  return named('checkMemoryBudget', (p) => {
+    const need = bytes(p);
+    const have = budget();
+    return need <= have ? undefined : `${label} materializes ${what}: ${formatBytes(need)} > budget ${formatBytes(have)}; ${hint}`;
+  });
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return `${u === 0 ? n : n.toFixed(1)} ${units[u]}`;
+}

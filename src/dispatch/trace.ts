@@ -1,0 +1,63 @@
+/**
+ * The dispatch log: one line per call naming the chosen backend and why the ones before it were
+ * skipped. On when `SDPA_LOG` contains `dispatch` or a logger hook is set; the line is built
+ * lazily, only when someone listens.
+ */
+import type { DispatchReport } from './select.js';
+
+/** A record of one `sdpa` call's dispatch, as kept by {@link lastDispatch}. */
+export interface DispatchRecord {
+  /** The evaluation before running (all candidates and reasons). */
+  readonly report: DispatchReport;
+  /** The backend that produced the result (may differ from `report.selected` after a fallback). */
+  readonly ran: { readonly backend: string; readonly device: string } | null;
+  /** Backends that were selected but faulted while running, with the fault, in order. */
+  readonly fallbacks: readonly { readonly backend: string; readonly device: string; readonly reason: string }[];
+  /** Bytes the running backend reported allocating for this call. */
+  readonly allocatedBytes: number;
+  /** Wall time of the backend's run, in milliseconds. */
+  readonly ms: number;
+}
+
+/** Receives each dispatch line and record. */
+export type DispatchLogger = (line: string, record: DispatchRecord) => void;
+
+let logger: DispatchLogger | undefined;
+let last: DispatchRecord | undefined;
+
+/** Installs (or, with undefined, removes) a logger called once per `sdpa` call. */
+export function setDispatchLogger(fn: DispatchLogger | undefined): void {
+  logger = fn;
+}
+
+/** The record of the most recent `sdpa` call in this process (undefined before the first). */
+export function lastDispatch(): DispatchRecord | undefined {
+  return last;
+}
+
+function envLogOn(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return (env?.SDPA_LOG ?? '').split(',').map((s) => s.trim()).includes('dispatch');
+}
+
+/** The one-line form of a record. */
+export function formatDispatchLine(r: DispatchRecord): string {
+  const chosen = r.ran ? `${r.ran.backend} (${r.ran.device})` : 'none';
+  const skipped: string[] = [];
+  for (const c of r.report.candidates) {
+    if (r.ran && c.backend === r.ran.backend) break;
+    if (!c.eligible) skipped.push(`${c.backend}: ${c.reasons.join('; ')}`);
+  }
+  for (const f of r.fallbacks) skipped.push(`${f.backend} faulted: ${f.reason}`);
+  return `[sdpa] ${chosen} for ${r.report.inputs} in ${r.ms.toFixed(1)} ms${skipped.length ? ` — skipped ${skipped.join(' | ')}` : ''}`;
+}
+
+/** Stores the record and emits the log line when logging is on. */
+export function recordDispatch(r: DispatchRecord): void {
+  last = r;
+  const env = envLogOn();
+  if (!env && !logger) return;
+  const line = formatDispatchLine(r);
+  if (env) console.error(line);
+  logger?.(line, r);
+}

@@ -1,0 +1,272 @@
+/**
+ * Validation and normalisation of one `sdpa` call. Everything about the inputs is checked here,
+ * before any backend runs, and turned into {@link AttentionParams}: the one fact sheet that
+ * constraints read and kernels run on.
+ */
+import { z } from 'zod';
+import { CausalBias, isAttentionBias, type AttentionBias } from './bias.js';
+import { FLOAT_DTYPES, type FloatDType } from './dtype.js';
+import { SdpaRangeError, SdpaTypeError, describeValue } from './errors.js';
+import { Tensor, shapeSize, type Device } from './tensor.js';
+import type { AttentionParams, CausalInfo, MaskInfo } from './dispatch/types.js';
+
+/** Options of {@link sdpa} and {@link explainDispatch} (PyTorch's keyword arguments, camelCased). */
+export interface SdpaOptions {
+  /** Bool (1 = may attend) or additive float mask broadcastable to `[..., Hq, S, L]`, or a causal bias object. */
+  attnMask?: Tensor | AttentionBias;
+  /** Probability of dropping an attention weight, 0 <= p < 1. */
+  dropoutP?: number;
+  /** Upper-left causal mask (query i sees keys j <= i), ANDed with `attnMask`. */
+  isCausal?: boolean;
+  /** Multiplier of q·k; default 1/sqrt(E). */
+  scale?: number;
+  /** Grouped-query attention: Hq a multiple of Hkv. */
+  enableGqa?: boolean;
+  /** Dropout seed, an unsigned 32-bit integer; default 0. */
+  seed?: number;
+  /** Where CPU-resident inputs are computed; default `cpu` (or the inputs' device when they live on a GPU). */
+  device?: Device;
+}
+
+/** Option names and what each expects, for messages. */
+const OPTION_EXPECTED: Record<keyof SdpaOptions, string> = {
+  attnMask: 'a Tensor (bool or float) or an attention bias from causalUpperLeft()/causalLowerRight()',
+  dropoutP: 'a number in [0, 1)',
+  isCausal: 'a boolean',
+  scale: 'a finite number',
+  enableGqa: 'a boolean',
+  seed: 'an integer in [0, 2^32 - 1]',
+  device: "'cpu' or 'webgpu'",
+};
+
+const optionsSchema = z.strictObject({
+  attnMask: z.custom<Tensor | AttentionBias>((x) => x instanceof Tensor || isAttentionBias(x)).optional(),
+  dropoutP: z.number().min(0).lt(1).optional(),
+  isCausal: z.boolean().optional(),
+  scale: z.number().refine(Number.isFinite).optional(),
+  enableGqa: z.boolean().optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  device: z.enum(['cpu', 'webgpu']).optional(),
+});
+
+const tensorSchema = z.custom<Tensor>((x) => x instanceof Tensor);
+
+/** Snake-case spellings users bring from PyTorch, mapped to ours for a helpful message. */
+const PYTORCH_NAMES: Record<string, string> = {
+  attn_mask: 'attnMask',
+  dropout_p: 'dropoutP',
+  is_causal: 'isCausal',
+  enable_gqa: 'enableGqa',
+};
+
+/** Turns zod's first issue into one of our input errors with argument/expected/received. */
+function optionsError(fn: string, issues: readonly z.core.$ZodIssue[], input: Record<string, unknown>): Error {
+  const issue = issues[0];
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0];
+    const hint = PYTORCH_NAMES[key] ? ` (PyTorch's ${key} is ${PYTORCH_NAMES[key]} here)` : '';
+    return new SdpaTypeError(fn, {
+      argument: `opts.${key}`,
+      expected: `one of the options ${Object.keys(OPTION_EXPECTED).join(', ')}${hint}`,
+      received: `an unknown option ${JSON.stringify(key)}`,
+    });
+  }
+  const key = String(issue.path[0]) as keyof SdpaOptions;
+  const value = input[key];
+  const details = { argument: `opts.${key}`, expected: OPTION_EXPECTED[key] ?? issue.message, received: describeValue(value) };
+  return issue.code === 'invalid_type' || issue.code === 'custom' && typeof value !== 'number'
+    ? new SdpaTypeError(fn, details)
+    : new SdpaRangeError(fn, details);
+}
+
+/** Validates the options object with zod; returns it typed. */
+export function parseOptions(fn: string, opts: unknown): SdpaOptions {
+  if (opts === undefined) return {};
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
+  }
+  const r = optionsSchema.safeParse(opts);
+  if (!r.success) throw optionsError(fn, r.error.issues, opts as Record<string, unknown>);
+  return r.data as SdpaOptions;
+}
+
+function checkTensorArg(fn: string, name: string, x: unknown): Tensor {
+  if (!tensorSchema.safeParse(x).success) {
+    throw new SdpaTypeError(fn, { argument: name, expected: 'a Tensor created with tensor() or tensor.fromFloat32()', received: describeValue(x) });
+  }
+  const t = x as Tensor;
+  if (t.data && t.data.byteLength === 0 && t.size > 0) {
+    throw new SdpaTypeError(fn, { argument: name, expected: 'a tensor over a live buffer', received: 'a tensor whose ArrayBuffer was detached (transferred)' });
+  }
+  return t;
+}
+
+const fmtShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+/**
+ * Broadcast strides of `mask` over the score layout `target` (= [...batch, Hq, S, L]), or an
+ * error when the shapes cannot broadcast. Broadcast dims get stride 0: nothing is copied.
+ */
+function maskStrides(fn: string, mask: Tensor, target: readonly number[]): number[] {
+  const r = mask.shape.length;
+  const t = target.length;
+  const bad = (): never => {
+    throw new SdpaTypeError(fn, {
+      argument: 'opts.attnMask',
+      expected: `a shape broadcastable to the scores ${fmtShape(target)} ([..., Hq, S, L])`,
+      received: `shape ${fmtShape(mask.shape)}`,
+    });
+  };
+  if (r > t) bad();
+  const strides = new Array<number>(t).fill(0);
+  for (let i = 0; i < r; i++) {
+    const md = mask.shape[r - 1 - i];
+    const td = target[t - 1 - i];
+    if (md === td) strides[t - 1 - i] = md === 1 ? 0 : mask.strides[r - 1 - i];
+    else if (md === 1) strides[t - 1 - i] = 0;
+    else bad();
+  }
+  return strides;
+}
+
+/**
+ * Validates q, k, v and the options and returns the call's {@link AttentionParams}.
+ * Throws {@link SdpaTypeError} / {@link SdpaRangeError} naming the argument at fault.
+ */
+export function buildParams(fn: string, q: unknown, k: unknown, v: unknown, rawOpts: unknown): AttentionParams {
+  const qt = checkTensorArg(fn, 'q', q);
+  const kt = checkTensorArg(fn, 'k', k);
+  const vt = checkTensorArg(fn, 'v', v);
+  const opts = parseOptions(fn, rawOpts);
+
+  for (const [name, t] of [['q', qt], ['k', kt], ['v', vt]] as const) {
+    if (!(FLOAT_DTYPES as readonly string[]).includes(t.dtype)) {
+      throw new SdpaTypeError(fn, { argument: `${name}.dtype`, expected: 'float32, float16 or bfloat16', received: t.dtype });
+    }
+    if (t.shape.length < 2) {
+      throw new SdpaTypeError(fn, { argument: `${name}.shape`, expected: 'at least 2 dims ([..., Hq, S, E])', received: fmtShape(t.shape) });
+    }
+    t.shape.forEach((d, i) => {
+      if (d < 1) throw new SdpaRangeError(fn, { argument: `${name}.shape[${i}]`, expected: 'a positive size (empty tensors have nothing to attend)', received: `${d} in ${fmtShape(t.shape)}` });
+    });
+  }
+  for (const [name, t] of [['k', kt], ['v', vt]] as const) {
+    if (t.dtype !== qt.dtype) throw new SdpaTypeError(fn, { argument: `${name}.dtype`, expected: `${qt.dtype} (the dtype of q)`, received: t.dtype });
+    if (t.shape.length !== qt.shape.length) {
+      throw new SdpaTypeError(fn, { argument: `${name}.shape`, expected: `rank ${qt.shape.length} like q ${fmtShape(qt.shape)}`, received: `rank ${t.shape.length} ${fmtShape(t.shape)}` });
+    }
+  }
+  const rank = qt.shape.length;
+  const batchShape = qt.shape.slice(0, Math.max(0, rank - 3));
+  for (const [name, t] of [['k', kt], ['v', vt]] as const) {
+    batchShape.forEach((d, i) => {
+      if (t.shape[i] !== d) throw new SdpaTypeError(fn, { argument: `${name}.shape[${i}]`, expected: `${d} (batch dim of q ${fmtShape(qt.shape)})`, received: `${t.shape[i]} in ${fmtShape(t.shape)}` });
+    });
+  }
+  const headDim = rank - 3;
+  const hq = rank >= 3 ? qt.shape[headDim] : 1;
+  const hkv = rank >= 3 ? kt.shape[headDim] : 1;
+  const [s, e] = qt.shape.slice(-2);
+  const [l, ek] = kt.shape.slice(-2);
+  const [lv, ev] = vt.shape.slice(-2);
+  if (ek !== e) throw new SdpaTypeError(fn, { argument: `k.shape[${rank - 1}]`, expected: `${e} (the head dim E of q)`, received: `${ek} in ${fmtShape(kt.shape)}` });
+  if (lv !== l) throw new SdpaTypeError(fn, { argument: `v.shape[${rank - 2}]`, expected: `${l} (the key length L of k)`, received: `${lv} in ${fmtShape(vt.shape)}` });
+  if (rank >= 3 && vt.shape[headDim] !== hkv) {
+    throw new SdpaTypeError(fn, { argument: `v.shape[${headDim}]`, expected: `${hkv} (the heads of k)`, received: `${vt.shape[headDim]} in ${fmtShape(vt.shape)}` });
+  }
+  const enableGqa = opts.enableGqa ?? false;
+  if (hq !== hkv) {
+    if (!enableGqa) {
+      throw new SdpaTypeError(fn, {
+        argument: `k.shape[${headDim}]`,
+        expected: `${hq} heads like q (or enableGqa: true with Hq a multiple of Hkv)`,
+        received: `${hkv} in ${fmtShape(kt.shape)}`,
+      });
+    }
+    if (hq % hkv !== 0) {
+      throw new SdpaTypeError(fn, { argument: `k.shape[${headDim}]`, expected: `a divisor of the ${hq} query heads (grouped-query attention)`, received: `${hkv} in ${fmtShape(kt.shape)}` });
+    }
+  }
+
+  // Device: device-resident inputs fix it; CPU inputs follow opts.device (default cpu).
+  const resident = [qt, kt, vt].filter((t) => t.device !== 'cpu');
+  let device: Device = opts.device ?? resident[0]?.device ?? 'cpu';
+  for (const [name, t] of [['q', qt], ['k', kt], ['v', vt]] as const) {
+    if (t.device !== 'cpu' && t.device !== device) {
+      throw new SdpaTypeError(fn, { argument: 'opts.device', expected: `'${t.device}' (where ${name} lives) or omitted`, received: `'${device}'` });
+    }
+  }
+  if (resident.length > 0) device = resident[0].device;
+
+  const target = [...batchShape, hq, s, l];
+  let mask: MaskInfo | undefined;
+  let bias: CausalBias | undefined;
+  const m = opts.attnMask;
+  if (m instanceof Tensor) {
+    checkTensorArg(fn, 'opts.attnMask', m);
+    const okDtype = m.dtype === 'bool' || m.dtype === 'float32' || m.dtype === qt.dtype;
+    if (!okDtype) {
+      throw new SdpaTypeError(fn, { argument: 'opts.attnMask.dtype', expected: `bool, float32 or ${qt.dtype} (the dtype of q)`, received: m.dtype });
+    }
+    if (m.device !== 'cpu' && m.device !== device) {
+      throw new SdpaTypeError(fn, { argument: 'opts.attnMask', expected: `a tensor on cpu or ${device}`, received: `a tensor on ${m.device}` });
+    }
+    mask = { kind: m.dtype === 'bool' ? 'bool' : 'float', tensor: m, strides: maskStrides(fn, m, target) };
+  } else if (m instanceof CausalBias) {
+    if (m.seqLenQ !== s || m.seqLenKv !== l) {
+      throw new SdpaTypeError(fn, { argument: 'opts.attnMask', expected: `a causal bias for S=${s}, L=${l} (from q and k)`, received: `${m.variant} bias for S=${m.seqLenQ}, L=${m.seqLenKv}` });
+    }
+    bias = m;
+  }
+
+  let causal: CausalInfo | undefined;
+  if (opts.isCausal && bias) {
+    // Both alignments ANDed: the stricter diagonal wins; lower-right is looser whenever L >= S.
+    causal = bias.variant === 'upper-left' || l >= s
+      ? { variant: 'upper-left', diagonalOffset: 0 }
+      : { variant: 'both', diagonalOffset: l - s };
+  } else if (opts.isCausal) causal = { variant: 'upper-left', diagonalOffset: 0 };
+  else if (bias) causal = { variant: bias.variant, diagonalOffset: bias.diagonalOffset };
+
+  return Object.freeze({
+    q: qt,
+    k: kt,
+    v: vt,
+    batchShape: Object.freeze(batchShape),
+    batch: shapeSize(batchShape),
+    hq,
+    hkv,
+    s,
+    l,
+    e,
+    ev,
+    dtype: qt.dtype as FloatDType,
+    maskKind: mask ? mask.kind : 'none',
+    mask,
+    causal,
+    scale: opts.scale ?? 1 / Math.sqrt(e),
+    scaleIsDefault: opts.scale === undefined,
+    dropoutP: opts.dropoutP ?? 0,
+    seed: opts.seed ?? 0,
+    enableGqa,
+    gqaGroup: hq / hkv,
+    device,
+  });
+}
+
+/** One line describing the inputs, for logs and the "nothing eligible" error. */
+export function describeParams(p: AttentionParams): string {
+  const parts = [
+    `q ${fmtShape(p.q.shape)}`,
+    `k ${fmtShape(p.k.shape)}`,
+    `v ${fmtShape(p.v.shape)}`,
+    p.dtype,
+    `mask ${p.mask ? `${p.mask.kind} ${fmtShape(p.mask.tensor.shape)}` : 'none'}`,
+    `causal ${p.causal ? p.causal.variant : 'no'}`,
+    `dropout ${p.dropoutP}`,
+    `scale ${+p.scale.toPrecision(6)}${p.scaleIsDefault ? ' (default)' : ''}`,
+  ];
+  if (p.gqaGroup > 1) parts.push(`gqa ${p.hq}:${p.hkv}`);
+  parts.push(`device ${p.device}`);
+  return parts.join(', ');
+}

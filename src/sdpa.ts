@@ -1,0 +1,104 @@
+/**
+ * `sdpa()` and `explainDispatch()`: validate, evaluate candidates, run the first eligible backend,
+ * fall back past backends that fault, and record what happened.
+ */
+import { BackendFaultError } from './errors.js';
+import { buildParams, describeParams, type SdpaOptions } from './params.js';
+import { candidatesFor, evaluate, makeReport, selectBackend, type DispatchReport } from './dispatch/select.js';
+import { recordDispatch } from './dispatch/trace.js';
+import type { AttentionParams } from './dispatch/types.js';
+import type { Tensor } from './tensor.js';
+import { ensureBuiltinsRegistered } from './builtins.js';
+
+/** Thrown when no backend can run a call; carries the full report. Message in xFormers' shape. */
+export class SdpaDispatchError extends Error {
+  readonly report: DispatchReport;
+  constructor(params: AttentionParams, report: DispatchReport) {
+    super(formatNothingEligible(params, report));
+    this.name = 'SdpaDispatchError';
+    this.report = report;
+  }
+}
+
+function formatNothingEligible(p: AttentionParams, report: DispatchReport): string {
+  const shape = (t: Tensor) => `shape=(${t.shape.join(', ')}) (${t.dtype}, ${t.device})`;
+  const lines = [
+    'sdpa: no backend can run this call:',
+    `     query       : ${shape(p.q)}`,
+    `     key         : ${shape(p.k)}`,
+    `     value       : ${shape(p.v)}`,
+    `     attn_mask   : ${p.mask ? `${p.mask.kind} ${shape(p.mask.tensor)}` : 'None'}`,
+    `     is_causal   : ${p.causal ? p.causal.variant : 'False'}`,
+    `     dropout_p   : ${p.dropoutP}`,
+    `     scale       : ${p.scale}${p.scaleIsDefault ? ' (default)' : ''}`,
+    `     device      : ${p.device}`,
+  ];
+  for (const c of report.candidates) {
+    lines.push(`\`${c.backend}\` (${c.device}) is not supported because:`);
+    for (const r of c.reasons) lines.push(`    ${r}`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Says, for every registered backend on the call's device, whether it could run this call and why
+ * not. Runs nothing; engines not probed yet say so (await `capabilities()` to probe them).
+ *
+ * @example console.log(explainDispatch(q, k, v, { isCausal: true }).toString());
+ */
+export function explainDispatch(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOptions): DispatchReport {
+  ensureBuiltinsRegistered();
+  return selectBackend(buildParams('explainDispatch', q, k, v, opts));
+}
+
+/**
+ * Scaled dot-product attention with PyTorch 2.11 semantics (DESIGN §2) on the best eligible backend.
+ *
+ * @param q `[..., Hq, S, E]`
+ * @param k `[..., Hkv, L, E]`
+ * @param v `[..., Hkv, L, Ev]`
+ * @returns `[..., Hq, S, Ev]` in q's dtype (on the GPU when the call ran on webgpu).
+ * @throws SdpaTypeError / SdpaRangeError for invalid input, before anything runs;
+ *         SdpaDispatchError when no backend can run the call.
+ * @example
+ * const out = await sdpa(q, k, v, { isCausal: true });
+ * const values = await out.toFloat32();
+ */
+export async function sdpa(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOptions): Promise<Tensor> {
+  ensureBuiltinsRegistered();
+  const params = buildParams('sdpa', q, k, v, opts);
+  const cands = candidatesFor(params);
+  // Probe lazily: an engine is initialised only when availability is all that stands in its way.
+  for (const { rp } of cands) {
+    if (!rp?.part.init) continue;
+    const pre = evaluate(rp, params);
+    if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) await rp.ensureInit();
+  }
+  const report = selectBackend(params);
+  const fallbacks: { backend: string; device: string; reason: string }[] = [];
+  for (const c of report.candidates) {
+    if (!c.eligible) continue;
+    const rp = cands.find((x) => x.backend === c.backend)?.rp;
+    if (!rp) continue;
+    let allocated = 0;
+    const t0 = performance.now();
+    try {
+      const out = await rp.part.run(params, { recordAllocation: (b) => void (allocated += b) });
+      recordDispatch({ report, ran: { backend: c.backend, device: c.device }, fallbacks, allocatedBytes: allocated, ms: performance.now() - t0 });
+      return out;
+    } catch (err) {
+      if (!(err instanceof BackendFaultError)) throw err;
+      fallbacks.push({ backend: c.backend, device: c.device, reason: err.message });
+    }
+  }
+  const finalReport = fallbacks.length
+    ? makeReport(params, report.candidates.map((c) => {
+        const f = fallbacks.find((x) => x.backend === c.backend);
+        return f ? { ...c, eligible: false, reasons: [...c.reasons, `faulted while running: ${f.reason}`], failed: [...c.failed, 'run'] } : c;
+      }))
+    : report;
+  recordDispatch({ report: finalReport, ran: null, fallbacks, allocatedBytes: 0, ms: 0 });
+  throw new SdpaDispatchError(params, finalReport);
+}
+
+export { describeParams };

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Two cores here: run files in parallel forks, tests in a file in order.
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
