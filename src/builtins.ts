@@ -7,9 +7,10 @@ import { registerBackend, isRegistered } from './dispatch/registry.js';
 import type { BackendDescriptor } from './dispatch/types.js';
 import { mathBackend } from '../backends/math/index.js';
 import { efficientBackend } from '../backends/efficient/index.js';
+import { flashBackend } from '../backends/flash/index.js';
 
 /** The built-in descriptors, in registration order. */
-export const BUILTIN_BACKENDS: readonly BackendDescriptor[] = [efficientBackend, mathBackend];
+export const BUILTIN_BACKENDS: readonly BackendDescriptor[] = [flashBackend, efficientBackend, mathBackend];
 
 let done = false;
 /** Registers the built-ins once (idempotent; a name registered by the user first is left alone). */

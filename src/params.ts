@@ -39,6 +39,17 @@ const OPTION_EXPECTED: Record<keyof SdpaOptions, string> = {
   device: "'cpu' or 'webgpu'",
 };
 
+/** The JS type each option takes; a value of that type that still fails is out of range. */
+const OPTION_JS_TYPE: Record<keyof SdpaOptions, string> = {
+  attnMask: 'a Tensor or bias (never a typeof result: any failure is a type error)',
+  dropoutP: 'number',
+  isCausal: 'boolean',
+  scale: 'number',
+  enableGqa: 'boolean',
+  seed: 'number',
+  device: 'string',
+};
+
 const optionsSchema = z.strictObject({
   attnMask: z.custom<Tensor | AttentionBias>((x) => x instanceof Tensor || isAttentionBias(x)).optional(),
   dropoutP: z.number().min(0).lt(1).optional(),
@@ -74,9 +85,8 @@ function optionsError(fn: string, issues: readonly z.core.$ZodIssue[], input: Re
   const key = String(issue.path[0]) as keyof SdpaOptions;
   const value = input[key];
   const details = { argument: `opts.${key}`, expected: OPTION_EXPECTED[key] ?? issue.message, received: describeValue(value) };
-  return issue.code === 'invalid_type' || issue.code === 'custom' && typeof value !== 'number'
-    ? new SdpaTypeError(fn, details)
-    : new SdpaRangeError(fn, details);
+  // The right JS type with a wrong value (NaN, 1.5 for an integer, 'cuda') is a range error.
+  return typeof value === OPTION_JS_TYPE[key] ? new SdpaRangeError(fn, details) : new SdpaTypeError(fn, details);
 }
 
 /** Validates the options object with zod; returns it typed. */
