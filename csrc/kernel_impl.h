@@ -11,7 +11,17 @@
 //   W, V, load, store, set1, zero, fmadd, mul, add, sub, max, exp, causal_mask,
 //   cvt_in(const uint16_t*, float*, n, bool bf16), cvt_out(const float*, uint16_t*, n, bool bf16, V scale)
 // and constants QK_MR/QK_NV/PV_MR/PV_NV (register tile: rows × vectors).
-#pragma once_per_tu_not_supported  // (intentionally no include guard: included once per TU)
+// (No include guard on purpose: each kernel TU includes this exactly once, in its own namespace.)
+
+#ifdef SDPA_PROFILE
+#include <x86intrin.h>
+extern thread_local unsigned long long prof_t[8], prof_last;
+#define SDPA_PROF(i) do { unsigned long long t_ = __rdtsc(); prof_t[i] += t_ - prof_last; prof_last = t_; } while (0)
+#define SDPA_PROF_START() do { prof_last = __rdtsc(); } while (0)
+#else
+#define SDPA_PROF(i) do {} while (0)
+#define SDPA_PROF_START() do {} while (0)
+#endif
 
 static inline int64_t ceil_to(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -171,7 +181,7 @@ static void apply_mask(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_
     }
   }
   const float ninf = -__builtin_inff();
-  V mx[64];  // nqp / W <= 64 vectors (bq <= 256, W >= 4) — scalar has W = 1 and bq <= 64
+  V mx[256];  // nqp / W <= 256 (bq <= 256)
   const int64_t nv = nqp / Ops::W;
   for (int64_t v = 0; v < nv; ++v) mx[v] = Ops::set1(ninf);
   V iota = Ops::iota();
@@ -198,13 +208,12 @@ static void softmax_block(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int
                           float* st, int64_t nqp, const float* colmax, float* m, float* l, float* alpha,
                           const uint32_t* hrow) {
   using V = typename Ops::V;
-  const float ninf = -__builtin_inff();
   const int64_t nv = nqp / Ops::W;
   for (int64_t v = 0; v < nv; ++v) {
     V mold = Ops::load(m + v * Ops::W);
     V mnew = Ops::max(mold, Ops::load(colmax + v * Ops::W));
     // A column with every key masked so far has max -inf: subtract 0 instead so exp gives 0, not NaN.
-    V muse = Ops::select_ninf(mnew, Ops::set1(ninf), Ops::zero());
+    V muse = Ops::ninf_to_zero(mnew);
     V al = Ops::exp(Ops::sub(mold, muse));
     V sum = Ops::zero();
     float* col = st + v * Ops::W;
@@ -293,6 +302,7 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
   float *qt = ws + L.qt, *st = ws + L.st, *ob = ws + L.ob, *m = ws + L.m, *l = ws + L.l, *alpha = ws + L.alpha;
   uint32_t* hrow = (uint32_t*)(ws + L.hrow);
   const JobCtx c = job_ctx(p, bh, qblk);
+  SDPA_PROF_START();
   const int64_t nqp = L.nqp, evp = L.evp, e = a.e;
 
   // Qt[d][i]: queries of this job, transposed, padded columns zero (they then score 0, harmless).
@@ -323,7 +333,7 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
       kp = kc; ks = e;
     }
     const float* vp; int64_t vs;
-    if (L.vc == L.hrow /* zero-size region: direct */ || (a.dtype == DType::F32 && a.ev % Ops::W == 0)) {
+    if (a.dtype == DType::F32 && a.ev % Ops::W == 0) {  // rows already whole vectors of fp32
       vp = (const float*)a.v + a.kv_base_v[c.kvi] + j0 * a.v_row_stride; vs = a.v_row_stride;
     } else {
       float* vc = ws + L.vc;
@@ -334,6 +344,7 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
       vp = vc; vs = evp;
     }
 
+    SDPA_PROF(0);
     // S = scale · K Qᵀ, with the per-query max over this block's keys.
     for (int64_t v = 0; v < nvq; ++v) Ops::store(colmax + v * Ops::W, Ops::set1(-__builtin_inff()));
     for (int64_t iv = 0; iv < nvq; iv += QK_NV) {
@@ -344,11 +355,14 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
                     colmax + iv * Ops::W);
       }
     }
+    SDPA_PROF(1);
     // The causal limit bites in this block iff its last key is beyond the first query's limit.
     const bool need_causal = a.causal && (j0 + nk - 1 > c.q0 + a.diagonal_offset);
     if (need_causal || a.mask_kind != MaskKind::None)
       apply_mask(p, bh, c.q0, c.nq, j0, nk, st, nqp, colmax, need_causal);
+    SDPA_PROF(2);
     softmax_block(p, bh, c.q0, c.nq, j0, nk, st, nqp, colmax, m, l, alpha, hrow);
+    SDPA_PROF(3);
 
     // O = alpha·O + P V
     const int64_t nve = evp / Ops::W;
@@ -360,6 +374,7 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
       }
     }
   }
+  SDPA_PROF(4);
   write_output(p, bh, c.q0, c.nq, ob, evp, l, st);
 }
 

@@ -29,6 +29,9 @@ async function run(p: AttentionParams, ctx: RunContext) {
   const boolMask = p.mask?.kind === 'bool';
   const qv = headView(p.q), kv = headView(p.k), vv = headView(p.v), mv = maskView(p);
   const off = p.causal?.diagonalOffset;
+  // Strides in locals: V8 keeps them in registers inside the hot loops.
+  const qrs = qv.rowStride, qcs = qv.colStride, krs = kv.rowStride, kcs = kv.colStride, vrs = vv.rowStride, vcs = vv.colStride;
+  const scale = p.scale;
   const bhCount = p.batch * p.hq;
   const out = new Float64Array(bhCount * S * Ev);
   const sc = new Float64Array(BR * BC); // scores, then probabilities, of one tile
@@ -56,8 +59,8 @@ async function run(p: AttentionParams, ctx: RunContext) {
         const cols = Math.min(BC, jEnd - j0);
         for (let r = 0; r < rows; r++) {
           const i = i0 + r;
-          const qi = qb + i * qv.rowStride;
-          for (let d = 0; d < E; d++) qrow[d] = q[qi + d * qv.colStride] * p.scale;
+          const qi = qb + i * qrs;
+          for (let d = 0; d < E; d++) qrow[d] = q[qi + d * qcs] * scale;
           const mrow = mv ? mv.bases[bh] + i * mv.rowStride : 0;
           let tileMax = -Infinity;
           for (let c = 0; c < cols; c++) {
@@ -65,9 +68,10 @@ async function run(p: AttentionParams, ctx: RunContext) {
             let s: number;
             if (off !== undefined && j > i + off) s = -Infinity;
             else {
-              const kj = kb + j * kv.rowStride;
+              const kj = kb + j * krs;
               let dot = 0;
-              for (let d = 0; d < E; d++) dot += qrow[d] * k[kj + d * kv.colStride];
+              if (kcs === 1) for (let d = 0; d < E; d++) dot += qrow[d] * k[kj + d];
+              else for (let d = 0; d < E; d++) dot += qrow[d] * k[kj + d * kcs];
               s = dot;
               if (mask && mv) {
                 const m = mask[mrow + j * mv.colStride];
@@ -97,8 +101,9 @@ async function run(p: AttentionParams, ctx: RunContext) {
               if (mix32(rh ^ (j0 + c)) >>> 8 < thr) continue;
               w *= keepScale;
             }
-            const vj = vb + (j0 + c) * vv.rowStride;
-            for (let d = 0; d < Ev; d++) acc[a + d] += w * v[vj + d * vv.colStride];
+            const vj = vb + (j0 + c) * vrs;
+            if (vcs === 1) for (let d = 0; d < Ev; d++) acc[a + d] += w * v[vj + d];
+            else for (let d = 0; d < Ev; d++) acc[a + d] += w * v[vj + d * vcs];
           }
           rowSum[r] = sum;
         }

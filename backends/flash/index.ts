@@ -3,8 +3,9 @@
  * engine per device — a native C++ kernel on the CPU, WGSL (f16, subgroups, tensor cores) on WebGPU.
  */
 import { SDPBackend, type BackendDescriptor, type BackendPart } from '../../src/dispatch/types.js';
+import { flashCpu } from './cpu.js';
 
-const parts: BackendPart[] = [];
+const parts: BackendPart[] = [flashCpu];
 
 /** FLASH_ATTENTION descriptor. */
 export const flashBackend: BackendDescriptor = {

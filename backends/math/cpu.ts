@@ -61,14 +61,16 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
   const sBase = bh * S * L;
   const boolMask = p.mask?.kind === 'bool';
   const off = p.causal?.diagonalOffset;
+  const qrs = x.qv.rowStride, qcs = x.qv.colStride, krs = x.kv.rowStride, kcs = x.kv.colStride, vrs = x.vv.rowStride, vcs = x.vv.colStride;
+  const { q, k, v } = x;
   // 1. scores = scale · q kᵀ, then causal and mask.
   for (let i = 0; i < S; i++) {
-    const qi = qb + i * x.qv.rowStride;
+    const qi = qb + i * qrs;
     const mrow = x.mv ? x.mv.bases[bh] + i * x.mv.rowStride : 0;
     for (let j = 0; j < L; j++) {
-      const kj = kb + j * x.kv.rowStride;
+      const kj = kb + j * krs;
       let dot = 0;
-      for (let d = 0; d < E; d++) dot += x.q[qi + d * x.qv.colStride] * x.k[kj + d * x.kv.colStride];
+      for (let d = 0; d < E; d++) dot += q[qi + d * qcs] * k[kj + d * kcs];
       let sc = dot * p.scale;
       if (off !== undefined && j > i + off) sc = -Infinity;
       if (x.mask && x.mv) {
@@ -115,8 +117,8 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
     for (let j = 0; j < L; j++) {
       const pij = scores[r + j];
       if (pij === 0) continue;
-      const vj = vb + j * x.vv.rowStride;
-      for (let d = 0; d < Ev; d++) out[o + d] += pij * x.v[vj + d * x.vv.colStride];
+      const vj = vb + j * vrs;
+      for (let d = 0; d < Ev; d++) out[o + d] += pij * v[vj + d * vcs];
     }
   }
 }

@@ -1,0 +1,125 @@
+/**
+ * FLASH_ATTENTION on the CPU: the native C++ kernel (`csrc/`) — query blocks × key blocks with an
+ * online softmax, no S×L buffer, AVX-512 / AVX2 / scalar fp32 paths and AMX-BF16 tiles for
+ * bfloat16, chosen at runtime from cpuid. The addon reads q/k/v/mask in place through per-head
+ * base offsets and strides; the kernel runs on the addon's thread pool, off the event loop.
+ */
+import { BackendFaultError } from '../../src/errors.js';
+import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
+import { headView, maskView } from '../../src/cpu/layout.js';
+import { Tensor } from '../../src/tensor.js';
+import { loadNative, NATIVE_DTYPE, type NativeAttentionArgs, type NativeMaskDType } from './native.js';
+
+/** Largest head dim (E and Ev) the CPU flash part accepts; per-thread scratch grows linearly with it. */
+export const FLASH_CPU_MAX_HEAD_DIM = 1024;
+
+/** A tensor whose last dim is contiguous (the kernel reads rows as vectors); copies only when it is not. */
+function rowContiguous(t: Tensor): Tensor {
+  if (t.strides[t.strides.length - 1] === 1 || t.shape[t.shape.length - 1] === 1) return t;
+  return new Tensor({ shape: t.shape, dtype: t.dtype, data: t.contiguousData() });
+}
+
+const MASK_DTYPE: Readonly<Record<string, NativeMaskDType>> = { bool: 0, float32: 1, float16: 2, bfloat16: 3 };
+
+/** The addon arguments for `p`, writing into `out` (contiguous `[...batch, Hq, S, Ev]`). */
+export function buildNativeArgs(p: AttentionParams, out: Float32Array | Uint16Array, numThreads = 0): NativeAttentionArgs {
+  const q = rowContiguous(p.q), k = rowContiguous(p.k), v = rowContiguous(p.v);
+  const qv = headView(q), kv = headView(k), vv = headView(v);
+  const args: NativeAttentionArgs = {
+    dtype: NATIVE_DTYPE[p.dtype],
+    q: q.data as Float32Array | Uint16Array,
+    k: k.data as Float32Array | Uint16Array,
+    v: v.data as Float32Array | Uint16Array,
+    out,
+    bh: p.batch * p.hq,
+    hq: p.hq,
+    hkv: p.hkv,
+    s: p.s,
+    l: p.l,
+    e: p.e,
+    ev: p.ev,
+    qBase: qv.bases,
+    kvBaseK: kv.bases,
+    kvBaseV: vv.bases,
+    qRowStride: qv.rowStride,
+    kRowStride: kv.rowStride,
+    vRowStride: vv.rowStride,
+    causal: p.causal !== undefined,
+    diagonalOffset: p.causal?.diagonalOffset ?? 0,
+    scale: p.scale,
+    dropoutP: p.dropoutP,
+    seed: p.seed >>> 0,
+    numThreads,
+  };
+  const mv = maskView(p);
+  if (p.mask && mv) {
+    args.maskKind = p.mask.kind === 'bool' ? 1 : 2;
+    args.maskDType = MASK_DTYPE[p.mask.tensor.dtype];
+    args.mask = p.mask.tensor.data as Uint8Array | Float32Array | Uint16Array;
+    args.maskBase = mv.bases;
+    args.maskStrideS = mv.rowStride;
+    args.maskStrideL = mv.colStride;
+  }
+  return args;
+}
+
+async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
+  const loaded = loadNative();
+  if (!loaded.ok) throw new BackendFaultError(`flash (cpu): ${loaded.error}`);
+  ctx.signal?.throwIfAborted();
+  const n = p.batch * p.hq * p.s * p.ev;
+  const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
+  const args = buildNativeArgs(p, out);
+  const native = loaded.native;
+  ctx.recordAllocation(out.byteLength + native.workspaceBytes(args) * native.numThreads());
+  try {
+    await native.flashAttention(args);
+  } catch (e) {
+    // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
+    throw new BackendFaultError(`flash (cpu): native kernel failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+}
+
+/** FLASH_ATTENTION's CPU part (native addon). */
+export const flashCpu: BackendPart = {
+  device: 'cpu',
+  label: 'flash (cpu)',
+  caps: {
+    dtypes: ['float32', 'float16', 'bfloat16'],
+    maxHeadDim: FLASH_CPU_MAX_HEAD_DIM,
+    headDimMultiple: 1,
+    maskKinds: ['none', 'bool', 'float'],
+    causalVariants: ['upper-left', 'lower-right', 'both'],
+    maskWithCausal: true,
+    dropout: true,
+    gqa: true,
+    customScale: true,
+    valueDimDiffers: true,
+    notes: 'native C++ (AVX-512/AVX2/scalar fp32, AMX-BF16 tiles for bfloat16), 128×128 query×key blocks, online softmax, per-thread scratch only',
+  },
+  availability() {
+    const r = loadNative();
+    return r.ok ? { available: true } : { available: false, reason: `flash (cpu) is unavailable: ${r.error}` };
+  },
+  async init() {
+    loadNative();
+  },
+  constraints: [],
+  run,
+  tolerance: {
+    float32: { atol: 1e-5, rtol: 1e-4 },
+    float16: { atol: 1e-3, rtol: 2e-3 },
+    bfloat16: { atol: 1e-2, rtol: 1.6e-2 },
+  },
+  describe() {
+    const r = loadNative();
+    if (!r.ok) return { addon: 'unavailable' };
+    return {
+      addon: r.path,
+      kernels: { float32: r.native.kernelName(0), float16: r.native.kernelName(1), bfloat16: r.native.kernelName(2) },
+      threads: r.native.numThreads(),
+      cpu: r.native.cpuFeatures(),
+    };
+  },
+};

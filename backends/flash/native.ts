@@ -1,0 +1,131 @@
+/**
+ * Typed declaration and lazy loader of the native flash-attention addon (`csrc/`, built by
+ * node-gyp into `build/Release/sdpa_native.node`). Loading never throws: a missing or broken addon
+ * becomes an error string saying how to rebuild, which the CPU part reports as its unavailability.
+ */
+import type { FloatDType } from '../../src/dtype.js';
+
+/** dtype codes of the C++ ABI (`sdpa::DType`). */
+export const NATIVE_DTYPE: Readonly<Record<FloatDType, 0 | 1 | 2>> = { float32: 0, float16: 1, bfloat16: 2 };
+
+/** Mask kinds of the C++ ABI (`sdpa::MaskKind`): 0 none, 1 bool, 2 additive float. */
+export type NativeMaskKind = 0 | 1 | 2;
+/** Mask element types of the C++ ABI (`sdpa::MaskDType`): 0 u8 (bool), 1 f32, 2 f16, 3 bf16. */
+export type NativeMaskDType = 0 | 1 | 2 | 3;
+
+/** Element offsets: one per flat head (Float64Array: offsets may pass 2^31). */
+export type OffsetTable = Float64Array | Int32Array | Uint32Array | BigInt64Array | readonly number[];
+
+/**
+ * Arguments of `flashAttention`, mirroring `sdpa::AttentionArgs`. q/k/v/out are Float32Array for
+ * float32 and Uint16Array (raw bits) for float16/bfloat16; `out` is written as contiguous
+ * `[bh, s, ev]`. Every offset and length is checked against the arrays before any work starts.
+ */
+export interface NativeAttentionArgs {
+  dtype: 0 | 1 | 2 | FloatDType;
+  q: Float32Array | Uint16Array;
+  k: Float32Array | Uint16Array;
+  v: Float32Array | Uint16Array;
+  out: Float32Array | Uint16Array;
+  /** batch · hq (flat query heads). */
+  bh: number;
+  hq: number;
+  hkv: number;
+  s: number;
+  l: number;
+  e: number;
+  ev: number;
+  /** Offset of row 0 of each flat query head; length bh. */
+  qBase: OffsetTable;
+  /** Offset of row 0 of each flat kv head (b·hkv + g); length (bh/hq)·hkv. */
+  kvBaseK: OffsetTable;
+  kvBaseV: OffsetTable;
+  qRowStride: number;
+  kRowStride: number;
+  vRowStride: number;
+  maskKind?: NativeMaskKind;
+  maskDType?: NativeMaskDType;
+  mask?: Uint8Array | Float32Array | Uint16Array;
+  /** Offset of element (0, 0) of each flat query head's mask; length bh (repeats broadcast). */
+  maskBase?: OffsetTable;
+  /** Element strides of the mask along queries and keys; 0 broadcasts. */
+  maskStrideS?: number;
+  maskStrideL?: number;
+  /** When true, key j is visible to query i iff j <= i + diagonalOffset. */
+  causal?: boolean;
+  diagonalOffset?: number;
+  /** Defaults to 1/sqrt(e). */
+  scale?: number;
+  dropoutP?: number;
+  /** uint32 seed of the shared dropout RNG (DESIGN §2). */
+  seed?: number;
+  /** 0 (default): SDPA_NUM_THREADS or all cores. */
+  numThreads?: number;
+}
+
+/** CPU features the addon detected (cpuid + xgetbv; AMX after the kernel granted tile data). */
+export interface NativeCpuFeatures {
+  avx2: boolean;
+  fma: boolean;
+  avx512f: boolean;
+  avx512bw: boolean;
+  avx512vl: boolean;
+  avx512Bf16: boolean;
+  avx512Fp16: boolean;
+  amxTile: boolean;
+  amxBf16: boolean;
+  amxPermitted: boolean;
+}
+
+/** The addon's exports. */
+export interface SdpaNative {
+  /** Computes attention off the event loop; resolves when `args.out` is filled. Bad args throw TypeError/RangeError. */
+  flashAttention(args: NativeAttentionArgs): Promise<void>;
+  /** Scratch bytes per thread the kernel will use for these args (its only extra memory). */
+  workspaceBytes(args: NativeAttentionArgs): number;
+  cpuFeatures(): NativeCpuFeatures;
+  /** Kernel that runs for a dtype here (after SDPA_CPU_ISA), e.g. `amx_bf16`, `avx512_fp32`. */
+  kernelName(dtype: 0 | 1 | 2 | FloatDType): string;
+  /** Threads a call uses by default (SDPA_NUM_THREADS or all cores). */
+  numThreads(): number;
+}
+
+/** Result of {@link loadNative}: the addon, or why it could not be loaded. */
+export type NativeLoadResult = { readonly ok: true; readonly native: SdpaNative; readonly path: string } | { readonly ok: false; readonly error: string };
+
+const REBUILD_HINT = 'rebuild it with `npm rebuild sdpa-dispatch` (or `npx node-gyp rebuild` in the package directory; needs a C++17 compiler and Python)';
+
+let cached: NativeLoadResult | undefined;
+
+/**
+ * Loads the addon once. Looks at `SDPA_NATIVE_PATH`, then `build/Release/sdpa_native.node` of the
+ * package (from the sources and from `dist/`). Outside Node it reports that no addon can load.
+ */
+export function loadNative(): NativeLoadResult {
+  if (cached) return cached;
+  cached = tryLoad();
+  return cached;
+}
+
+function tryLoad(): NativeLoadResult {
+  const proc = (globalThis as { process?: { versions?: { node?: string }; env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
+  if (!proc?.versions?.node || !proc.getBuiltinModule) return { ok: false, error: 'the native flash kernel needs Node.js (>= 20.16)' };
+  const { createRequire } = proc.getBuiltinModule('node:module') as { createRequire(url: string): (id: string) => unknown };
+  const { existsSync } = proc.getBuiltinModule('node:fs') as { existsSync(p: string): boolean };
+  const { fileURLToPath } = proc.getBuiltinModule('node:url') as { fileURLToPath(u: URL): string };
+  const require = createRequire(import.meta.url);
+  const candidates: string[] = [];
+  if (proc.env?.SDPA_NATIVE_PATH) candidates.push(proc.env.SDPA_NATIVE_PATH);
+  // backends/flash/native.ts → ../../build; dist/backends/flash/native.js → ../../../build
+  for (const rel of ['../../build/Release/sdpa_native.node', '../../../build/Release/sdpa_native.node'])
+    candidates.push(fileURLToPath(new URL(rel, import.meta.url)));
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) return { ok: false, error: `native addon not built (looked for ${candidates.join(', ')}); ${REBUILD_HINT}` };
+  try {
+    const native = require(found) as SdpaNative;
+    if (typeof native.flashAttention !== 'function') return { ok: false, error: `${found} does not export flashAttention; ${REBUILD_HINT}` };
+    return { ok: true, native, path: found };
+  } catch (e) {
+    return { ok: false, error: `native addon ${found} failed to load (${e instanceof Error ? e.message : String(e)}); ${REBUILD_HINT}` };
+  }
+}

@@ -1,0 +1,41 @@
+{
+  # node-gyp build of the native flash-attention addon. Each kernel TU is its own static library
+  # so it gets only its own -m flags; flash_attention.cc (baseline ISA) picks one at runtime.
+  "variables": {
+    "sdpa_cflags": ["-std=c++17", "-O3", "-fno-math-errno", "-fPIC", "-Wno-unused-function"]
+  },
+  "target_defaults": {
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+    "cflags_cc": ["<@(sdpa_cflags)"],
+    "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"]
+  },
+  "targets": [
+    {
+      "target_name": "sdpa_kernel_avx2",
+      "type": "static_library",
+      "sources": ["csrc/kernel_avx2.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
+    },
+    {
+      "target_name": "sdpa_kernel_avx512",
+      "type": "static_library",
+      "sources": ["csrc/kernel_avx512.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
+    },
+    {
+      "target_name": "sdpa_kernel_amx",
+      "type": "static_library",
+      "sources": ["csrc/kernel_amx.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
+                    "-mavx512bf16", "-mamx-tile", "-mamx-bf16"]
+    },
+    {
+      "target_name": "sdpa_native",
+      "sources": ["csrc/binding.cc", "csrc/flash_attention.cc", "csrc/kernel_scalar.cc"],
+      "dependencies": ["sdpa_kernel_avx2", "sdpa_kernel_avx512", "sdpa_kernel_amx"],
+      "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

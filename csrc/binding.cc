@@ -1,0 +1,308 @@
+// The one N-API file: validates JS arguments, copies the offset tables, and runs the kernel on a
+// Napi::AsyncWorker so attention never blocks the event loop. Every bad argument becomes a
+// TypeError/RangeError; C++ exceptions from the kernel reject the promise. Nothing aborts.
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "flash_attention.h"
+
+namespace {
+
+using sdpa::AttentionArgs;
+using sdpa::DType;
+using sdpa::MaskDType;
+using sdpa::MaskKind;
+
+[[noreturn]] void type_error(Napi::Env env, const std::string& m) { throw Napi::TypeError::New(env, "flashAttention: " + m); }
+[[noreturn]] void range_error(Napi::Env env, const std::string& m) { throw Napi::RangeError::New(env, "flashAttention: " + m); }
+
+int64_t get_int(Napi::Env env, const Napi::Object& o, const char* key, bool required = true, int64_t dflt = 0) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) {
+    if (required) type_error(env, std::string("args.") + key + " is required (an integer)");
+    return dflt;
+  }
+  double d;
+  if (v.IsNumber()) d = v.As<Napi::Number>().DoubleValue();
+  else if (v.IsBigInt()) { bool lossless; int64_t x = v.As<Napi::BigInt>().Int64Value(&lossless); if (!lossless) range_error(env, std::string("args.") + key + " does not fit in int64"); return x; }
+  else type_error(env, std::string("args.") + key + " must be an integer number");
+  if (!(d == d) || d != (double)(int64_t)d || d > 9007199254740991.0 || d < -9007199254740991.0)
+    range_error(env, std::string("args.") + key + " must be a safe integer, got " + std::to_string(d));
+  return (int64_t)d;
+}
+
+double get_num(Napi::Env env, const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return dflt;
+  if (!v.IsNumber()) type_error(env, std::string("args.") + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool get_bool(Napi::Env env, const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return false;
+  if (!v.IsBoolean()) type_error(env, std::string("args.") + key + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+// An offset table: number[], Float64Array, Int32Array or BigInt64Array of integers.
+std::vector<int64_t> get_offsets(Napi::Env env, const Napi::Object& o, const char* key, int64_t n) {
+  Napi::Value v = o.Get(key);
+  std::vector<int64_t> out;
+  out.reserve((size_t)n);
+  const std::string name = std::string("args.") + key;
+  auto check_len = [&](size_t len) {
+    if ((int64_t)len != n) range_error(env, name + " must have length " + std::to_string(n) + ", got " + std::to_string(len));
+  };
+  auto push_double = [&](double d) {
+    if (!(d == d) || d != (double)(int64_t)d || d < 0 || d > 9007199254740991.0)
+      range_error(env, name + " entries must be non-negative safe integers");
+    out.push_back((int64_t)d);
+  };
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    check_len(ta.ElementLength());
+    switch (ta.TypedArrayType()) {
+      case napi_float64_array: { auto a = v.As<Napi::Float64Array>(); for (size_t i = 0; i < a.ElementLength(); ++i) push_double(a[i]); break; }
+      case napi_int32_array: { auto a = v.As<Napi::Int32Array>(); for (size_t i = 0; i < a.ElementLength(); ++i) push_double(a[i]); break; }
+      case napi_uint32_array: { auto a = v.As<Napi::Uint32Array>(); for (size_t i = 0; i < a.ElementLength(); ++i) push_double(a[i]); break; }
+      case napi_bigint64_array: {
+        auto a = v.As<Napi::BigInt64Array>();
+        for (size_t i = 0; i < a.ElementLength(); ++i) { if (a[i] < 0) range_error(env, name + " entries must be >= 0"); out.push_back(a[i]); }
+        break;
+      }
+      default: type_error(env, name + " must be a Float64Array, Int32Array, Uint32Array, BigInt64Array or number[]");
+    }
+  } else if (v.IsArray()) {
+    Napi::Array arr = v.As<Napi::Array>();
+    check_len(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value x = arr.Get(i);
+      if (!x.IsNumber()) type_error(env, name + " entries must be numbers");
+      push_double(x.As<Napi::Number>().DoubleValue());
+    }
+  } else {
+    type_error(env, name + " must be an array of element offsets");
+  }
+  return out;
+}
+
+struct View {
+  void* data = nullptr;
+  int64_t length = 0;  // elements
+};
+
+// A typed array of the expected element type; returns its data pointer and element count.
+View get_array(Napi::Env env, const Napi::Object& o, const char* key, napi_typedarray_type want, const char* want_name,
+               std::vector<Napi::Reference<Napi::Value>>* keep) {
+  Napi::Value v = o.Get(key);
+  const std::string name = std::string("args.") + key;
+  if (!v.IsTypedArray()) type_error(env, name + " must be a " + want_name);
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != want) type_error(env, name + " must be a " + want_name + " for this dtype");
+  View out;
+  out.length = (int64_t)ta.ElementLength();
+  out.data = out.length ? (uint8_t*)ta.ArrayBuffer().Data() + ta.ByteOffset() : nullptr;
+  if (out.length && !out.data) type_error(env, name + " has a detached buffer");
+  keep->push_back(Napi::Persistent(v));  // keep the buffer alive while the worker runs
+  return out;
+}
+
+// Largest element index touched: base + (rows-1)*stride + (cols-1), overflow-checked.
+bool fits(int64_t base, int64_t rows, int64_t stride, int64_t cols, int64_t length) {
+  if (rows <= 0 || cols <= 0) return true;
+  int64_t t, last;
+  if (__builtin_mul_overflow(rows - 1, stride, &t) || __builtin_add_overflow(base, t, &last) ||
+      __builtin_add_overflow(last, cols - 1, &last))
+    return false;
+  return base >= 0 && last < length;
+}
+
+struct Call {
+  AttentionArgs a{};
+  std::vector<int64_t> q_base, kb, vb, mask_base;
+  std::vector<Napi::Reference<Napi::Value>> keep;
+};
+
+DType parse_dtype(Napi::Env env, Napi::Value v) {
+  if (v.IsNumber()) {
+    int32_t d = v.As<Napi::Number>().Int32Value();
+    if (d >= 0 && d <= 2) return (DType)d;
+  } else if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s == "float32") return DType::F32;
+    if (s == "float16") return DType::F16;
+    if (s == "bfloat16") return DType::BF16;
+  }
+  type_error(env, "dtype must be 0|1|2 or 'float32'|'float16'|'bfloat16'");
+}
+
+void parse(Napi::Env env, const Napi::Value& arg, Call& c) {
+  if (!arg.IsObject()) type_error(env, "expected one argument object");
+  Napi::Object o = arg.As<Napi::Object>();
+  AttentionArgs& a = c.a;
+  a.dtype = parse_dtype(env, o.Get("dtype"));
+  a.bh = get_int(env, o, "bh"); a.hq = get_int(env, o, "hq"); a.hkv = get_int(env, o, "hkv");
+  a.s = get_int(env, o, "s"); a.l = get_int(env, o, "l"); a.e = get_int(env, o, "e"); a.ev = get_int(env, o, "ev");
+  if (a.bh < 0 || a.s < 0 || a.l < 0 || a.e < 1 || a.ev < 1 || a.hq < 1 || a.hkv < 1)
+    range_error(env, "need bh, s, l >= 0 and hq, hkv, e, ev >= 1");
+  if (a.hq % a.hkv != 0 || a.bh % a.hq != 0) range_error(env, "need hq % hkv == 0 and bh % hq == 0");
+  a.q_row_stride = get_int(env, o, "qRowStride"); a.k_row_stride = get_int(env, o, "kRowStride");
+  a.v_row_stride = get_int(env, o, "vRowStride");
+  if (a.q_row_stride < 0 || a.k_row_stride < 0 || a.v_row_stride < 0) range_error(env, "row strides must be >= 0");
+  const int64_t nkv = a.bh / a.hq * a.hkv;
+  c.q_base = get_offsets(env, o, "qBase", a.bh);
+  c.kb = get_offsets(env, o, "kvBaseK", nkv);
+  c.vb = get_offsets(env, o, "kvBaseV", nkv);
+  const bool f32 = a.dtype == DType::F32;
+  const napi_typedarray_type tt = f32 ? napi_float32_array : napi_uint16_array;
+  const char* tn = f32 ? "Float32Array" : "Uint16Array (raw fp16/bf16 bits)";
+  View q = get_array(env, o, "q", tt, tn, &c.keep), k = get_array(env, o, "k", tt, tn, &c.keep),
+       v = get_array(env, o, "v", tt, tn, &c.keep), out = get_array(env, o, "out", tt, tn, &c.keep);
+  for (int64_t i = 0; i < a.bh; ++i)
+    if (!fits(c.q_base[i], a.s, a.q_row_stride, a.e, q.length))
+      range_error(env, "q is too short for qBase[" + std::to_string(i) + "], s, qRowStride and e");
+  for (int64_t i = 0; i < nkv; ++i) {
+    if (!fits(c.kb[i], a.l, a.k_row_stride, a.e, k.length)) range_error(env, "k is too short for kvBaseK[" + std::to_string(i) + "], l, kRowStride and e");
+    if (!fits(c.vb[i], a.l, a.v_row_stride, a.ev, v.length)) range_error(env, "v is too short for kvBaseV[" + std::to_string(i) + "], l, vRowStride and ev");
+  }
+  int64_t out_len;
+  if (__builtin_mul_overflow(a.bh, a.s, &out_len) || __builtin_mul_overflow(out_len, a.ev, &out_len) || out_len > out.length)
+    range_error(env, "out must hold bh*s*ev elements");
+  a.q = q.data; a.k = k.data; a.v = v.data; a.out = out.data;
+  a.q_base = c.q_base.data(); a.kv_base_k = c.kb.data(); a.kv_base_v = c.vb.data();
+
+  const int64_t mk = get_int(env, o, "maskKind", false, 0);
+  if (mk < 0 || mk > 2) range_error(env, "maskKind must be 0 (none), 1 (bool) or 2 (float)");
+  a.mask_kind = (MaskKind)mk;
+  if (a.mask_kind != MaskKind::None) {
+    const int64_t md = get_int(env, o, "maskDType", false, a.mask_kind == MaskKind::Bool ? 0 : 1);
+    if (md < 0 || md > 3) range_error(env, "maskDType must be 0 (u8), 1 (f32), 2 (f16) or 3 (bf16)");
+    a.mask_dtype = (MaskDType)md;
+    if ((a.mask_kind == MaskKind::Bool) != (a.mask_dtype == MaskDType::U8))
+      type_error(env, "a bool mask must be u8 (maskDType 0) and a float mask f32/f16/bf16");
+    const napi_typedarray_type mt = md == 0 ? napi_uint8_array : md == 1 ? napi_float32_array : napi_uint16_array;
+    View m = get_array(env, o, "mask", mt, md == 0 ? "Uint8Array" : md == 1 ? "Float32Array" : "Uint16Array", &c.keep);
+    c.mask_base = get_offsets(env, o, "maskBase", a.bh);
+    a.mask_stride_s = get_int(env, o, "maskStrideS"); a.mask_stride_l = get_int(env, o, "maskStrideL");
+    if (a.mask_stride_s < 0 || a.mask_stride_l < 0) range_error(env, "mask strides must be >= 0");
+    for (int64_t i = 0; i < a.bh; ++i) {
+      // element (s-1, l-1) is the farthest one: base + (s-1)*ss + (l-1)*sl
+      int64_t t1, t2, last;
+      if (a.s == 0 || a.l == 0) break;
+      if (__builtin_mul_overflow(a.s - 1, a.mask_stride_s, &t1) || __builtin_mul_overflow(a.l - 1, a.mask_stride_l, &t2) ||
+          __builtin_add_overflow(c.mask_base[i], t1, &last) || __builtin_add_overflow(last, t2, &last) || last >= m.length)
+        range_error(env, "mask is too short for maskBase[" + std::to_string(i) + "] and the mask strides");
+    }
+    a.mask = m.data; a.mask_base = c.mask_base.data();
+  }
+  a.causal = get_bool(env, o, "causal");
+  a.diagonal_offset = get_int(env, o, "diagonalOffset", false, 0);
+  const double scale = get_num(env, o, "scale", 1.0 / std::sqrt((double)a.e));
+  if (!(scale == scale) || std::isinf(scale)) range_error(env, "scale must be finite");
+  a.scale = (float)scale;
+  const double p = get_num(env, o, "dropoutP", 0.0);
+  if (!(p >= 0.0 && p < 1.0)) range_error(env, "dropoutP must be in [0, 1)");
+  a.dropout_p = (float)p;
+  const int64_t seed = get_int(env, o, "seed", false, 0);
+  if (seed < 0 || seed > 0xffffffffLL) range_error(env, "seed must be a uint32");
+  a.seed = (uint32_t)seed;
+  const int64_t nt = get_int(env, o, "numThreads", false, 0);
+  if (nt < 0 || nt > 1024) range_error(env, "numThreads must be in [0, 1024]");
+  a.num_threads = (int32_t)nt;
+  try {
+    (void)sdpa::workspace_bytes_per_thread(a);  // runs the kernel's own validation synchronously
+  } catch (const std::exception& e) {
+    range_error(env, e.what());
+  }
+}
+
+class Worker : public Napi::AsyncWorker {
+ public:
+  Worker(Napi::Env env, Call* c) : Napi::AsyncWorker(env), call_(c), deferred_(Napi::Promise::Deferred::New(env)) {}
+  ~Worker() override { delete call_; }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      sdpa::flash_attention(call_->a);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("flashAttention: unknown native error");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Call* call_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value FlashAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1) type_error(env, "expected exactly one argument object");
+  Call* c = new Call();
+  try {
+    parse(env, info[0], *c);
+  } catch (...) {
+    delete c;
+    throw;
+  }
+  Worker* w = new Worker(env, c);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Call c;
+  if (info.Length() != 1) type_error(env, "workspaceBytes: expected one argument object");
+  parse(env, info[0], c);
+  return Napi::Number::New(env, (double)sdpa::workspace_bytes_per_thread(c.a));
+}
+
+Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sdpa::CpuFeatures f = sdpa::detect_cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("avx2", f.avx2); o.Set("fma", f.fma); o.Set("avx512f", f.avx512f); o.Set("avx512bw", f.avx512bw);
+  o.Set("avx512vl", f.avx512vl); o.Set("avx512Bf16", f.avx512_bf16); o.Set("avx512Fp16", f.avx512_fp16);
+  o.Set("amxTile", f.amx_tile); o.Set("amxBf16", f.amx_bf16); o.Set("amxPermitted", f.amx_permitted);
+  return o;
+}
+
+Napi::Value KernelName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1) type_error(env, "kernelName(dtype): expected one argument");
+  DType dt = parse_dtype(env, info[0]);
+  try {
+    return Napi::String::New(env, sdpa::selected_kernel_name(dt));
+  } catch (const std::exception& e) {
+    range_error(env, e.what());  // e.g. a bad SDPA_CPU_ISA value
+  }
+}
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), sdpa::default_num_threads());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("flashAttention", Napi::Function::New(env, FlashAttention, "flashAttention"));
+  exports.Set("workspaceBytes", Napi::Function::New(env, WorkspaceBytes, "workspaceBytes"));
+  exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeatures, "cpuFeatures"));
+  exports.Set("kernelName", Napi::Function::New(env, KernelName, "kernelName"));
+  exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(sdpa_native, Init)

@@ -1,0 +1,215 @@
+// Standalone correctness test (no node): every ISA path against a double-precision reference on
+// random shapes with masks, causal offsets, GQA, Ev != E, dropout, fully-masked rows, odd head dims
+// and non-contiguous strides. Build and run: make -C csrc test
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../flash_attention.h"
+#include "../internal.h"
+
+using namespace sdpa;
+
+struct Case {
+  DType dt; int64_t b, hq, hkv, s, l, e, ev;
+  MaskKind mk; MaskDType md; bool mask_bcast_s, mask_bcast_h;
+  bool causal; int64_t off; float scale; float p; uint32_t seed;
+  int64_t pad;  // extra elements per row (non-contiguous rows)
+  int threads;
+};
+
+static float round_to(DType dt, float x) {
+  if (dt == DType::F16) return detail::f16_to_f32(detail::f32_to_f16(x));
+  if (dt == DType::BF16) return detail::bf16_to_f32(detail::f32_to_bf16(x));
+  return x;
+}
+
+struct Buf {  // stores values in dtype, keeps the fp32 view for the reference
+  DType dt; std::vector<float> f; std::vector<uint16_t> h;
+  void init(DType d, size_t n) { dt = d; f.assign(n, 0.f); if (d != DType::F32) h.assign(n, 0); }
+  void set(size_t i, float x) {
+    x = round_to(dt, x); f[i] = x;
+    if (dt == DType::F16) h[i] = detail::f32_to_f16(x);
+    else if (dt == DType::BF16) h[i] = detail::f32_to_bf16(x);
+  }
+  const void* ptr() const { return dt == DType::F32 ? (const void*)f.data() : (const void*)h.data(); }
+};
+
+static uint32_t mixr(uint32_t x) { return detail::mix32(x); }
+
+static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::string>& isas, double& worst) {
+  std::uniform_real_distribution<float> U(-1.f, 1.f);
+  const int64_t bh = c.b * c.hq;
+  const int64_t qrs = c.e + c.pad, krs = c.e + c.pad, vrs = c.ev + c.pad;
+  // Heads laid out in a shuffled order with gaps to exercise arbitrary base offsets.
+  Buf q, k, v;
+  q.init(c.dt, (size_t)(bh * c.s * qrs + 7));
+  k.init(c.dt, (size_t)(c.b * c.hkv * c.l * krs + 7));
+  v.init(c.dt, (size_t)(c.b * c.hkv * c.l * vrs + 7));
+  for (size_t i = 0; i < q.f.size(); ++i) q.set(i, U(rng));
+  for (size_t i = 0; i < k.f.size(); ++i) k.set(i, U(rng));
+  for (size_t i = 0; i < v.f.size(); ++i) v.set(i, U(rng));
+  std::vector<int64_t> qb(bh), kb(c.b * c.hkv), vb(c.b * c.hkv);
+  for (int64_t i = 0; i < bh; ++i) qb[i] = ((i * 5 + 3) % bh) * c.s * qrs + 1;
+  for (int64_t i = 0; i < c.b * c.hkv; ++i) { kb[i] = (c.b * c.hkv - 1 - i) * c.l * krs + 2; vb[i] = i * c.l * vrs + 3; }
+  // Mask: [hq or 1, s or 1, l] per batch, with broadcasting by zero strides / repeated bases.
+  std::vector<uint8_t> mu8; Buf mf;
+  std::vector<int64_t> mbase(bh, 0);
+  int64_t mss = c.mask_bcast_s ? 0 : c.l, msl = 1;
+  const int64_t mrows = c.mask_bcast_s ? 1 : c.s, mheads = c.mask_bcast_h ? 1 : bh;
+  const size_t mn = (size_t)(mheads * mrows * c.l);
+  if (c.mk == MaskKind::Bool) {
+    mu8.resize(mn);
+    for (auto& x : mu8) x = (rng() % 4) != 0;  // ~25% masked
+    if (c.s > 2 && !c.mask_bcast_s) for (int64_t j = 0; j < c.l; ++j) mu8[1 * c.l + j] = 0;  // a fully masked row
+  } else if (c.mk == MaskKind::Float) {
+    DType fd = c.md == MaskDType::F32 ? DType::F32 : c.md == MaskDType::F16 ? DType::F16 : DType::BF16;
+    mf.init(fd, mn);
+    for (size_t i = 0; i < mn; ++i) mf.set(i, (rng() % 8) == 0 ? -INFINITY : U(rng) * 2.f);
+  }
+  for (int64_t i = 0; i < bh; ++i) mbase[i] = c.mask_bcast_h ? 0 : i * mrows * c.l;
+  auto mask_at = [&](int64_t h, int64_t i, int64_t j) -> double {
+    size_t idx = (size_t)(mbase[h] + i * mss + j * msl);
+    if (c.mk == MaskKind::Bool) return mu8[idx] ? 0.0 : -INFINITY;
+    if (c.mk == MaskKind::Float) return mf.f[idx];
+    return 0.0;
+  };
+
+  // Reference in double.
+  std::vector<double> ref((size_t)(bh * c.s * c.ev));
+  std::vector<double> sc(c.l), pr(c.l);
+  const double thr = (double)c.p * 16777216.0;
+  for (int64_t h = 0; h < bh; ++h) {
+    const int64_t bb = h / c.hq, g = (h % c.hq) / (c.hq / c.hkv), kvi = bb * c.hkv + g;
+    for (int64_t i = 0; i < c.s; ++i) {
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < c.l; ++j) {
+        double d = 0;
+        for (int64_t x = 0; x < c.e; ++x) d += (double)q.f[qb[h] + i * qrs + x] * k.f[kb[kvi] + j * krs + x];
+        double sv = d * c.scale + mask_at(h, i, j);
+        if (c.causal && j > i + c.off) sv = -INFINITY;
+        sc[j] = sv; mx = std::max(mx, sv);
+      }
+      double* o = &ref[(size_t)((h * c.s + i) * c.ev)];
+      if (mx == -INFINITY) continue;  // zeros
+      double den = 0;
+      for (int64_t j = 0; j < c.l; ++j) { pr[j] = std::exp(sc[j] - mx); den += pr[j]; }
+      uint32_t hr = mixr(mixr(mixr(c.seed) ^ (uint32_t)h) ^ (uint32_t)i);
+      for (int64_t j = 0; j < c.l; ++j) {
+        double pj = pr[j];
+        if (c.p > 0) pj = ((double)(mixr(hr ^ (uint32_t)j) >> 8) < thr) ? 0.0 : pj / (1.0 - (double)c.p);
+        if (pj == 0) continue;
+        for (int64_t x = 0; x < c.ev; ++x) o[x] += pj * v.f[vb[kvi] + j * vrs + x];
+      }
+      for (int64_t x = 0; x < c.ev; ++x) o[x] /= den;
+    }
+  }
+
+  double atol, rtol;
+  if (c.dt == DType::F32) { atol = 2e-5; rtol = 2e-4; }
+  else if (c.dt == DType::F16) { atol = 1e-3; rtol = 2e-3; }   // fp16 output rounding (2^-11) + slack
+  else { atol = 1e-2; rtol = 1.6e-2; }                          // bf16: output and P rounding
+
+  int fails = 0;
+  for (const auto& isa : isas) {
+    setenv("SDPA_CPU_ISA", isa.c_str(), 1);
+    AttentionArgs a{};
+    a.dtype = c.dt; a.q = q.ptr(); a.k = k.ptr(); a.v = v.ptr();
+    std::vector<float> of((size_t)(bh * c.s * c.ev), NAN);
+    std::vector<uint16_t> oh((size_t)(bh * c.s * c.ev), 0x7e00);
+    a.out = c.dt == DType::F32 ? (void*)of.data() : (void*)oh.data();
+    a.bh = bh; a.hq = c.hq; a.hkv = c.hkv; a.s = c.s; a.l = c.l; a.e = c.e; a.ev = c.ev;
+    a.q_base = qb.data(); a.kv_base_k = kb.data(); a.kv_base_v = vb.data();
+    a.q_row_stride = qrs; a.k_row_stride = krs; a.v_row_stride = vrs;
+    a.mask_kind = c.mk; a.mask_dtype = c.md;
+    a.mask = c.mk == MaskKind::Bool ? (const void*)mu8.data() : c.mk == MaskKind::Float ? mf.ptr() : nullptr;
+    a.mask_base = mbase.data(); a.mask_stride_s = mss; a.mask_stride_l = msl;
+    a.causal = c.causal; a.diagonal_offset = c.off; a.scale = c.scale;
+    a.dropout_p = c.p; a.seed = c.seed; a.num_threads = c.threads;
+    const char* kname = selected_kernel_name(c.dt);
+    flash_attention(a);
+    double maxerr = 0; int64_t bad = -1;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      double got = c.dt == DType::F32 ? of[i] : c.dt == DType::F16 ? detail::f16_to_f32(oh[i]) : detail::bf16_to_f32(oh[i]);
+      double err = std::fabs(got - ref[i]);
+      double lim = atol + rtol * std::fabs(ref[i]);
+      if (!(err <= lim)) { if (bad < 0) bad = (int64_t)i; }
+      if (err / lim > maxerr || got != got) maxerr = got != got ? INFINITY : err / lim;
+    }
+    worst = std::max(worst, maxerr);
+    if (bad >= 0) {
+      ++fails;
+      double got = c.dt == DType::F32 ? of[bad] : c.dt == DType::F16 ? detail::f16_to_f32(oh[bad]) : detail::bf16_to_f32(oh[bad]);
+      std::printf("FAIL isa=%s kernel=%s dt=%d b=%lld hq=%lld hkv=%lld s=%lld l=%lld e=%lld ev=%lld mask=%d/%d causal=%d off=%lld p=%.2f thr=%d: idx %lld got %.6g want %.6g (err/lim %.3g)\n",
+                  isa.c_str(), kname, (int)c.dt, (long long)c.b, (long long)c.hq, (long long)c.hkv, (long long)c.s,
+                  (long long)c.l, (long long)c.e, (long long)c.ev, (int)c.mk, (int)c.md, (int)c.causal, (long long)c.off,
+                  c.p, c.threads, (long long)bad, got, ref[bad], maxerr);
+    }
+  }
+  return fails;
+}
+
+static int test_invalid() {
+  int fails = 0;
+  AttentionArgs a{};
+  a.dtype = DType::F32; a.bh = 2; a.hq = 2; a.hkv = 3; a.s = 1; a.l = 1; a.e = 1; a.ev = 1;
+  try { flash_attention(a); std::printf("FAIL: hq %% hkv != 0 did not throw\n"); ++fails; }
+  catch (const std::invalid_argument&) {}
+  a.hkv = 1; a.dropout_p = 1.0f;
+  try { flash_attention(a); std::printf("FAIL: dropout 1 did not throw\n"); ++fails; }
+  catch (const std::invalid_argument&) {}
+  a.dropout_p = 0; a.e = 0;
+  try { flash_attention(a); std::printf("FAIL: e=0 did not throw\n"); ++fails; }
+  catch (const std::invalid_argument&) {}
+  return fails;
+}
+
+int main(int argc, char** argv) {
+  int ncases = argc > 1 ? std::atoi(argv[1]) : 300;
+  CpuFeatures f = detect_cpu_features();
+  std::printf("cpu: avx2=%d fma=%d avx512f=%d bw=%d vl=%d bf16=%d fp16=%d amx_tile=%d amx_bf16=%d amx_permitted=%d\n",
+              f.avx2, f.fma, f.avx512f, f.avx512bw, f.avx512vl, f.avx512_bf16, f.avx512_fp16, f.amx_tile, f.amx_bf16, f.amx_permitted);
+  std::vector<std::string> isas = {"scalar"};
+  if (f.avx2 && f.fma) isas.push_back("avx2");
+  if (f.avx512f && f.avx512bw && f.avx512vl) isas.push_back("avx512");
+  if (f.amx_bf16 && f.amx_permitted) isas.push_back("amx");
+  for (auto& s : isas) { setenv("SDPA_CPU_ISA", s.c_str(), 1);
+    std::printf("isa %-6s → f32:%s f16:%s bf16:%s\n", s.c_str(), selected_kernel_name(DType::F32), selected_kernel_name(DType::F16), selected_kernel_name(DType::BF16)); }
+
+  std::mt19937 rng(12345);
+  int fails = test_invalid(), total = 0;
+  double worst = 0;
+  const int64_t dims[] = {1, 3, 8, 16, 32, 33, 64, 80, 96, 128, 256, 1024};
+  for (int t = 0; t < ncases; ++t) {
+    Case c{};
+    c.dt = (DType)(t % 3);
+    c.hkv = 1 + rng() % 2; c.hq = c.hkv * (1 + rng() % 3); c.b = 1 + rng() % 2;
+    c.s = 1 + rng() % 150; c.l = 1 + rng() % 300;
+    // Every 4th case uses AMX-friendly head dims (multiples of 32) so the tile paths run too.
+    if (t % 4 == 0) { c.e = 32 * (1 + rng() % 4); c.ev = 32 * (1 + rng() % 4); }
+    else { c.e = dims[rng() % 12]; c.ev = (rng() % 3) ? c.e : dims[rng() % 12]; }
+    if (c.e * c.l > 40000) c.l = std::max<int64_t>(1, 40000 / c.e);
+    int mk = rng() % 4;
+    c.mk = mk == 0 ? MaskKind::Bool : mk == 1 ? MaskKind::Float : MaskKind::None;
+    c.md = c.mk == MaskKind::Bool ? MaskDType::U8 : (MaskDType)(1 + rng() % 3);
+    c.mask_bcast_s = rng() % 3 == 0; c.mask_bcast_h = rng() % 2;
+    c.causal = rng() % 2;
+    int oc = rng() % 3;
+    c.off = oc == 0 ? 0 : oc == 1 ? c.l - c.s : (int64_t)(rng() % 21) - 10;
+    c.scale = (rng() % 5 == 0) ? -0.3f : (float)(1.0 / std::sqrt((double)c.e)) * (rng() % 2 ? 1.f : 2.5f);
+    c.p = (rng() % 4 == 0) ? 0.3f : 0.f;
+    c.seed = rng();
+    c.pad = rng() % 3 == 0 ? 5 : 0;
+    c.threads = 1 + rng() % 2;
+    if (c.e >= 256 && c.s * c.l > 6000) { c.s = std::min<int64_t>(c.s, 40); }
+    fails += run_case(c, rng, isas, worst);
+    total += (int)isas.size();
+  }
+  std::printf("%d case-runs over %zu ISA paths, %d failed; worst err/tolerance %.3f\n", total, isas.size(), fails, worst);
+  return fails ? 1 : 0;
+}

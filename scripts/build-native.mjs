@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// `npm install` hook: builds the native flash addon with node-gyp. A failed build must not fail the
+// install — FLASH on cpu then reports "unavailable" with how to rebuild, and the other backends run.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+if (process.env.SDPA_SKIP_NATIVE === '1') {
+  console.error('[sdpa-dispatch] SDPA_SKIP_NATIVE=1: not building the native flash addon');
+  process.exit(0);
+}
+const root = fileURLToPath(new URL('..', import.meta.url));
+const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
+const r = spawnSync('node-gyp', ['rebuild', '-j', jobs], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+if (r.status !== 0) {
+  console.error('[sdpa-dispatch] warning: the native flash addon did not build; FLASH_ATTENTION on cpu will be unavailable.');
+  console.error('[sdpa-dispatch] needs python3, make and a C++17 compiler; retry with `npm rebuild sdpa-dispatch` or `npx node-gyp rebuild`.');
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+/**
+ * The `sdpa-dispatch` command: `demo` (what `npm start` runs), `explain` (the dispatch report for
+ * shapes given as flags), `doctor` (what this machine can run and why not).
+ */
+import { parseArgs } from 'node:util';
+import { capabilities, causalLowerRight, explainDispatch, registeredBackends, sdpa, setDispatchLogger, tensor, withBackends, type FloatDType, type SdpaOptions, type Tensor, type Device } from './index.js';
+import { buildParams } from './params.js';
+import { mathReference } from '../backends/math/cpu.js';
+
+const HELP = `sdpa-dispatch — scaled dot-product attention with explainable dispatch
+
+Usage:
+  sdpa-dispatch demo                      compute one problem on every available backend, print the dispatch log
+  sdpa-dispatch explain [flags]           print the dispatch report for a call (runs nothing)
+  sdpa-dispatch doctor                    what this machine can run (engines, ISA, adapter) and why not
+
+explain flags:
+  --q BxHxSxE        query shape (default 1x8x1024x64)
+  --kv BxHxLxE       key/value shape (default: as --q)
+  --ev N             value head dim (default E)
+  --dtype T          float32 | float16 | bfloat16 (default float32)
+  --causal           upper-left causal          --lower-right   causal lower-right bias
+  --mask bool|float  a dense [S, L] mask        --dropout P     dropout probability
+  --scale X          custom scale               --device D      cpu | webgpu
+`;
+
+function parseShape(flag: string, s: string): number[] {
+  const dims = s.split(/[x,×]/).map(Number);
+  if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`--${flag}: expected dims like 1x8x1024x64, got "${s}"`);
+  return dims;
+}
+
+function zeros(shape: number[], dtype: FloatDType): Tensor {
+  return tensor.fromFloat32(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, dtype);
+}
+
+function seeded(shape: number[], dtype: FloatDType, seed: number): Tensor {
+  let a = seed;
+  const n = shape.reduce((x, y) => x * y, 1);
+  const values = Float32Array.from({ length: n }, () => {
+    a = (Math.imul(a ^ (a >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+    return ((a >>> 0) / 4294967296 - 0.5) * 2;
+  });
+  return tensor.fromFloat32(values, shape, dtype);
+}
+
+async function explain(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      q: { type: 'string', default: '1x8x1024x64' },
+      kv: { type: 'string' },
+      ev: { type: 'string' },
+      dtype: { type: 'string', default: 'float32' },
+      causal: { type: 'boolean', default: false },
+      'lower-right': { type: 'boolean', default: false },
+      mask: { type: 'string' },
+      dropout: { type: 'string' },
+      scale: { type: 'string' },
+      device: { type: 'string', default: 'cpu' },
+    },
+  });
+  const dtype = values.dtype as FloatDType;
+  const qs = parseShape('q', values.q!);
+  const ks = values.kv ? parseShape('kv', values.kv) : [...qs];
+  const vs = [...ks.slice(0, -1), values.ev ? Number(values.ev) : ks[ks.length - 1]];
+  const S = qs[qs.length - 2];
+  const L = ks[ks.length - 2];
+  const opts: SdpaOptions = { device: values.device as Device };
+  if (values.causal) opts.isCausal = true;
+  if (values['lower-right']) opts.attnMask = causalLowerRight(S, L);
+  if (values.mask === 'bool') opts.attnMask = tensor(new Uint8Array(S * L).fill(1), [S, L], 'bool');
+  else if (values.mask === 'float') opts.attnMask = zeros([S, L], 'float32');
+  else if (values.mask) throw new Error(`--mask: expected bool or float, got "${values.mask}"`);
+  if (values.dropout) opts.dropoutP = Number(values.dropout);
+  if (values.scale) opts.scale = Number(values.scale);
+  if (qs.length >= 3 && ks.length >= 3 && qs[qs.length - 3] !== ks[ks.length - 3]) opts.enableGqa = true;
+  if (opts.device === 'webgpu') await capabilities(); // probe the adapter so the report is final
+  console.log(explainDispatch(zeros(qs, dtype), zeros(ks, dtype), zeros(vs, dtype), opts).toString());
+}
+
+async function doctor(): Promise<void> {
+  const caps = await capabilities();
+  console.log(`runtime: ${caps.runtime.name} ${caps.runtime.version} ${caps.runtime.platform}/${caps.runtime.arch}, ${caps.cpuCores} cores`);
+  for (const b of caps.backends) {
+    console.log(`${b.available ? '✓' : '✗'} ${b.backend} (${b.device})${b.available ? '' : `: ${b.reason}`}`);
+    for (const [k, v] of Object.entries(b.details)) console.log(`    ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  }
+}
+
+async function demo(): Promise<void> {
+  console.log('sdpa-dispatch demo: one causal attention problem on every available backend\n');
+  const caps = await capabilities();
+  for (const b of caps.backends) console.log(`  ${b.available ? '✓' : '✗'} ${b.backend} (${b.device})${b.available ? '' : ` — ${b.reason}`}`);
+  const shapes: Record<Device, number[]> = { cpu: [1, 4, 128, 64], webgpu: [1, 2, 32, 32] };
+  for (const device of ['cpu', 'webgpu'] as const) {
+    if (!caps.backends.some((b) => b.device === device && b.available)) continue;
+    const shape = shapes[device];
+    for (const dtype of ['float32', 'float16'] as const) {
+      const [q, k, v] = [1, 2, 3].map((s) => seeded(shape, dtype, s));
+      const opts: SdpaOptions = { isCausal: true, device };
+      const expected = mathReference(buildParams('demo', q, k, v, opts));
+      console.log(`\n${device}, ${dtype}, q/k/v [${shape.join(', ')}], causal:`);
+      for (const d of registeredBackends()) {
+        const cand = explainDispatch(q, k, v, opts).candidates.find((c) => c.backend === d.name);
+        if (!cand?.eligible) {
+          console.log(`  ${d.name.padEnd(20)} skipped: ${cand?.reasons[0] ?? 'not registered'}`);
+          continue;
+        }
+        const t0 = performance.now();
+        const out = await withBackends([d.name], () => sdpa(q, k, v, opts));
+        const ms = performance.now() - t0;
+        const got = await out.toFloat32();
+        let maxDiff = 0;
+        for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected[i]));
+        console.log(`  ${d.name.padEnd(20)} ${ms.toFixed(1).padStart(8)} ms   max |diff| vs float64 reference ${maxDiff.toExponential(2)}`);
+        out.dispose();
+      }
+    }
+  }
+  const [q, k, v] = [1, 2, 3].map((s) => seeded([1, 8, 256, 64], 'float16', s));
+  console.log('\nexplainDispatch(q, k, v, { isCausal: true }) for fp16 q [1, 8, 256, 64]:\n');
+  console.log(explainDispatch(q, k, v, { isCausal: true }).toString());
+  console.log('\ndispatch log of sdpa() with the default priority:');
+  setDispatchLogger((line) => console.log(`  ${line}`));
+  await sdpa(q, k, v, { isCausal: true });
+  await sdpa(q, k, v, { attnMask: tensor(new Uint8Array(256 * 256).fill(1), [256, 256], 'bool') });
+  setDispatchLogger(undefined);
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+const commands: Record<string, (argv: string[]) => Promise<void>> = { demo, explain, doctor };
+if (!cmd || cmd === 'help' || cmd === '--help' || !commands[cmd]) {
+  console.log(HELP);
+  process.exitCode = cmd && cmd !== 'help' && cmd !== '--help' ? 2 : 0;
+} else {
+  commands[cmd](rest).catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  });
+}
