@@ -142,8 +142,7 @@ describe('withBackends', () => {
 
 describe('errors, logging and fallback', () => {
   it('throws one aggregate error listing the inputs and every backend when nothing is eligible', async () => {
-    setBackendEnabled(SDPBackend.MATH, false);
-    setBackendEnabled(SDPBackend.EFFICIENT_ATTENTION, false);
+    for (const b of ALL) setBackendEnabled(b, false);
     const err = (await sdpa(q, k, v, { attnMask: causalLowerRight(8, 12) }).catch((e: unknown) => e)) as SdpaDispatchError;
     expect(err).toBeInstanceOf(SdpaDispatchError);
     expect(err.message).toContain('sdpa: no backend can run this call:');
@@ -156,7 +155,7 @@ describe('errors, logging and fallback', () => {
   it('logs one line per call through the logger hook and SDPA_LOG=dispatch', async () => {
     const lines: string[] = [];
     setDispatchLogger((line) => lines.push(line));
-    setBackendEnabled(SDPBackend.EFFICIENT_ATTENTION, false);
+    for (const b of ALL) if (b !== SDPBackend.MATH) setBackendEnabled(b, false);
     await sdpa(q, k, v);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^\[sdpa\] MATH \(cpu\) for q \[1, 2, 8, 16\].* — skipped .*EFFICIENT_ATTENTION: EFFICIENT_ATTENTION is disabled/);

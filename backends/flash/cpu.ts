@@ -108,7 +108,9 @@ export const flashCpu: BackendPart = {
   constraints: [],
   run,
   tolerance: {
-    float32: { atol: 1e-5, rtol: 1e-4 },
+    // fp32 scores carry a rounding error of |logit|·2^-24: with the conformance case's logits of
+    // ~2.6e3 that is ~1.6e-4 in the exponent, which any fp32 kernel (PyTorch's too) shows.
+    float32: { atol: 2e-4, rtol: 1e-3 },
     float16: { atol: 1e-3, rtol: 2e-3 },
     bfloat16: { atol: 1e-2, rtol: 1.6e-2 },
   },
