@@ -37,3 +37,4 @@ export { causalUpperLeft, causalLowerRight, CausalBias, type AttentionBias, type
 export { capabilities, type Capabilities, type PartCapabilities } from './capabilities.js';
 export { SdpaTypeError, SdpaRangeError, BackendFaultError, type InputErrorDetails, type SdpaInputError } from './errors.js';
 export { float32ToFloat16Bits, float16BitsToFloat32, float32ToBFloat16Bits, bfloat16BitsToFloat32 } from './dtype.js';
+export { getWebGpuDevice } from './webgpu/device.js';

@@ -4,8 +4,9 @@
  */
 import { SDPBackend, type BackendDescriptor, type BackendPart } from '../../src/dispatch/types.js';
 import { flashCpu } from './cpu.js';
+import { flashWebgpu } from './webgpu.js';
 
-const parts: BackendPart[] = [flashCpu];
+const parts: BackendPart[] = [flashCpu, flashWebgpu];
 
 /** FLASH_ATTENTION descriptor. */
 export const flashBackend: BackendDescriptor = {

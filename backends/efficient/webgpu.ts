@@ -1,0 +1,83 @@
+/// <reference types="@webgpu/types" />
+/**
+ * EFFICIENT_ATTENTION on WebGPU: shaders/tiled-attention.wgsl with f32 tiles — tiled online
+ * softmax, O(S) memory, any mask kind (broadcast masks read in place through strides in the
+ * uniforms and per-head base offsets), Ev ≠ E, GQA, causal variants as a diagonal offset, and
+ * dropout with the shared counter-based RNG (the same elements dropped as on the CPU).
+ */
+import { named } from '../../src/dispatch/constraints.js';
+import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
+import { bindMask, bindTensor, checkBuffersFit, dispatchRows, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { describeGpu, gpuAvailability, gpuContext, initWebGpu, type WebGpuContext } from '../../src/webgpu/device.js';
+import type { ProgramInfo } from '../../src/webgpu/programs.js';
+
+const LABEL = 'efficient (webgpu)';
+/** Query rows per workgroup (one thread each). */
+const BR = 64;
+const MAX_HEAD_DIM = 256;
+
+/**
+ * Keys per block for f32 (4-byte) or f16 (2-byte) tiles: the largest power of two up to 64 whose
+ * k and v tiles fit the adapter's maxComputeWorkgroupStorageSize.
+ */
+export function keysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, tileBytes: number): number {
+  let bc = 64;
+  while (bc > 1 && bc * (dmax + dvmax) * tileBytes > ctx.limits.maxComputeWorkgroupStorageSize) bc /= 2;
+  return bc;
+}
+
+const checkTileFits = named('checkWorkgroupStorage', (p: AttentionParams) => {
+  const ctx = gpuContext();
+  if (!ctx) return undefined;
+  const need = (headDimBucket(p.e) + headDimBucket(p.ev)) * 4;
+  return need <= ctx.limits.maxComputeWorkgroupStorageSize
+    ? undefined
+    : `${LABEL} needs ${need} bytes of workgroup memory for one key of its tiles, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}; use the cpu device`;
+});
+
+async function run(p: AttentionParams, rctx: RunContext) {
+  return runAttention(LABEL, p, rctx, async (cb, out, pre): Promise<Pass[]> => {
+    const dmax = headDimBucket(p.e);
+    const dvmax = headDimBucket(p.ev);
+    const program: ProgramInfo = {
+      shader: 'tiled-attention.wgsl',
+      entryPoint: 'main',
+      defines: { ...ioDefines(p), ENABLES: '', TILE_T: 'f32', BR, BC: keysPerBlock(cb.ctx, dmax, dvmax, 4), DMAX: dmax, DVMAX: dvmax },
+      bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'],
+    };
+    const q = await bindTensor(cb, p.q, 'q', LABEL, pre);
+    const k = await bindTensor(cb, p.k, 'k', LABEL, pre);
+    const v = await bindTensor(cb, p.v, 'v', LABEL, pre);
+    const { mask, bases } = bindMask(cb, p);
+    return [{ program, buffers: [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, out], dispatch: dispatchRows(cb.ctx, p, BR) }];
+  });
+}
+
+/** The EFFICIENT_ATTENTION backend's WebGPU part. */
+export const efficientWebgpu: BackendPart = {
+  device: 'webgpu',
+  label: LABEL,
+  caps: {
+    dtypes: ['float32', 'float16', 'bfloat16'],
+    maxHeadDim: MAX_HEAD_DIM,
+    headDimMultiple: 1,
+    maskKinds: ['none', 'bool', 'float'],
+    causalVariants: ['upper-left', 'lower-right', 'both'],
+    maskWithCausal: true,
+    dropout: true,
+    gqa: true,
+    customScale: true,
+    valueDimDiffers: true,
+    notes: `WGSL, f32 tiles and accumulation, tiled online softmax (${BR} rows per workgroup, key blocks sized from maxComputeWorkgroupStorageSize), O(S) memory; halves read in place`,
+  },
+  availability: gpuAvailability,
+  init: initWebGpu,
+  constraints: [checkTileFits, checkBuffersFit(LABEL)],
+  run,
+  tolerance: {
+    float32: { atol: 2e-4, rtol: 2e-4 },
+    float16: { atol: 1.2e-3, rtol: 1.2e-3 },
+    bfloat16: { atol: 8e-3, rtol: 8e-3 },
+  },
+  describe: describeGpu,
+};

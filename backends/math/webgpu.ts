@@ -1,0 +1,81 @@
+/// <reference types="@webgpu/types" />
+/**
+ * MATH on WebGPU: naive WGSL (shaders/math.wgsl) in three passes over a materialized f32
+ * `[batch·Hq, S, L]` score buffer — the GPU counterpart of the CPU reference. It is refused, with the
+ * sizes in the reason, when that buffer exceeds what the adapter can bind or allocate.
+ */
+import { named, formatBytes } from '../../src/dispatch/constraints.js';
+import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
+import { WG, bindMask, bindTensor, checkBuffersFit, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { describeGpu, gpuAvailability, gpuContext, initWebGpu } from '../../src/webgpu/device.js';
+import type { BindingKind, ProgramInfo } from '../../src/webgpu/programs.js';
+
+const LABEL = 'math (webgpu)';
+const BINDINGS: readonly BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'];
+
+/** Bytes of the f32 score buffer MATH (webgpu) materializes. */
+export function mathGpuScoreBytes(p: AttentionParams): number {
+  return p.batch * p.hq * p.s * p.l * 4;
+}
+
+/** The score buffer fits one storage binding and one buffer on this adapter. */
+const checkScoreBufferFits = named('checkScoreBufferFits', (p: AttentionParams) => {
+  const ctx = gpuContext();
+  if (!ctx) return undefined;
+  const need = mathGpuScoreBytes(p);
+  const { maxStorageBufferBindingSize: bind, maxBufferSize: buf } = ctx.limits;
+  if (need <= bind && need <= buf) return undefined;
+  const [name, lim] = bind <= buf ? ['maxStorageBufferBindingSize', bind] : ['maxBufferSize', buf];
+  return `${LABEL} materializes the batch·Hq·S·L f32 score buffer: ${formatBytes(need)} > the adapter's ${name} ${formatBytes(lim)}; use EFFICIENT_ATTENTION or FLASH_ATTENTION (O(S) memory)`;
+});
+
+function program(p: AttentionParams, entryPoint: string): ProgramInfo {
+  return { shader: 'math.wgsl', entryPoint, defines: { ...ioDefines(p), WG }, bindings: BINDINGS };
+}
+
+async function run(p: AttentionParams, rctx: RunContext) {
+  return runAttention(LABEL, p, rctx, async (cb, out, pre): Promise<Pass[]> => {
+    const q = await bindTensor(cb, p.q, 'q', LABEL, pre);
+    const k = await bindTensor(cb, p.k, 'k', LABEL, pre);
+    const v = await bindTensor(cb, p.v, 'v', LABEL, pre);
+    const { mask, bases } = bindMask(cb, p);
+    const scores = cb.storage(mathGpuScoreBytes(p), 'scores');
+    const buffers = [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, scores, out];
+    const bh = p.batch * p.hq;
+    return [
+      { program: program(p, 'scores_main'), buffers, dispatch: dispatch1D(cb.ctx, bh * p.s * p.l, WG) },
+      { program: program(p, 'softmax_main'), buffers, dispatch: dispatch1D(cb.ctx, bh * p.s, WG) },
+      { program: program(p, 'pv_main'), buffers, dispatch: dispatch1D(cb.ctx, bh * p.s * p.ev, WG) },
+    ];
+  });
+}
+
+/** The MATH backend's WebGPU part. */
+export const mathWebgpu: BackendPart = {
+  device: 'webgpu',
+  label: LABEL,
+  caps: {
+    dtypes: ['float32', 'float16', 'bfloat16'],
+    maxHeadDim: Number.MAX_SAFE_INTEGER,
+    headDimMultiple: 1,
+    maskKinds: ['none', 'bool', 'float'],
+    causalVariants: ['upper-left', 'lower-right', 'both'],
+    maskWithCausal: true,
+    dropout: true,
+    gqa: true,
+    customScale: true,
+    valueDimDiffers: true,
+    notes: 'naive WGSL, f32 arithmetic; materializes the [batch·Hq, S, L] f32 score buffer (refused beyond maxStorageBufferBindingSize)',
+  },
+  availability: gpuAvailability,
+  init: initWebGpu,
+  constraints: [checkScoreBufferFits, checkBuffersFit(LABEL)],
+  run,
+  // f32 on the GPU (exp may be a few ulp off on GPUs) against a float64 reference.
+  tolerance: {
+    float32: { atol: 2e-4, rtol: 2e-4 },
+    float16: { atol: 1.2e-3, rtol: 1.2e-3 },
+    bfloat16: { atol: 8e-3, rtol: 8e-3 },
+  },
+  describe: describeGpu,
+};

@@ -1,0 +1,275 @@
+/// <reference types="@webgpu/types" />
+/**
+ * What the three webgpu parts share: binding q/k/v/mask (GPU-resident tensors in place, CPU ones
+ * uploaded once per call), the uniform block, dispatch sizes within the limits, one submit per
+ * call with error scopes and device-loss detection, temporaries destroyed after the submit
+ * completes, and the output kept on the GPU (packed to f16/bf16 when the call's dtype is a half).
+ */
+import { BackendFaultError } from '../errors.js';
+import { float32ArrayToHalfBits, halfBitsToFloat32Array, type DType, type FloatDType } from '../dtype.js';
+import type { AttentionParams, Constraint, RunContext } from '../dispatch/types.js';
+import { named, formatBytes } from '../dispatch/constraints.js';
+import { maskView } from '../cpu/layout.js';
+import { mix32 } from '../rng.js';
+import { Tensor, shapeSize } from '../tensor.js';
+import { GpuStorage, align4, createBuffer, gpuStorageOf, uploadBytes } from './buffers.js';
+import { gpuContext, markLost, pollLost, requireContext, type WebGpuContext } from './device.js';
+import { bindGroupLayout, getPipeline, type BindingKind, type ProgramInfo } from './programs.js';
+
+/** Threads per workgroup of the elementwise passes. */
+export const WG = 64;
+
+/** WGSL storage word, decoder name and elements per word of a dtype as a shader reads it. */
+export function elemDefines(dtype: DType): { word: string; elem: string; perWord: number } {
+  switch (dtype) {
+    case 'float32':
+      return { word: 'f32', elem: 'f32', perWord: 1 };
+    case 'float16':
+      return { word: 'u32', elem: 'f16', perWord: 2 };
+    case 'bfloat16':
+      return { word: 'u32', elem: 'bf16', perWord: 2 };
+    case 'bool':
+      return { word: 'u32', elem: 'bool', perWord: 4 };
+  }
+}
+
+/** Template values for q/k/v and the mask of a call (the mask slot defaults to f32 when absent). */
+export function ioDefines(p: AttentionParams, qkvDtype: DType = p.dtype): Record<string, string | number> {
+  const e = elemDefines(qkvDtype);
+  const m = elemDefines(p.mask ? p.mask.tensor.dtype : 'float32');
+  return { WORD: e.word, ELEM: e.elem, PER_WORD: e.perWord, MASK_WORD: m.word, MASK_ELEM: m.elem, MASK_PER_WORD: m.perWord };
+}
+
+/** Smallest head-dim bucket holding `d` (private arrays and tiles need a compile-time size). */
+export function headDimBucket(d: number): number {
+  for (const b of [32, 64, 128, 256]) if (d <= b) return b;
+  return d;
+}
+
+/** The 80-byte uniform block of shaders/common.wgsl. */
+export function paramsUniform(p: AttentionParams): ArrayBuffer {
+  const buf = new ArrayBuffer(80);
+  const u = new Uint32Array(buf);
+  const f = new Float32Array(buf);
+  const i = new Int32Array(buf);
+  u[0] = p.batch * p.hq;
+  u[1] = p.hq;
+  u[2] = p.hkv;
+  u[3] = p.gqaGroup;
+  u[4] = p.s;
+  u[5] = p.l;
+  u[6] = p.e;
+  u[7] = p.ev;
+  f[8] = p.scale;
+  u[9] = p.causal ? 1 : 0;
+  i[10] = p.causal ? p.causal.diagonalOffset : 0;
+  // Integer hash h (24 bits) is dropped when h < p·2^24, i.e. when h < ceil(p·2^24).
+  u[11] = p.dropoutP > 0 ? Math.ceil(p.dropoutP * 16777216) : 0;
+  u[12] = mix32(p.seed >>> 0);
+  f[13] = p.dropoutP > 0 ? 1 / (1 - p.dropoutP) : 1;
+  const mv = maskView(p);
+  u[14] = mv ? mv.rowStride : 0;
+  u[15] = mv ? mv.colStride : 0;
+  u[16] = p.mask ? (p.mask.kind === 'bool' ? 1 : 2) : 0;
+  return buf;
+}
+
+/** One compute pass: a program, its buffers in binding order, and the workgroup counts. */
+export interface Pass {
+  readonly program: ProgramInfo;
+  readonly buffers: readonly GPUBuffer[];
+  readonly dispatch: readonly [number, number, number];
+}
+
+/** Workgroup counts for `n` threads in groups of `wg`, split over x and y within the per-dimension limit. */
+export function dispatch1D(ctx: WebGpuContext, n: number, wg: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / wg));
+  const x = Math.min(groups, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return [x, Math.ceil(groups / x), 1];
+}
+
+/** Workgroup counts for attention kernels: x = query blocks, flat heads over y (and z beyond the limit). */
+export function dispatchRows(ctx: WebGpuContext, p: AttentionParams, rowsPerGroup: number): [number, number, number] {
+  const bh = p.batch * p.hq;
+  const y = Math.min(bh, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return [Math.ceil(p.s / rowsPerGroup), y, Math.ceil(bh / y)];
+}
+
+/** Per-call GPU allocations: everything here is destroyed once the submit completes, unless kept. */
+export class CallBuffers {
+  private readonly temps: GPUBuffer[] = [];
+  bytes = 0;
+  constructor(readonly ctx: WebGpuContext) {}
+
+  /** Tracks a temporary for destruction. */
+  temp(b: GPUBuffer): GPUBuffer {
+    this.temps.push(b);
+    this.bytes += b.size;
+    return b;
+  }
+
+  /** A new storage buffer of `bytes`. */
+  storage(bytes: number, label: string): GPUBuffer {
+    return this.temp(createBuffer(this.ctx.device, { size: Math.max(4, align4(bytes)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label }));
+  }
+
+  /** A uniform buffer holding `data`. */
+  uniform(data: ArrayBuffer): GPUBuffer {
+    const b = createBuffer(this.ctx.device, { size: align4(data.byteLength), usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
+    b.unmap();
+    return this.temp(b);
+  }
+
+  /** A CPU typed array uploaded to a temporary storage buffer. */
+  upload(data: ArrayBufferView, label: string): GPUBuffer {
+    return this.temp(uploadBytes(this.ctx.device, data, label));
+  }
+
+  /** Stops tracking `b` (it outlives the call, e.g. as the output). */
+  keep(b: GPUBuffer): void {
+    const i = this.temps.indexOf(b);
+    if (i >= 0) this.temps.splice(i, 1);
+  }
+
+  destroyAll(): void {
+    for (const b of this.temps) b.destroy();
+    this.temps.length = 0;
+  }
+}
+
+/**
+ * The buffer holding `t`'s elements, dense from element 0: its own when it lives on our device,
+ * else an upload of its CPU data (views gathered once). With `asF16`, bfloat16 data is converted
+ * to float16 — on the CPU while uploading, or by a GPU pass appended to `pre` for resident tensors.
+ */
+export async function bindTensor(cb: CallBuffers, t: Tensor, name: string, label: string, pre: Pass[], asF16 = false): Promise<GPUBuffer> {
+  const st = gpuStorageOf(t);
+  if (st) {
+    if (st.gpuDevice !== cb.ctx.device) throw new BackendFaultError(`${label}: ${name} lives on a WebGPU device that is no longer in use`);
+    if (!(asF16 && t.dtype === 'bfloat16')) return st.buffer;
+    const words = Math.ceil(t.size / 2);
+    const out = cb.storage(words * 4, `${name}-f16`);
+    const program: ProgramInfo = { shader: 'bf16-to-f16.wgsl', entryPoint: 'main', defines: { WG }, bindings: ['uniform', 'read', 'rw'] };
+    await getPipeline(cb.ctx, program);
+    pre.push({ program, buffers: [cb.uniform(new Uint32Array([words, 0, 0, 0]).buffer), st.buffer, out], dispatch: dispatch1D(cb.ctx, words, WG) });
+    return out;
+  }
+  let data = t.contiguousData();
+  if (asF16 && t.dtype === 'bfloat16') data = float32ArrayToHalfBits(halfBitsToFloat32Array(data as Uint16Array, 'bfloat16'), 'float16');
+  return cb.upload(data, name);
+}
+
+/** The mask's storage (uploaded raw so broadcast strides read it in place) and its per-head bases. */
+export function bindMask(cb: CallBuffers, p: AttentionParams): { mask: GPUBuffer; bases: GPUBuffer } {
+  const mv = maskView(p);
+  if (!p.mask || !mv) {
+    const dummy = cb.storage(16, 'no-mask');
+    return { mask: dummy, bases: dummy };
+  }
+  const t = p.mask.tensor;
+  const st = gpuStorageOf(t);
+  const mask = st ? st.buffer : cb.upload(t.data!, 'mask');
+  return { mask, bases: cb.upload(Uint32Array.from(mv.bases), 'mask-bases') };
+}
+
+/** Runs the passes in one submit and waits for it; faults (device loss, OOM, validation) become BackendFaultError. */
+export async function execute(cb: CallBuffers, passes: readonly Pass[], label: string): Promise<void> {
+  const { device } = cb.ctx;
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let scopeErrors: (GPUError | null)[] = [];
+  try {
+    const enc = device.createCommandEncoder({ label });
+    for (const ps of passes) {
+      const pipeline = await getPipeline(cb.ctx, ps.program);
+      const group = device.createBindGroup({
+        layout: bindGroupLayout(device, ps.program.bindings),
+        entries: ps.buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(ps.dispatch[0], ps.dispatch[1], ps.dispatch[2]);
+      pass.end();
+    }
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  } catch (err) {
+    const lost = await pollLost(device);
+    if (lost) throw markLost(cb.ctx, lost, label);
+    throw err;
+  } finally {
+    scopeErrors = await Promise.all([device.popErrorScope(), device.popErrorScope()]).catch(() => []);
+  }
+  const lost = await pollLost(device);
+  if (lost) throw markLost(cb.ctx, lost, label);
+  const [validation, oom] = scopeErrors;
+  if (oom) throw new BackendFaultError(`${label}: the GPU ran out of memory (${oom.message})`);
+  if (validation) throw new BackendFaultError(`${label}: WebGPU validation error (${validation.message})`);
+}
+
+/**
+ * Runs an attention program writing f32 `[bh, S, Ev]` into `out`, packs it to the call's dtype on
+ * the GPU when it is a half, and returns the output tensor (its storage stays on the GPU).
+ */
+export async function runAttention(
+  label: string,
+  p: AttentionParams,
+  rctx: RunContext,
+  build: (cb: CallBuffers, out: GPUBuffer, pre: Pass[]) => Promise<Pass[]>,
+): Promise<Tensor> {
+  const ctx = requireContext(label);
+  const cb = new CallBuffers(ctx);
+  const shape = [...p.q.shape.slice(0, -1), p.ev];
+  const n = shapeSize(shape);
+  let result: GPUBuffer | undefined;
+  try {
+    const out = cb.storage(n * 4, 'out-f32');
+    const pre: Pass[] = [];
+    const passes = [...(await build(cb, out, pre))];
+    result = out;
+    if (p.dtype !== 'float32') {
+      const packed = cb.storage(Math.ceil(n / 2) * 4, 'out-half');
+      const program: ProgramInfo = { shader: 'pack-half.wgsl', entryPoint: 'main', defines: { WG, PACK: p.dtype === 'float16' ? 'pack_f16' : 'pack_bf16' }, bindings: ['uniform', 'read', 'rw'] };
+      passes.push({ program, buffers: [cb.uniform(new Uint32Array([n, 0, 0, 0]).buffer), out, packed], dispatch: dispatch1D(ctx, Math.ceil(n / 2), WG) });
+      result = packed;
+    }
+    cb.keep(result);
+    rctx.recordAllocation(cb.bytes);
+    try {
+      await execute(cb, [...pre, ...passes], label);
+    } catch (err) {
+      result.destroy();
+      throw err;
+    }
+    return new Tensor({ shape, dtype: p.dtype, storage: new GpuStorage(ctx.device, result, p.dtype, n, true) });
+  } finally {
+    cb.destroyAll();
+  }
+}
+
+/** Bytes of the largest single binding a call makes (q, k, v, mask storage, f32 output). */
+function largestBinding(p: AttentionParams, bytesOf: (d: FloatDType) => number): { what: string; bytes: number } {
+  const items: { what: string; bytes: number }[] = [
+    { what: 'q', bytes: p.q.size * bytesOf(p.dtype) },
+    { what: 'k', bytes: p.k.size * bytesOf(p.dtype) },
+    { what: 'v', bytes: p.v.size * bytesOf(p.dtype) },
+    { what: 'the f32 output', bytes: p.batch * p.hq * p.s * p.ev * 4 },
+  ];
+  if (p.mask?.tensor.data) items.push({ what: 'the mask', bytes: p.mask.tensor.data.byteLength });
+  return items.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+}
+
+/** Every buffer a call binds fits the device's maxStorageBufferBindingSize and maxBufferSize. */
+export function checkBuffersFit(label: string): Constraint {
+  return named('checkBuffersFit', (p) => {
+    const ctx = gpuContext();
+    if (!ctx) return undefined;
+    const big = largestBinding(p, (d) => (d === 'float32' ? 4 : 2));
+    const limit = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+    return big.bytes <= limit
+      ? undefined
+      : `${label} binds ${big.what} as one storage buffer: ${formatBytes(big.bytes)} > the adapter's maxStorageBufferBindingSize ${formatBytes(limit)}; split the batch or use the cpu device`;
+  });
+}

@@ -1,0 +1,145 @@
+/// <reference types="@webgpu/types" />
+/**
+ * GPU buffers behind tensors: {@link GpuStorage} (a tensor's `storage` on webgpu), uploads of CPU
+ * data, and `tensor.fromGPUBuffer`, which wraps a caller's buffer after checking that it belongs to
+ * our device, can be bound as storage and is large enough.
+ */
+import { bytesPerElement, type DType } from '../dtype.js';
+import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
+import { Tensor, setGpuBufferWrapper, shapeSize, type DeviceStorage, type TensorData } from '../tensor.js';
+import { gpuContext } from './device.js';
+
+/** Bytes rounded up to a multiple of 4 (WebGPU copy and binding granularity). */
+export const align4 = (n: number): number => Math.ceil(n / 4) * 4;
+
+/** Buffers created on each device, so fromGPUBuffer can tell ours from a foreign device's. */
+const knownBuffers = new WeakMap<GPUDevice, WeakSet<GPUBuffer>>();
+
+/** Creates a buffer on `device` and remembers it as ours. */
+export function createBuffer(device: GPUDevice, desc: GPUBufferDescriptor): GPUBuffer {
+  const b = device.createBuffer(desc);
+  rememberBuffer(device, b);
+  return b;
+}
+
+function rememberBuffer(device: GPUDevice, b: GPUBuffer): void {
+  let s = knownBuffers.get(device);
+  if (!s) knownBuffers.set(device, (s = new WeakSet()));
+  s.add(b);
+}
+
+/**
+ * Makes every buffer `device.createBuffer` returns known to {@link fromGPUBuffer}: callers create
+ * buffers on the device from `getWebGpuDevice()`, and WebGPU has no way to ask a buffer its device.
+ */
+export function trackDeviceBuffers(device: GPUDevice): void {
+  const orig = device.createBuffer.bind(device);
+  device.createBuffer = (desc: GPUBufferDescriptor) => {
+    const b = orig(desc);
+    rememberBuffer(device, b);
+    return b;
+  };
+}
+
+/** Typed array class of a dtype's raw elements. */
+function rawArray(dtype: DType, bytes: ArrayBuffer, n: number): TensorData {
+  if (dtype === 'float32') return new Float32Array(bytes, 0, n);
+  if (dtype === 'bool') return new Uint8Array(bytes, 0, n);
+  return new Uint16Array(bytes, 0, n);
+}
+
+/**
+ * A tensor's storage in a GPU buffer: dense, row-major, from byte 0. Reads copy to a staging
+ * buffer; `destroy()` frees the buffer when we own it (a wrapped caller buffer stays the caller's).
+ */
+export class GpuStorage implements DeviceStorage {
+  readonly device = 'webgpu' as const;
+  readonly byteLength: number;
+  private released = false;
+  constructor(
+    readonly gpuDevice: GPUDevice,
+    readonly buffer: GPUBuffer,
+    readonly dtype: DType,
+    readonly elements: number,
+    readonly owned: boolean,
+  ) {
+    this.byteLength = elements * bytesPerElement(dtype);
+  }
+
+  /** Copies the elements back to the CPU in the dtype's raw layout. */
+  async read(): Promise<TensorData> {
+    if (this.released) throw new Error('GpuStorage.read: the tensor was disposed');
+    const size = align4(this.byteLength);
+    const staging = this.gpuDevice.createBuffer({ size: Math.max(size, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const enc = this.gpuDevice.createCommandEncoder();
+      enc.copyBufferToBuffer(this.buffer, 0, staging, 0, size);
+      this.gpuDevice.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const copy = staging.getMappedRange(0, size).slice(0);
+      staging.unmap();
+      return rawArray(this.dtype, copy, this.elements);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  destroy(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.owned) this.buffer.destroy();
+  }
+}
+
+/** The GpuStorage of a tensor when it lives on our webgpu device. */
+export function gpuStorageOf(t: Tensor): GpuStorage | undefined {
+  return t.storage instanceof GpuStorage ? t.storage : undefined;
+}
+
+/** Uploads bytes to a new STORAGE buffer (padded to 4 bytes); the caller destroys it. */
+export function uploadBytes(device: GPUDevice, data: ArrayBufferView, label: string): GPUBuffer {
+  const size = Math.max(4, align4(data.byteLength));
+  const buf = createBuffer(device, { size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label });
+  new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  buf.unmap();
+  return buf;
+}
+
+function isGpuBuffer(x: unknown): x is GPUBuffer {
+  if (typeof x !== 'object' || x === null) return false;
+  const b = x as Partial<GPUBuffer>;
+  return typeof b.mapAsync === 'function' && typeof b.size === 'number' && typeof b.usage === 'number' && typeof b.destroy === 'function';
+}
+
+/**
+ * `tensor.fromGPUBuffer`: wraps `buffer` (dense, row-major, from byte 0) without copying.
+ * The buffer must come from this library's device (see `getWebGpuDevice()`), have STORAGE usage
+ * (and COPY_SRC to be read back with toFloat32) and hold at least the shape's bytes.
+ */
+export function wrapGpuBuffer(buffer: unknown, shape: number[], dtype: DType): Tensor {
+  const fn = 'tensor.fromGPUBuffer';
+  const ctx = gpuContext();
+  if (!isGpuBuffer(buffer)) throw new SdpaTypeError(fn, { argument: 'buffer', expected: 'a GPUBuffer', received: describeValue(buffer) });
+  if (!ctx) {
+    throw new SdpaTypeError(fn, {
+      argument: 'buffer',
+      expected: "a GPUBuffer of this library's WebGPU device (await getWebGpuDevice() or capabilities() first)",
+      received: 'a GPUBuffer, but the WebGPU device is not initialised or was lost',
+    });
+  }
+  if (!knownBuffers.get(ctx.device)?.has(buffer)) {
+    throw new SdpaTypeError(fn, { argument: 'buffer', expected: "a GPUBuffer created on this library's device (getWebGpuDevice())", received: 'a GPUBuffer of another device' });
+  }
+  if ((buffer.usage & GPUBufferUsage.STORAGE) === 0) {
+    throw new SdpaTypeError(fn, { argument: 'buffer', expected: 'a GPUBuffer with STORAGE usage (GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC)', received: `usage 0x${buffer.usage.toString(16)}` });
+  }
+  const n = shapeSize(shape);
+  const need = n * bytesPerElement(dtype);
+  if (buffer.size < need) {
+    throw new SdpaRangeError(fn, { argument: 'buffer', expected: `at least ${need} bytes for ${dtype} [${shape.join(', ')}]`, received: `a GPUBuffer of ${buffer.size} bytes` });
+  }
+  return new Tensor({ shape, dtype, storage: new GpuStorage(ctx.device, buffer, dtype, n, false) });
+}
+
+// Registering costs nothing: the wrapper only touches WebGPU when called.
+setGpuBufferWrapper(wrapGpuBuffer);
