@@ -8,7 +8,9 @@ set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then echo "install-vulkan.sh: run as root (sudo bash scripts/install-vulkan.sh)" >&2; exit 1; fi
 icd=/usr/share/vulkan/icd.d/lvp_icd.json
 src=/etc/apt/sources.list.d/debian.sources
-if [ -f "$icd" ]; then echo "lavapipe already installed: $icd"; exit 0; fi
+# Debian 12's own Mesa 22 also ships lvp_icd.json, but Dawn refuses it: require Mesa >= 24.
+ver=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)
+if [ -f "$icd" ] && [ "${ver%%.*}" -ge 24 ] 2>/dev/null; then echo "lavapipe (Mesa $ver) already installed: $icd"; exit 0; fi
 if [ ! -f "$src" ]; then echo "install-vulkan.sh: $src not found; this script expects a Debian 12 (bookworm) machine" >&2; exit 1; fi
 # Add bookworm-backports to the Suites: line of the first stanza only (the main archive), once.
 if ! grep -q 'bookworm-backports' "$src"; then
