@@ -7,10 +7,11 @@ import { registerBackend, isRegistered } from './dispatch/registry.js';
 import type { BackendDescriptor } from './dispatch/types.js';
 import { mathBackend } from '../backends/math/index.js';
 import { efficientBackend } from '../backends/efficient/index.js';
+import { onnxruntimeBackend } from '../backends/onnxruntime/index.js';
 import { flashBackend } from '../backends/flash/index.js';
 
 /** The built-in descriptors, in registration order. */
-export const BUILTIN_BACKENDS: readonly BackendDescriptor[] = [flashBackend, efficientBackend, mathBackend];
+export const BUILTIN_BACKENDS: readonly BackendDescriptor[] = [flashBackend, efficientBackend, onnxruntimeBackend, mathBackend];
 
 let done = false;
 /** Registers the built-ins once (idempotent; a name registered by the user first is left alone). */

@@ -37,4 +37,8 @@ export { causalUpperLeft, causalLowerRight, CausalBias, type AttentionBias, type
 export { capabilities, type Capabilities, type PartCapabilities } from './capabilities.js';
 export { SdpaTypeError, SdpaRangeError, BackendFaultError, type InputErrorDetails, type SdpaInputError } from './errors.js';
 export { float32ToFloat16Bits, float16BitsToFloat32, float32ToBFloat16Bits, bfloat16BitsToFloat32 } from './dtype.js';
+export { StructuredBias, structuredVisible, type StructuredBiasInit, type BiasBlocks } from './bias.js';
+export type { Alignment, WindowInfo, AlibiInfo, BlockDiagonalInfo } from './dispatch/types.js';
+export * from './advanced/index.js';
+export { sdpaSplitKv, type SplitKvOptions } from './workers/split-kv.js';
 export { getWebGpuDevice } from './webgpu/device.js';

@@ -4,11 +4,13 @@
  * constraints read and kernels run on.
  */
 import { z } from 'zod';
-import { CausalBias, isAttentionBias, type AttentionBias } from './bias.js';
+import { CausalBias, StructuredBias, isAttentionBias, type AttentionBias } from './bias.js';
 import { FLOAT_DTYPES, type FloatDType } from './dtype.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from './errors.js';
 import { Tensor, shapeSize, type Device } from './tensor.js';
-import type { AttentionParams, CausalInfo, MaskInfo } from './dispatch/types.js';
+// onnxruntime Tensors (duck-typed: dims/type/data) are accepted as q/k/v/mask; no runtime import.
+import { fromOrtTensor, isOrtTensorLike } from '../backends/onnxruntime/interop.js';
+import type { AlibiInfo, AttentionParams, BlockDiagonalInfo, CausalInfo, MaskInfo, WindowInfo } from './dispatch/types.js';
 
 /** Options of {@link sdpa} and {@link explainDispatch} (PyTorch's keyword arguments, camelCased). */
 export interface SdpaOptions {
@@ -30,7 +32,7 @@ export interface SdpaOptions {
 
 /** Option names and what each expects, for messages. */
 const OPTION_EXPECTED: Record<keyof SdpaOptions, string> = {
-  attnMask: 'a Tensor (bool or float) or an attention bias from causalUpperLeft()/causalLowerRight()',
+  attnMask: 'a Tensor (bool or float) or an attention bias (causalUpperLeft()/causalLowerRight(), StructuredBias)',
   dropoutP: 'a number in [0, 1)',
   isCausal: 'a boolean',
   scale: 'a finite number',
@@ -95,12 +97,15 @@ export function parseOptions(fn: string, opts: unknown): SdpaOptions {
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
     throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
   }
+  const rawMask = (opts as { attnMask?: unknown }).attnMask;
+  if (isOrtTensorLike(rawMask)) opts = { ...opts, attnMask: fromOrtTensor(fn, 'opts.attnMask', rawMask) };
   const r = optionsSchema.safeParse(opts);
   if (!r.success) throw optionsError(fn, r.error.issues, opts as Record<string, unknown>);
   return r.data as SdpaOptions;
 }
 
 function checkTensorArg(fn: string, name: string, x: unknown): Tensor {
+  if (isOrtTensorLike(x)) return fromOrtTensor(fn, name, x);
   if (!tensorSchema.safeParse(x).success) {
     throw new SdpaTypeError(fn, { argument: name, expected: 'a Tensor created with tensor() or tensor.fromFloat32()', received: describeValue(x) });
   }
@@ -210,8 +215,19 @@ export function buildParams(fn: string, q: unknown, k: unknown, v: unknown, rawO
 
   const target = [...batchShape, hq, s, l];
   let mask: MaskInfo | undefined;
-  let bias: CausalBias | undefined;
-  const m = opts.attnMask;
+  let bias: { variant: 'upper-left' | 'lower-right'; diagonalOffset: number } | undefined;
+  let structured: Pick<AttentionParams, 'window' | 'alibi' | 'softcap' | 'blockDiagonal'> = {};
+  let m = opts.attnMask;
+  if (m instanceof StructuredBias) {
+    const sb = m;
+    if (sb.seqLenQ !== s || sb.seqLenKv !== l) {
+      throw new SdpaTypeError(fn, { argument: 'opts.attnMask', expected: `a structured bias for S=${s}, L=${l} (from q and k)`, received: `${sb}` });
+    }
+    structured = structuredFacts(fn, sb, batchShape, hq);
+    // Without blocks a causal rule is the plain causal fact, so backends that know only causal serve it.
+    if (sb.causal && !sb.blocks) bias = { variant: sb.alignment, diagonalOffset: sb.alignment === 'upper-left' ? 0 : l - s };
+    m = sb.mask;
+  }
   if (m instanceof Tensor) {
     checkTensorArg(fn, 'opts.attnMask', m);
     const okDtype = m.dtype === 'bool' || m.dtype === 'float32' || m.dtype === qt.dtype;
@@ -226,7 +242,7 @@ export function buildParams(fn: string, q: unknown, k: unknown, v: unknown, rawO
     if (m.seqLenQ !== s || m.seqLenKv !== l) {
       throw new SdpaTypeError(fn, { argument: 'opts.attnMask', expected: `a causal bias for S=${s}, L=${l} (from q and k)`, received: `${m.variant} bias for S=${m.seqLenQ}, L=${m.seqLenKv}` });
     }
-    bias = m;
+    bias = { variant: m.variant, diagonalOffset: m.diagonalOffset };
   }
 
   let causal: CausalInfo | undefined;
@@ -261,7 +277,30 @@ export function buildParams(fn: string, q: unknown, k: unknown, v: unknown, rawO
     enableGqa,
     gqaGroup: hq / hkv,
     device,
+    ...structured,
   });
+}
+
+/** The AttentionParams facts of a structured bias, validated against the call's heads and batch. */
+function structuredFacts(fn: string, sb: StructuredBias, batchShape: readonly number[], hq: number): Pick<AttentionParams, 'window' | 'alibi' | 'softcap' | 'blockDiagonal'> {
+  const out: { window?: WindowInfo; alibi?: AlibiInfo; softcap?: number; blockDiagonal?: BlockDiagonalInfo } = {};
+  if (sb.window) out.window = Object.freeze({ left: sb.window[0], right: sb.window[1], alignment: sb.alignment });
+  if (sb.alibiSlopes) {
+    // Per-batch slopes index the flat batch, or the block under a block-diagonal bias (varlen).
+    const rows = sb.blocks ? sb.blocks.qLen.length : shapeSize(batchShape);
+    const n = sb.alibiSlopes.length;
+    if (n !== hq && n !== rows * hq) {
+      throw new SdpaTypeError(fn, {
+        argument: 'opts.attnMask.alibiSlopes',
+        expected: `${hq} slopes (one per query head) or ${rows * hq} (${sb.blocks ? 'blocks' : 'batch'} ${rows} × heads ${hq})`,
+        received: `${n} slopes`,
+      });
+    }
+    out.alibi = Object.freeze({ slopes: sb.alibiSlopes, perBatch: n !== hq, alignment: sb.alignment });
+  }
+  if (sb.softcap !== undefined) out.softcap = sb.softcap;
+  if (sb.blocks) out.blockDiagonal = Object.freeze({ ...sb.blocks, causal: sb.causal, alignment: sb.alignment });
+  return out;
 }
 
 /** One line describing the inputs, for logs and the "nothing eligible" error. */
@@ -277,6 +316,10 @@ export function describeParams(p: AttentionParams): string {
     `scale ${+p.scale.toPrecision(6)}${p.scaleIsDefault ? ' (default)' : ''}`,
   ];
   if (p.gqaGroup > 1) parts.push(`gqa ${p.hq}:${p.hkv}`);
+  if (p.window) parts.push(`window [${p.window.left}, ${p.window.right}] ${p.window.alignment}`);
+  if (p.alibi) parts.push(`alibi ${p.alibi.slopes.length} slopes`);
+  if (p.softcap !== undefined) parts.push(`softcap ${p.softcap}`);
+  if (p.blockDiagonal) parts.push(`block-diagonal ${p.blockDiagonal.qLen.length} blocks${p.blockDiagonal.causal ? ` causal ${p.blockDiagonal.alignment}` : ''}`);
   parts.push(`device ${p.device}`);
   return parts.join(', ');
 }

@@ -3,13 +3,14 @@
  * each compared with the backend's own tolerance. Error cases must throw an input error.
  */
 import { describe, expect, it } from 'vitest';
-import { explainDispatch, registeredBackends, sdpa, withBackends, SdpaTypeError, SdpaRangeError, capabilities } from '../src/index.js';
+import { explainDispatch, sdpa, withBackends, SdpaTypeError, SdpaRangeError, capabilities } from '../src/index.js';
 import { loadCases } from './helpers/cases.js';
 import { compare } from './helpers/compare.js';
+import { testedParts } from './helpers/parts.js';
 
 const cases = loadCases();
 await capabilities(); // probe lazy engines so eligibility below is final
-const parts = registeredBackends().flatMap((d) => d.parts.map((part) => ({ backend: d.name, part })));
+const parts = testedParts();
 
 describe('conformance: error cases throw input errors', () => {
   for (const c of cases.filter((x) => x.error)) {

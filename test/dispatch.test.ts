@@ -117,11 +117,11 @@ describe('withBackends', () => {
     expect(noPrio?.backend).toBe('EFFICIENT_ATTENTION');
   });
 
-  it('100 interleaved async tasks each see only their own backends', async () => {
+  it('200 interleaved async tasks each see only their own backends', async () => {
     const choices = [[SDPBackend.MATH], [SDPBackend.EFFICIENT_ATTENTION], [SDPBackend.MATH, SDPBackend.EFFICIENT_ATTENTION]];
     const rr = rng(99);
     const results = await Promise.all(
-      Array.from({ length: 100 }, async (_, i) => {
+      Array.from({ length: 200 }, async (_, i) => {
         const mine = choices[i % 3];
         return withBackends(mine, async () => {
           const seen: boolean[] = [];

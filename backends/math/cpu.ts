@@ -8,6 +8,7 @@ import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatc
 import { headView, kvHeadOf, maskView, numericStorage, outputTensor, type HeadView } from '../../src/cpu/layout.js';
 import { makeYielder } from '../../src/cpu/cooperate.js';
 import { dropoutHeadHash, dropoutRowHash, dropoutThreshold, mix32 } from '../../src/rng.js';
+import { Tensor } from '../../src/tensor.js';
 
 /** Bytes of the score matrix MATH would materialize for `p` (float64). */
 export function mathScoreBytes(p: AttentionParams): number {
@@ -38,6 +39,8 @@ interface Prepared {
   kv: HeadView;
   vv: HeadView;
   mv: HeadView | undefined;
+  /** Block of each query row under a block-diagonal bias (-1: none). */
+  rowBlock: Int32Array | undefined;
 }
 
 function prepare(p: AttentionParams): Prepared {
@@ -50,11 +53,48 @@ function prepare(p: AttentionParams): Prepared {
     kv: headView(p.k),
     vv: headView(p.v),
     mv: maskView(p),
+    rowBlock: p.blockDiagonal ? blockOfRows(p) : undefined,
   };
 }
 
+function blockOfRows(p: AttentionParams): Int32Array {
+  const bd = p.blockDiagonal!;
+  const rb = new Int32Array(p.s).fill(-1);
+  for (let b = 0; b < bd.qStart.length; b++) for (let i = bd.qStart[b]; i < bd.qStart[b] + bd.qLen[b]; i++) rb[i] = b;
+  return rb;
+}
+
+/**
+ * The structured-bias term of score (i, j) for flat head bh, as a materialized value: -Infinity
+ * when a rule hides the key, else the ALiBi bias (0 without ALiBi). Written as the definitions
+ * read — block membership, then block-local causal/window predicates and distance — not as the
+ * interval arithmetic the efficient kernel uses, so the two are independent.
+ */
+function structuredTerm(p: AttentionParams, rowBlock: Int32Array | undefined, bh: number, i: number, j: number): number {
+  let li = i, lj = j, S = p.s, L = p.l, blk = -1;
+  const bd = p.blockDiagonal;
+  if (bd && rowBlock) {
+    blk = rowBlock[i];
+    if (blk < 0 || j < bd.kvStart[blk] || j >= bd.kvStart[blk] + bd.kvLen[blk]) return -Infinity;
+    li = i - bd.qStart[blk];
+    lj = j - bd.kvStart[blk];
+    S = bd.qLen[blk];
+    L = bd.kvLen[blk];
+  }
+  const offset = (a: 'upper-left' | 'lower-right'): number => (a === 'upper-left' ? 0 : L - S);
+  if (bd?.causal && lj > li + offset(bd.alignment)) return -Infinity;
+  const w = p.window;
+  if (w && (lj < li + offset(w.alignment) - w.left || lj > li + offset(w.alignment) + w.right)) return -Infinity;
+  const al = p.alibi;
+  if (!al) return 0;
+  const h = bh % p.hq;
+  const row = bd ? blk : Math.floor(bh / p.hq);
+  const slope = al.perBatch ? al.slopes[row * p.hq + h] : al.slopes[h];
+  return -slope * Math.abs(li + offset(al.alignment) - lj);
+}
+
 /** One flat query head: fills its S×L slice of `scores`, then writes its `[S, Ev]` rows of `out`. */
-function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Array, out: Float64Array): void {
+function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Array, out: Float64Array, lse?: Float64Array): void {
   const { s: S, l: L, e: E, ev: Ev } = p;
   const kvh = kvHeadOf(p, bh);
   const qb = x.qv.bases[bh], kb = x.kv.bases[kvh], vb = x.vv.bases[kvh];
@@ -63,7 +103,9 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
   const off = p.causal?.diagonalOffset;
   const qrs = x.qv.rowStride, qcs = x.qv.colStride, krs = x.kv.rowStride, kcs = x.kv.colStride, vrs = x.vv.rowStride, vcs = x.vv.colStride;
   const { q, k, v } = x;
-  // 1. scores = scale · q kᵀ, then causal and mask.
+  const structured = p.window !== undefined || p.alibi !== undefined || p.blockDiagonal !== undefined;
+  const cap = p.softcap;
+  // 1. scores = scale · q kᵀ, soft-capped, plus ALiBi, then causal, window, blocks and mask.
   for (let i = 0; i < S; i++) {
     const qi = qb + i * qrs;
     const mrow = x.mv ? x.mv.bases[bh] + i * x.mv.rowStride : 0;
@@ -72,6 +114,8 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
       let dot = 0;
       for (let d = 0; d < E; d++) dot += q[qi + d * qcs] * k[kj + d * kcs];
       let sc = dot * p.scale;
+      if (cap !== undefined) sc = cap * Math.tanh(sc / cap);
+      if (structured) sc += structuredTerm(p, x.rowBlock, bh, i, j);
       if (off !== undefined && j > i + off) sc = -Infinity;
       if (x.mask && x.mv) {
         const mval = x.mask[mrow + j * x.mv.colStride];
@@ -85,10 +129,13 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
   // 2. softmax per row; a row with no visible key stays all zeros (PyTorch's safe softmax).
   for (let i = 0; i < S; i++) {
     const r = sBase + i * L;
+    // Math.max propagates NaN: a NaN score makes the whole row NaN, as in PyTorch; only a row
+    // whose every score is -inf (fully masked) becomes zeros.
     let max = -Infinity;
-    for (let j = 0; j < L; j++) if (scores[r + j] > max) max = scores[r + j];
+    for (let j = 0; j < L; j++) max = Math.max(max, scores[r + j]);
     if (max === -Infinity) {
       scores.fill(0, r, r + L);
+      if (lse) lse[bh * S + i] = -Infinity;
       continue;
     }
     let sum = 0;
@@ -97,6 +144,7 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
       scores[r + j] = e;
       sum += e;
     }
+    if (lse) lse[bh * S + i] = max + Math.log(sum);
     for (let j = 0; j < L; j++) scores[r + j] /= sum;
   }
   // 3. dropout on the probabilities (kept ones scaled by 1/(1-p)).
@@ -115,8 +163,8 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
     const r = sBase + i * L;
     const o = (bh * S + i) * Ev;
     for (let j = 0; j < L; j++) {
+      // No skip of zero weights: like PyTorch's math path (a matmul), 0 · NaN in v is NaN.
       const pij = scores[r + j];
-      if (pij === 0) continue;
       const vj = vb + j * vrs;
       for (let d = 0; d < Ev; d++) out[o + d] += pij * v[vj + d * vcs];
     }
@@ -128,26 +176,37 @@ function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Ar
  * compare every backend against this.
  */
 export function mathReference(p: AttentionParams): Float64Array {
-  const x = prepare(p);
-  const bhCount = p.batch * p.hq;
-  const scores = new Float64Array(bhCount * p.s * p.l);
-  const out = new Float64Array(bhCount * p.s * p.ev);
-  for (let bh = 0; bh < bhCount; bh++) mathHead(p, x, bh, scores, out);
-  return out;
+  return mathReferenceWithLse(p).out;
 }
 
-async function run(p: AttentionParams, ctx: RunContext) {
+/** {@link mathReference} plus the per-row log-sum-exp (`[batch·Hq·S]`, -Infinity for empty rows). */
+export function mathReferenceWithLse(p: AttentionParams): { out: Float64Array; lse: Float64Array } {
   const x = prepare(p);
   const bhCount = p.batch * p.hq;
   const scores = new Float64Array(bhCount * p.s * p.l);
   const out = new Float64Array(bhCount * p.s * p.ev);
-  ctx.recordAllocation(scores.byteLength + out.byteLength);
+  const lse = new Float64Array(bhCount * p.s);
+  for (let bh = 0; bh < bhCount; bh++) mathHead(p, x, bh, scores, out, lse);
+  return { out, lse };
+}
+
+async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }> {
+  const x = prepare(p);
+  const bhCount = p.batch * p.hq;
+  const scores = new Float64Array(bhCount * p.s * p.l);
+  const out = new Float64Array(bhCount * p.s * p.ev);
+  const lse = new Float64Array(bhCount * p.s);
+  ctx.recordAllocation(scores.byteLength + out.byteLength + lse.byteLength);
   const yieldNow = makeYielder(ctx.signal);
   for (let bh = 0; bh < bhCount; bh++) {
-    mathHead(p, x, bh, scores, out);
+    mathHead(p, x, bh, scores, out, lse);
     await yieldNow();
   }
-  return outputTensor(p, out);
+  return { out: outputTensor(p, out), lse: new Tensor({ shape: p.q.shape.slice(0, -1), dtype: 'float32', data: Float32Array.from(lse) }) };
+}
+
+async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
+  return (await runWithLse(p, ctx)).out;
 }
 
 /** The MATH backend's CPU part. */
@@ -165,6 +224,11 @@ export const mathCpu: BackendPart = {
     gqa: true,
     customScale: true,
     valueDimDiffers: true,
+    window: true,
+    alibi: true,
+    softcap: true,
+    blockDiagonal: true,
+    lse: true,
     notes: 'float64 reference; materializes the [batch·Hq, S, L] score matrix (memory budget: SDPA_MATH_MAX_BYTES, default ¼ of RAM)',
   },
   availability: () => ({ available: true }),
@@ -178,6 +242,7 @@ export const mathCpu: BackendPart = {
     ),
   ],
   run,
+  runWithLse,
   // float64 throughout: only the final rounding to the output dtype differs from the reference.
   tolerance: {
     float32: { atol: 1e-6, rtol: 1e-6 },

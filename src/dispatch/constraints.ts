@@ -94,6 +94,29 @@ export function checkCustomScale(label: string, caps: BackendCaps): Constraint {
   return named('checkCustomScale', (p) => (p.scaleIsDefault || caps.customScale ? undefined : `${label} supports only the default scale 1/sqrt(E), got ${p.scale}`));
 }
 
+/**
+ * Structured biases (sliding window, ALiBi, soft-cap, block-diagonal) are applied only by parts
+ * whose caps say they apply them by rule; others would need a materialized S×L mask they cannot take.
+ */
+export function checkStructuredBias(label: string, caps: BackendCaps): Constraint {
+  return named('checkStructuredBias', (p) => {
+    const missing: string[] = [];
+    if (p.window && !caps.window) missing.push(`a sliding window [${p.window.left}, ${p.window.right}]`);
+    if (p.alibi && !caps.alibi) missing.push('ALiBi slopes');
+    if (p.softcap !== undefined && !caps.softcap) missing.push(`softcap ${p.softcap}`);
+    if (p.blockDiagonal && !caps.blockDiagonal) missing.push(`a block-diagonal (varlen) bias of ${p.blockDiagonal.qLen.length} blocks`);
+    if (missing.length === 0) return undefined;
+    return `${label} does not apply ${missing.join(', ')} without a mask buffer; use EFFICIENT_ATTENTION (applies them by rule) or MATH (materializes them)`;
+  });
+}
+
+/** The per-row log-sum-exp is returned only by parts with `runWithLse`. */
+export function checkLse(label: string, caps: BackendCaps): Constraint {
+  return named('checkLse', (p) =>
+    !p.needLse || caps.lse ? undefined : `${label} does not return the log-sum-exp (returnLse / split-KV); use EFFICIENT_ATTENTION or MATH`,
+  );
+}
+
 /** The generic constraints every part gets from its caps, in check order. */
 export function capsConstraints(part: BackendPart): Constraint[] {
   const { label, caps } = part;
@@ -106,6 +129,8 @@ export function capsConstraints(part: BackendPart): Constraint[] {
     checkDropout(label, caps),
     checkGqa(label, caps),
     checkCustomScale(label, caps),
+    checkStructuredBias(label, caps),
+    checkLse(label, caps),
   ];
 }
 

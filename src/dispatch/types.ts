@@ -17,11 +17,17 @@ export const SDPBackend = {
 /** One of the {@link SDPBackend} values. */
 export type SDPBackend = (typeof SDPBackend)[keyof typeof SDPBackend];
 
-/** Every backend name, in the default priority order (DESIGN §3). */
+/**
+ * Every backend name, in the default priority order. DESIGN §3 starts from FLASH, EFFICIENT,
+ * ONNXRUNTIME, MATH "changed only on measured evidence": ONNX Runtime's CPU Attention measured
+ * 100–240× faster than the TypeScript EFFICIENT kernel (docs/onnxruntime.md), so it comes second.
+ * Its memory constraint (it holds the float32 score matrix) still sends long sequences to
+ * EFFICIENT. See docs/dispatch.md.
+ */
 export const DEFAULT_PRIORITY: readonly SDPBackend[] = [
   SDPBackend.FLASH_ATTENTION,
-  SDPBackend.EFFICIENT_ATTENTION,
   SDPBackend.ONNXRUNTIME,
+  SDPBackend.EFFICIENT_ATTENTION,
   SDPBackend.MATH,
 ];
 
@@ -44,6 +50,46 @@ export interface CausalInfo {
   readonly variant: CausalVariant;
   /** 0 for upper-left, L - S for lower-right, the smaller of the two for both. */
   readonly diagonalOffset: number;
+}
+
+/** Where a structured rule's diagonal sits: top-left corner, or bottom-right (offset L - S). */
+export type Alignment = 'upper-left' | 'lower-right';
+
+/**
+ * Sliding-window (local) attention: with `c = i + offset` (offset 0 for upper-left, L - S for
+ * lower-right, per block under {@link BlockDiagonalInfo}), key j is visible when
+ * `c - left <= j <= c + right`. `Infinity` leaves a side unbounded (flash-attn's -1).
+ */
+export interface WindowInfo {
+  readonly left: number;
+  readonly right: number;
+  readonly alignment: Alignment;
+}
+
+/**
+ * ALiBi: `-slope · |i + offset - j|` is added to the (soft-capped) score; offset as in
+ * {@link WindowInfo}. `slopes` has one value per query head, or one per (batch, head) when
+ * `perBatch` (per (block, head) under {@link BlockDiagonalInfo}).
+ */
+export interface AlibiInfo {
+  readonly slopes: Float32Array;
+  readonly perBatch: boolean;
+  readonly alignment: Alignment;
+}
+
+/**
+ * Block-diagonal (varlen) structure over the S×L scores: query rows `[qStart[b], qStart[b] + qLen[b])`
+ * see only keys `[kvStart[b], kvStart[b] + kvLen[b])`; rows outside every block see nothing (zeros).
+ * Inside a block, indices are block-local: causal, window and ALiBi use the block's own S and L.
+ */
+export interface BlockDiagonalInfo {
+  readonly qStart: Int32Array;
+  readonly qLen: Int32Array;
+  readonly kvStart: Int32Array;
+  readonly kvLen: Int32Array;
+  /** Causal inside each block, with this alignment. */
+  readonly causal: boolean;
+  readonly alignment: Alignment;
 }
 
 /**
@@ -84,6 +130,16 @@ export interface AttentionParams {
   readonly gqaGroup: number;
   /** Where the call computes. */
   readonly device: Device;
+  /** Sliding window (from a structured bias); absent for plain calls. */
+  readonly window?: WindowInfo;
+  /** ALiBi slopes (from a structured bias). */
+  readonly alibi?: AlibiInfo;
+  /** Logit soft-capping: scores become `softcap · tanh(score / softcap)` before biases and masks. */
+  readonly softcap?: number;
+  /** Block-diagonal / varlen structure (from a structured bias). */
+  readonly blockDiagonal?: BlockDiagonalInfo;
+  /** The caller needs the per-row log-sum-exp too (returnLse, split-KV merges). */
+  readonly needLse?: boolean;
 }
 
 /** Accuracy a backend promises against the float64 reference, per dtype: |a-b| <= atol + rtol·|b|. */
@@ -110,6 +166,16 @@ export interface BackendCaps {
   readonly valueDimDiffers: boolean;
   /** Free text for the support matrix: memory behaviour, notes. */
   readonly notes?: string;
+  /** Applies sliding windows by rule, without a mask buffer (default false). */
+  readonly window?: boolean;
+  /** Applies ALiBi slopes by rule (default false). */
+  readonly alibi?: boolean;
+  /** Applies logit soft-capping (default false). */
+  readonly softcap?: boolean;
+  /** Applies block-diagonal (varlen) structure by rule (default false). */
+  readonly blockDiagonal?: boolean;
+  /** Returns the per-row log-sum-exp through `runWithLse` (default false). */
+  readonly lse?: boolean;
 }
 
 /** The reason a constraint gives, or undefined when it is met. */
@@ -152,6 +218,11 @@ export interface BackendPart {
   readonly constraints: readonly Constraint[];
   /** Computes attention. Throw {@link BackendFaultError} for faults that should fall back. */
   run(params: AttentionParams, ctx: RunContext): Promise<Tensor>;
+  /**
+   * Computes attention and the per-row log-sum-exp of the scores (`[...batch, Hq, S]` float32;
+   * -Infinity for rows that see no key). Present exactly when `caps.lse` is true.
+   */
+  runWithLse?(params: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }>;
   /** Tolerance per dtype against the float64 reference. */
   readonly tolerance: Readonly<Record<FloatDType, Tolerance>>;
   /** Extra facts for `capabilities()` (ISA, adapter, versions). */

@@ -27,6 +27,10 @@ export function supportMatrixMarkdown(): string {
       yes(caps.gqa),
       yes(caps.customScale),
       yes(caps.valueDimDiffers),
+      // Structured biases applied by rule, without a mask buffer (absent caps mean no).
+      [caps.window && 'window', caps.alibi && 'ALiBi', caps.softcap && 'softcap', caps.blockDiagonal && 'block-diagonal', caps.lse && 'LSE']
+        .filter(Boolean)
+        .join(', ') || 'none',
     ].join(' | '),
   );
   const out = [
@@ -37,8 +41,8 @@ export function supportMatrixMarkdown(): string {
     'Each row is one backend part. The generic constraints (`checkDtype`, `checkHeadDim`, `checkMaskKind`, …) derive their',
     'reason texts from these same caps; the engine-specific constraints of each part are listed below the table.',
     '',
-    '| backend | device | dtypes | head dim | mask tensors | causal variants | mask + causal | dropout | GQA | custom scale | Ev ≠ E |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| backend | device | dtypes | head dim | mask tensors | causal variants | mask + causal | dropout | GQA | custom scale | Ev ≠ E | structured biases by rule |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r} |`),
     '',
     '## Constraints per part, in check order',

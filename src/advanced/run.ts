@@ -1,0 +1,68 @@
+/**
+ * Dispatch for the advanced APIs. Without `returnLse` they call `sdpa()` itself; with it, the
+ * call's params carry `needLse`, so only parts whose caps return the log-sum-exp are eligible and
+ * the others say why (checkLse), and the chosen part's `runWithLse` runs.
+ */
+import { ensureBuiltinsRegistered } from '../builtins.js';
+import { candidatesFor, evaluate, selectBackend, type DispatchReport } from '../dispatch/select.js';
+import { recordDispatch } from '../dispatch/trace.js';
+import type { AttentionParams } from '../dispatch/types.js';
+import { BackendFaultError } from '../errors.js';
+import { buildParams, type SdpaOptions } from '../params.js';
+import { sdpa, explainDispatch, SdpaDispatchError } from '../sdpa.js';
+import type { Tensor } from '../tensor.js';
+
+/** Output and per-row log-sum-exp (`[...batch, Hq, S]`, float32; -Infinity for rows that see no key). */
+export interface AttentionWithLse {
+  readonly out: Tensor;
+  readonly lse: Tensor;
+}
+
+/** Validated params of an advanced call, with `needLse` when asked. */
+export function advancedParams(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions, needLse: boolean): AttentionParams {
+  const p = buildParams(fn, q, k, v, opts);
+  return needLse ? Object.freeze({ ...p, needLse: true }) : p;
+}
+
+/** The dispatch report of an advanced call (with the log-sum-exp requirement when `needLse`). */
+export function explainAdvanced(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions, needLse: boolean): DispatchReport {
+  ensureBuiltinsRegistered();
+  return needLse ? selectBackend(advancedParams(fn, q, k, v, opts, true)) : explainDispatch(q, k, v, opts);
+}
+
+/** Runs attention; the output only. */
+export function runAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions): Promise<Tensor> {
+  return sdpa(q, k, v, opts);
+}
+
+/** Runs attention on the first eligible part that returns the log-sum-exp too. */
+export async function runAttentionWithLse(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions): Promise<AttentionWithLse> {
+  ensureBuiltinsRegistered();
+  const params = advancedParams(fn, q, k, v, opts, true);
+  const cands = candidatesFor(params);
+  for (const { rp } of cands) {
+    if (!rp?.part.init) continue;
+    const pre = evaluate(rp, params);
+    if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) await rp.ensureInit();
+  }
+  const report = selectBackend(params);
+  const fallbacks: { backend: string; device: string; reason: string }[] = [];
+  for (const c of report.candidates) {
+    if (!c.eligible) continue;
+    const part = cands.find((x) => x.backend === c.backend)?.rp?.part;
+    // checkLse guarantees runWithLse on eligible parts; a part that lies about caps is a bug.
+    if (!part?.runWithLse) throw new Error(`${c.backend} (${c.device}) declares caps.lse but has no runWithLse`);
+    let allocated = 0;
+    const t0 = performance.now();
+    try {
+      const r = await part.runWithLse(params, { recordAllocation: (b) => void (allocated += b) });
+      recordDispatch({ report, ran: { backend: c.backend, device: c.device }, fallbacks, allocatedBytes: allocated, ms: performance.now() - t0 });
+      return r;
+    } catch (err) {
+      if (!(err instanceof BackendFaultError)) throw err;
+      fallbacks.push({ backend: c.backend, device: c.device, reason: err.message });
+    }
+  }
+  recordDispatch({ report, ran: null, fallbacks, allocatedBytes: 0, ms: 0 });
+  throw new SdpaDispatchError(params, report);
+}

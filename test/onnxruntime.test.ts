@@ -1,0 +1,206 @@
+/**
+ * ONNXRUNTIME backend: constraint reasons, session cache (reuse across sequence lengths, LRU
+ * bound, dispose), onnxruntime tensor interop, and fault → fallback on session-creation failure.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { capabilities, explainDispatch, lastDispatch, sdpa, tensor, withBackends, SDPBackend, causalLowerRight, type Tensor } from '../src/index.js';
+import {
+  disposeOnnxSessions,
+  onnxSessionStats,
+  setOnnxSessionCacheSize,
+  setOnnxSessionFactoryForTesting,
+  toOrtTensor,
+  NODE_WEBGPU_REASON,
+  type OrtModuleLike,
+} from '../backends/onnxruntime/index.js';
+import { onnxruntimeCpu } from '../backends/onnxruntime/cpu.js';
+import { compare } from './helpers/compare.js';
+import { mathReference } from '../backends/math/cpu.js';
+import { buildParams } from '../src/params.js';
+
+const ort = createRequire(import.meta.url)('onnxruntime-node') as OrtModuleLike;
+await capabilities();
+const available = onnxruntimeCpu.availability().available;
+
+function rand(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    a[i] = (x / 2 ** 32) * 2 - 1;
+  }
+  return a;
+}
+const t4 = (b: number, h: number, s: number, e: number, seed: number): Tensor => tensor(rand(b * h * s * e, seed), [b, h, s, e]);
+const reasonsOf = (q: Tensor, k: Tensor, v: Tensor, opts: Parameters<typeof explainDispatch>[3] = {}) =>
+  explainDispatch(q, k, v, opts).candidates.find((c) => c.backend === SDPBackend.ONNXRUNTIME && c.device === (opts.device ?? 'cpu'))!;
+
+async function vsMath(q: Tensor, k: Tensor, v: Tensor, opts: Parameters<typeof sdpa>[3] = {}) {
+  const out = await withBackends([SDPBackend.ONNXRUNTIME], () => sdpa(q, k, v, opts));
+  expect(lastDispatch()?.ran?.backend).toBe(SDPBackend.ONNXRUNTIME);
+  const ref = mathReference(buildParams('test', q, k, v, opts));
+  const r = compare(await out.toFloat32(), ref, onnxruntimeCpu.tolerance[q.dtype as 'float32']);
+  expect(r.ok, r.message).toBe(true);
+  return out;
+}
+
+describe.runIf(available)('ONNXRUNTIME (cpu)', () => {
+  afterEach(() => setOnnxSessionFactoryForTesting(undefined));
+  afterAll(() => disposeOnnxSessions());
+
+  describe('constraints and reasons', () => {
+    it('dropout is a reason naming the value', () => {
+      const q = t4(1, 2, 4, 8, 1);
+      const c = reasonsOf(q, q, q, { dropoutP: 0.1 });
+      expect(c.eligible).toBe(false);
+      expect(c.reasons).toContain('onnxruntime (cpu) does not support dropout, got dropoutP=0.1');
+    });
+    it('score memory beyond the budget is a reason with the sizes and a hint', () => {
+      const prev = process.env.SDPA_ORT_MAX_BYTES;
+      process.env.SDPA_ORT_MAX_BYTES = '1000';
+      try {
+        const q = t4(1, 2, 32, 8, 2);
+        const c = reasonsOf(q, q, q);
+        expect(c.reasons.join('\n')).toMatch(/^onnxruntime \(cpu\) materializes the batch·Hq·S·L float32 scores \(and masks\): 8\.0 KiB > budget 1000 B; use EFFICIENT_ATTENTION/m);
+      } finally {
+        if (prev === undefined) delete process.env.SDPA_ORT_MAX_BYTES;
+        else process.env.SDPA_ORT_MAX_BYTES = prev;
+      }
+    });
+    it('the webgpu part says exactly why it is off in Node', () => {
+      const q = t4(1, 2, 4, 8, 3);
+      const c = reasonsOf(q, q, q, { device: 'webgpu' });
+      expect(c.reasons[0]).toBe(NODE_WEBGPU_REASON);
+    });
+    it('the webgpu part (MultiHeadAttention) reports GQA and Ev ≠ E limits', () => {
+      const q = t4(1, 4, 4, 8, 4), k = t4(1, 2, 5, 8, 5), v = t4(1, 2, 5, 16, 6);
+      const c = reasonsOf(q, k, v, { device: 'webgpu', enableGqa: true });
+      expect(c.reasons).toContain('onnxruntime (webgpu) does not support grouped-query attention, got Hq=4, Hkv=2');
+      expect(c.reasons).toContain('onnxruntime (webgpu) requires the value head dim to equal the query/key head dim, got E=8, Ev=16');
+    });
+    it('bf16, GQA, Ev ≠ E, scale, 3-D and 5-D inputs are eligible and match MATH', async () => {
+      const bf = (x: Tensor) => tensor.fromFloat32(x.toFloat32Sync(), [...x.shape], 'bfloat16');
+      await vsMath(bf(t4(1, 4, 9, 16, 7)), bf(t4(1, 2, 9, 16, 8)), bf(t4(1, 2, 9, 16, 9)), { enableGqa: true, isCausal: true });
+      await vsMath(t4(1, 2, 5, 8, 10), t4(1, 2, 7, 8, 11), t4(1, 2, 7, 12, 12), { scale: 0.3 });
+      await vsMath(tensor(rand(3 * 6 * 8, 13), [3, 6, 8]), tensor(rand(3 * 7 * 8, 14), [3, 7, 8]), tensor(rand(3 * 7 * 8, 15), [3, 7, 8]));
+      await vsMath(tensor(rand(2 * 3 * 2 * 5 * 4, 16), [2, 3, 2, 5, 4]), tensor(rand(2 * 3 * 2 * 6 * 4, 17), [2, 3, 2, 6, 4]), tensor(rand(2 * 3 * 2 * 6 * 4, 18), [2, 3, 2, 6, 4]));
+    });
+    it('causal alignment: isCausal is upper-left and causalLowerRight is honoured, S < L and S > L', async () => {
+      for (const [s, l] of [[5, 12], [12, 5]]) {
+        const q = t4(1, 2, s, 8, 20 + s), k = t4(1, 2, l, 8, 21), v = t4(1, 2, l, 8, 22);
+        await vsMath(q, k, v, { isCausal: true });
+        await vsMath(q, k, v, { attnMask: causalLowerRight(s, l) });
+      }
+    });
+    it('fully masked rows give zeros; masks broadcast over S or L are expanded', async () => {
+      const q = t4(1, 2, 4, 8, 30), k = t4(1, 2, 6, 8, 31), v = t4(1, 2, 6, 8, 32);
+      const m = new Uint8Array(4 * 6).fill(1);
+      m.fill(0, 6, 12); // query row 1 sees nothing
+      const out = await vsMath(q, k, v, { attnMask: tensor(m, [4, 6], 'bool') });
+      expect(Array.from((await out.toFloat32()).slice(8, 16))).toEqual(new Array(8).fill(0));
+      await vsMath(q, k, v, { attnMask: tensor(rand(2 * 6, 33), [2, 1, 6]) }); // S broadcast
+      await vsMath(q, k, v, { attnMask: tensor(rand(4, 34), [4, 1]) }); // L broadcast
+    });
+  });
+
+  describe('session cache', () => {
+    it('reuses one session across sequence lengths and batch sizes', async () => {
+      await disposeOnnxSessions();
+      setOnnxSessionFactoryForTesting(undefined); // zero the counters
+      for (const [b, s] of [[1, 8], [2, 17], [1, 33]]) {
+        const q = t4(b, 2, s, 8, s);
+        await vsMath(q, q, q, { isCausal: true });
+      }
+      const st = onnxSessionStats();
+      expect(st.created).toBe(1);
+      expect(st.hits).toBe(2);
+      expect(st.live).toBe(1);
+    });
+    it('is bounded (LRU) and released by disposeOnnxSessions()', async () => {
+      await disposeOnnxSessions();
+      setOnnxSessionCacheSize(2);
+      try {
+        const q = t4(1, 1, 4, 8, 40);
+        for (const scale of [0.1, 0.2, 0.3, 0.4]) await vsMath(q, q, q, { scale }); // 4 graph keys
+        await new Promise((r) => setTimeout(r, 10));
+        expect(onnxSessionStats().live).toBe(2);
+        // Concurrent calls with capacity 1: each evicts the previous session while it may still run;
+        // release waits for the run, and every result stays correct.
+        setOnnxSessionCacheSize(1);
+        await Promise.all([0.5, 0.6, 0.7, 0.8].map((scale) => vsMath(q, q, q, { scale })));
+        await new Promise((r) => setTimeout(r, 10));
+        expect(onnxSessionStats().live).toBe(1);
+        await disposeOnnxSessions();
+        expect(onnxSessionStats().live).toBe(0);
+      } finally {
+        setOnnxSessionCacheSize(16);
+      }
+    });
+  });
+
+  describe('operator choice', () => {
+    it('causal S = L without a mask and head dim % 8 = 0 runs com.microsoft.GroupQueryAttention; others opset-23 Attention', async () => {
+      await disposeOnnxSessions();
+      const keys: string[] = [];
+      setOnnxSessionFactoryForTesting((o, model, options, key) => {
+        keys.push(key);
+        return o.InferenceSession.create(model, options);
+      });
+      await vsMath(t4(2, 4, 9, 16, 80), t4(2, 2, 9, 16, 81), t4(2, 2, 9, 16, 82), { isCausal: true, enableGqa: true, scale: 0.2 });
+      await vsMath(t4(1, 2, 9, 3, 86), t4(1, 2, 9, 3, 87), t4(1, 2, 9, 3, 88), { isCausal: true }); // head dim 3
+      await vsMath(t4(1, 2, 6, 8, 83), t4(1, 2, 9, 8, 84), t4(1, 2, 9, 8, 85), { isCausal: true }); // S ≠ L
+      expect(keys).toEqual([
+        'cpu|GroupQueryAttention|float32|full|scale=0.2|mask=none|heads=4/2|dim=16',
+        'cpu|Attention|float32|causal|scale=default|mask=none',
+      ]);
+    });
+  });
+
+  describe('interop with onnxruntime tensors', () => {
+    it('accepts ort Tensors (float32, float16, bool mask) as q/k/v/mask and converts results back', async () => {
+      const q = t4(1, 2, 5, 8, 50), k = t4(1, 2, 6, 8, 51), v = t4(1, 2, 6, 8, 52);
+      const mask = tensor(Uint8Array.from({ length: 30 }, (_, i) => (i % 4 === 0 ? 0 : 1)), [5, 6], 'bool');
+      const oq = toOrtTensor(q, ort), ok = toOrtTensor(k, ort), ov = toOrtTensor(v, ort), om = toOrtTensor(mask, ort);
+      expect(oq.data).toBe(q.data); // zero-copy for contiguous tensors
+      const viaOrt = await withBackends([SDPBackend.ONNXRUNTIME], () => sdpa(oq as unknown as Tensor, ok as unknown as Tensor, ov as unknown as Tensor, { attnMask: om as unknown as Tensor }));
+      const direct = await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { attnMask: mask }));
+      expect(compare(await viaOrt.toFloat32(), Float64Array.from(await direct.toFloat32()), { atol: 1e-5, rtol: 1e-5 }).ok).toBe(true);
+      const back = toOrtTensor(viaOrt);
+      expect(back.type).toBe('float32');
+      expect(back.dims).toEqual([1, 2, 5, 8]);
+      const h = (x: Tensor) => tensor.fromFloat32(x.toFloat32Sync(), [...x.shape], 'float16');
+      const o16 = await sdpa(toOrtTensor(h(q), ort) as unknown as Tensor, toOrtTensor(h(k), ort) as unknown as Tensor, toOrtTensor(h(v), ort) as unknown as Tensor);
+      expect(o16.dtype).toBe('float16');
+      expect(toOrtTensor(o16, ort).type).toBe('float16');
+    });
+    it('rejects an ort Tensor of an unsupported type, naming the argument', async () => {
+      const q = t4(1, 1, 2, 2, 60);
+      const bad = new ort.Tensor('int32', new Int32Array(4), [1, 1, 2, 2]);
+      await expect(sdpa(bad as unknown as Tensor, q, q)).rejects.toThrow(/^sdpa: q: expected an onnxruntime Tensor of type float32, float16, bfloat16 or bool, got type "int32"/);
+    });
+  });
+
+  describe('faults', () => {
+    it('a session-creation failure is a BackendFaultError and sdpa falls back', async () => {
+      await disposeOnnxSessions();
+      setOnnxSessionFactoryForTesting(() => Promise.reject(new Error('injected: out of memory')));
+      const q = t4(1, 2, 4, 8, 70);
+      const out = await withBackends([SDPBackend.ONNXRUNTIME, SDPBackend.MATH], () => sdpa(q, q, q), { setPriority: true });
+      const rec = lastDispatch()!;
+      expect(rec.ran?.backend).toBe(SDPBackend.MATH);
+      expect(rec.fallbacks[0].backend).toBe(SDPBackend.ONNXRUNTIME);
+      expect(rec.fallbacks[0].reason).toMatch(/^onnxruntime \(cpu\) could not create a session for cpu\|Attention\|float32\|full\|scale=default\|mask=none: injected: out of memory$/);
+      expect(out.shape).toEqual([1, 2, 4, 8]);
+    });
+  });
+});
+
+describe('ONNXRUNTIME (cpu) when unavailable', () => {
+  beforeAll(() => undefined);
+  it('gives a reason instead of crashing', () => {
+    const a = onnxruntimeCpu.availability();
+    if (!a.available) expect(a.reason).toMatch(/onnxruntime \(cpu\) is unavailable/);
+    else expect(a.available).toBe(true);
+  });
+});
