@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 /**
  * The `sdpa-dispatch` command: `demo` (what `npm start` runs), `explain` (the dispatch report for
- * shapes given as flags), `doctor` (what this machine can run and why not).
+ * shapes given as flags), `doctor` (what this machine can run and why not), `bench` (every
+ * eligible backend side by side over sequence lengths; JSON + HTML report).
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { capabilities, causalLowerRight, explainDispatch, registeredBackends, sdpa, setDispatchLogger, tensor, withBackends, type FloatDType, type SdpaOptions, type Tensor, type Device } from './index.js';
 import { buildParams } from './params.js';
 import { mathReference } from '../backends/math/cpu.js';
+import { DEFAULT_BENCH_OPTIONS, QUICK_BENCH_OPTIONS, runBench } from './bench/run.js';
+import { describeRun, formatMarkdownTable } from './bench/format.js';
+import { renderHtml } from './bench/html.js';
+import { progressBar } from './bench/progress.js';
+import type { BenchOptions, BenchResult } from './bench/types.js';
 
 const HELP = `sdpa-dispatch — scaled dot-product attention with explainable dispatch
 
@@ -14,6 +22,7 @@ Usage:
   sdpa-dispatch demo                      compute one problem on every available backend, print the dispatch log
   sdpa-dispatch explain [flags]           print the dispatch report for a call (runs nothing)
   sdpa-dispatch doctor                    what this machine can run (engines, ISA, adapter) and why not
+  sdpa-dispatch bench [flags]             time every eligible backend over S; writes bench.json + bench.html
 
 explain flags:
   --q BxHxSxE        query shape (default 1x8x1024x64)
@@ -23,6 +32,19 @@ explain flags:
   --causal           upper-left causal          --lower-right   causal lower-right bias
   --mask bool|float  a dense [S, L] mask        --dropout P     dropout probability
   --scale X          custom scale               --device D      cpu | webgpu
+
+bench flags (q = k = v = [B, H, S, D], S = L):
+  --b N  --h N  --d N  batch, heads, head dim (default 1, 8, 64)
+  --dtype T          float32 | float16 | bfloat16 (default float32)
+  --causal           upper-left causal (FLOPs count half)
+  --device D         cpu | webgpu (default cpu)
+  --seqs LIST        comma-separated S values (default 512,1024,2048,4096)
+  --runs N           timed runs per cell after a warm-up; the median is reported (default 5)
+  --budget SEC       wall-time budget per cell: slower cells get fewer runs, and a backend whose
+                     next call is extrapolated past it is not run (its row says so) (default 30)
+  --ref-rows N       query rows per head of the float64 reference when the full one is too big (default 32)
+  --out DIR          where bench.json and bench.html go (default bench-results/)
+  --quick            tiny preset for smoke tests: H=2 D=32 S=64,128,256, 2 runs
 `;
 
 function parseShape(flag: string, s: string): number[] {
@@ -129,8 +151,75 @@ async function demo(): Promise<void> {
   setDispatchLogger(undefined);
 }
 
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag}: expected a positive integer, got "${v}"`);
+  return n;
+}
+
+async function bench(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      b: { type: 'string' },
+      h: { type: 'string' },
+      d: { type: 'string' },
+      dtype: { type: 'string' },
+      causal: { type: 'boolean', default: false },
+      device: { type: 'string' },
+      seqs: { type: 'string' },
+      runs: { type: 'string' },
+      budget: { type: 'string' },
+      'ref-rows': { type: 'string' },
+      out: { type: 'string', default: 'bench-results' },
+      quick: { type: 'boolean', default: false },
+    },
+  });
+  // Explicit flags win over the --quick preset, which wins over the defaults.
+  const o: BenchOptions = { ...DEFAULT_BENCH_OPTIONS, ...(values.quick ? QUICK_BENCH_OPTIONS : {}) };
+  const dtype = values.dtype ?? o.dtype;
+  if (!['float32', 'float16', 'bfloat16'].includes(dtype)) throw new Error(`--dtype: expected float32, float16 or bfloat16, got "${dtype}"`);
+  const device = values.device ?? o.device;
+  if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device: expected cpu or webgpu, got "${device}"`);
+  const seqs = values.seqs ? values.seqs.split(',').map((x) => positiveInt('seqs', x.trim())!) : o.seqs;
+  const budget = values.budget === undefined ? o.budgetSeconds : Number(values.budget);
+  if (!(budget > 0)) throw new Error(`--budget: expected seconds > 0, got "${values.budget}"`);
+  const options: BenchOptions = {
+    ...o,
+    batch: positiveInt('b', values.b) ?? o.batch,
+    heads: positiveInt('h', values.h) ?? o.heads,
+    headDim: positiveInt('d', values.d) ?? o.headDim,
+    dtype: dtype as FloatDType,
+    causal: values.causal ?? false,
+    device,
+    seqs: [...seqs].sort((a, b) => a - b),
+    runs: positiveInt('runs', values.runs) ?? o.runs,
+    budgetSeconds: budget,
+    referenceRows: Math.max(2, positiveInt('ref-rows', values['ref-rows']) ?? o.referenceRows),
+  };
+  const command = `sdpa-dispatch bench ${argv.join(' ')}`.trim();
+  console.log(`sdpa-dispatch bench: ${describeRun(options)}, S = ${options.seqs.join(', ')}`);
+  const bar = progressBar();
+  let result: BenchResult;
+  try {
+    result = await runBench(options, (p) => bar.update(p), command);
+  } finally {
+    bar.end();
+  }
+  console.log('');
+  console.log(formatMarkdownTable(result));
+  const dir = resolve(values.out!);
+  mkdirSync(dir, { recursive: true });
+  const jsonPath = join(dir, 'bench.json');
+  const htmlPath = join(dir, 'bench.html');
+  writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(htmlPath, renderHtml(result));
+  console.log(`\nwrote ${jsonPath}\nwrote ${htmlPath}`);
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (argv: string[]) => Promise<void>> = { demo, explain, doctor };
+const commands: Record<string, (argv: string[]) => Promise<void>> = { demo, explain, doctor, bench };
 if (!cmd || cmd === 'help' || cmd === '--help' || !commands[cmd]) {
   console.log(HELP);
   process.exitCode = cmd && cmd !== 'help' && cmd !== '--help' ? 2 : 0;

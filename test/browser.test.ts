@@ -1,0 +1,157 @@
+/**
+ * The library in a real browser: serves examples/browser with Vite's JS API (the page imports the
+ * library from source), opens it in Debian's headless Chromium through playwright-core, and checks
+ * the page's results against the float64 reference. WebGPU comes from SwiftShader (no GPU needed;
+ * it lacks shader-f16, so FLASH on webgpu is expected to be ineligible with a reason). Also renders
+ * a small bench report and checks its SVG charts drew. Screenshots go to bench-results/ (gitignored).
+ *
+ * Skipped, with the reason, when /usr/bin/chromium is missing — unless CI is set, where it fails
+ * (scripts/install-chromium.sh installs it).
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import type { ViteDevServer } from 'vite';
+import type { BrowserReport } from '../examples/browser/main.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ARTIFACTS = join(ROOT, 'bench-results');
+const hasChromium = existsSync(CHROMIUM);
+
+
+/**
+ * Headless Chromium flags that give `navigator.gpu` a SwiftShader adapter without a GPU (checked
+ * with Chromium 156 on Debian 12): WebGPU on, Vulkan through SwiftShader, no GPU sandbox (which
+ * cannot start in containers), and nothing that phones home.
+ */
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-angle=swiftshader',
+  '--disable-gpu-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+if (!hasChromium && process.env.CI) {
+  it('browser tests need Chromium', () => {
+    throw new Error(`${CHROMIUM} is missing and CI is set: run scripts/install-chromium.sh (as root) before the tests`);
+  });
+} else if (!hasChromium) {
+  it.skip(`browser tests skipped: ${CHROMIUM} is missing (install it with scripts/install-chromium.sh)`, () => {});
+} else {
+  describe('browser example (Vite + headless Chromium)', () => {
+    let server: ViteDevServer;
+    let browser: Browser;
+    let page: Page;
+    let report: BrowserReport;
+
+    beforeAll(async () => {
+      const { createServer } = await import('vite');
+      const { chromium } = await import('playwright-core');
+      mkdirSync(ARTIFACTS, { recursive: true });
+      server = await createServer({
+        configFile: join(ROOT, 'examples/browser/vite.config.ts'),
+        logLevel: 'error',
+        // Port 0: parallel runs never collide; localhost is a secure context, which WebGPU requires.
+        server: { port: 0, strictPort: false, host: '127.0.0.1', hmr: false },
+      });
+      await server.listen();
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+      page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      const url = server.resolvedUrls?.local[0];
+      if (!url) throw new Error('vite did not report a local URL');
+      await page.goto(url);
+      await page.waitForFunction(() => window.__sdpaResults?.done === true, undefined, { timeout: 100_000 });
+      report = (await page.evaluate(() => window.__sdpaResults))!;
+      await page.screenshot({ path: join(ARTIFACTS, 'browser-example.png'), fullPage: true });
+      if (errors.length) throw new Error(`page errors: ${errors.join('\n')}`);
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    it('runs without errors and reports every engine', () => {
+      expect(report.error).toBeUndefined();
+      expect(report.engines.map((e) => `${e.backend} (${e.device})`)).toEqual(expect.arrayContaining(['MATH (cpu)', 'EFFICIENT_ATTENTION (cpu)']));
+      expect(report.results.length).toBeGreaterThan(0);
+    });
+
+    it('the native flash addon is cleanly unavailable, with a reason', () => {
+      const flash = report.engines.find((e) => e.backend === 'FLASH_ATTENTION' && e.device === 'cpu');
+      expect(flash?.available).toBe(false);
+      expect(flash?.reason).toMatch(/Node\.js/);
+      const rows = report.results.filter((r) => r.backend === 'FLASH_ATTENTION' && r.device === 'cpu');
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) expect(r).toMatchObject({ status: 'ineligible', reason: expect.stringMatching(/Node\.js/) });
+    });
+
+    it('the CPU backends match the float64 reference', () => {
+      for (const b of ['MATH', 'EFFICIENT_ATTENTION']) {
+        const rows = report.results.filter((r) => r.backend === b && r.device === 'cpu');
+        expect(rows.length, b).toBe(2);
+        for (const r of rows) {
+          expect(r.status, `${b} ${r.case}: ${r.reason ?? ''}`).toBe('ok');
+          expect(r.maxAbsDiff!, `${b} ${r.case}`).toBeLessThanOrEqual(r.bound!);
+        }
+      }
+    });
+
+    it('WebGPU runs on SwiftShader and matches the reference; what cannot run says why', () => {
+      const gpuEngines = report.engines.filter((e) => e.device === 'webgpu');
+      expect(gpuEngines.length, 'no webgpu backend part registered').toBeGreaterThan(0);
+      expect(gpuEngines.some((e) => e.available), `no WebGPU adapter: ${gpuEngines.map((e) => e.reason).join('; ')}`).toBe(true);
+      const rows = report.results.filter((r) => r.device === 'webgpu');
+      expect(rows.filter((r) => r.status === 'ok').length).toBeGreaterThan(0);
+      for (const r of rows) {
+        if (r.status === 'ok') expect(r.maxAbsDiff!, `${r.backend} ${r.case}`).toBeLessThanOrEqual(r.bound!);
+        else expect(r, `${r.backend} ${r.case}`).toMatchObject({ status: 'ineligible', reason: expect.stringMatching(/\S/) });
+      }
+      // SwiftShader has no shader-f16: FLASH on webgpu must be ineligible, not broken.
+      for (const r of rows.filter((x) => x.backend === 'FLASH_ATTENTION')) expect(r.status).not.toBe('failed');
+    });
+
+    it('no backend failed; every row is a result or a reason', () => {
+      for (const r of report.results) expect(r.status === 'ok' || (r.status === 'ineligible' && !!r.reason), `${r.backend} (${r.device}) ${r.case}: ${r.status} ${r.reason ?? ''}`).toBe(true);
+    });
+
+    it('shows the results and the explain log on the page', async () => {
+      const rows = await page.locator('#results tbody tr').count();
+      expect(rows).toBe(report.results.length);
+      await expect(page.locator('#log').textContent()).resolves.toMatch(/→ (ONNXRUNTIME|EFFICIENT_ATTENTION) \(cpu\)\s+selected/);
+    });
+
+    it('renders the bench HTML report with its SVG charts', async () => {
+      const { runBench } = await import('../src/bench/run.js');
+      const { renderHtml } = await import('../src/bench/html.js');
+      const result = await runBench({
+        batch: 1, heads: 1, headDim: 16, dtype: 'float32', causal: true, device: 'cpu',
+        seqs: [32, 64, 128], runs: 1, budgetSeconds: 5, referenceRows: 8, fullReferenceMaxS: 64, seed: 1,
+      });
+      const dir = join(ARTIFACTS, 'browser-test');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, 'bench.html');
+      writeFileSync(file, renderHtml(result));
+      const p = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await p.goto(`file://${file}`);
+      expect(await p.locator('svg').count()).toBe(2);
+      // One line per backend that ran (FLASH, EFFICIENT, MATH on cpu), in both charts.
+      const ran = new Set(result.rows.filter((r) => r.status === 'ok').map((r) => r.backend));
+      expect(await p.locator('svg path.series').count()).toBe(2 * ran.size);
+      expect(await p.locator('#results tbody tr').count()).toBe(result.rows.length);
+      await p.screenshot({ path: join(ARTIFACTS, 'bench-chart.png'), fullPage: true });
+      await p.close();
+    });
+  });
+}
