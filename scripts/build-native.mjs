@@ -3,6 +3,8 @@
 // install — FLASH on cpu then reports "unavailable" with how to rebuild, and the other backends run.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 if (process.env.SDPA_SKIP_NATIVE === '1') {
   console.error('[sdpa-dispatch] SDPA_SKIP_NATIVE=1: not building the native flash addon');
@@ -10,7 +12,12 @@ if (process.env.SDPA_SKIP_NATIVE === '1') {
 }
 const root = fileURLToPath(new URL('..', import.meta.url));
 const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
-const r = spawnSync('node-gyp', ['rebuild', '-j', jobs], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+// Build against the headers of the running Node when they are installed beside it (Debian's
+// nodejs and the official tarballs both ship include/node): node-gyp then downloads nothing.
+const prefix = dirname(dirname(process.execPath));
+const args = ['rebuild', '-j', jobs];
+if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+const r = spawnSync('node-gyp', args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
 if (r.status !== 0) {
   console.error('[sdpa-dispatch] warning: the native flash addon did not build; FLASH_ATTENTION on cpu will be unavailable.');
   console.error('[sdpa-dispatch] needs python3, make and a C++17 compiler; retry with `npm rebuild sdpa-dispatch` or `npx node-gyp rebuild`.');
