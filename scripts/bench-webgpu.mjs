@@ -42,6 +42,11 @@ const cases = [
   { name: 'f16 lower-right S64 L150 D64', b: 1, hq: 2, hkv: 2, s: 64, l: 150, d: 64, dt: 'float16', lr: true },
   { name: 'bf16 S128 D64 dropout0.2', b: 1, hq: 2, hkv: 2, s: 128, l: 128, d: 64, dt: 'bfloat16', dropoutP: 0.2 },
   { name: 'f16 S70 L33 D32 causal', b: 1, hq: 3, hkv: 3, s: 70, l: 33, d: 32, dt: 'float16', causal: true },
+  // ragged non-causal (routed to portable now), aligned causal / lower-right forced through the tensor-core kernel
+  { name: 'f16 S200 L77 D64', b: 2, hq: 2, hkv: 2, s: 200, l: 77, d: 64, dt: 'float16' },
+  { name: 'f16 causal S256 L256 D64 aligned', b: 1, hq: 2, hkv: 2, s: 256, l: 256, d: 64, dt: 'float16', causal: true },
+  { name: 'f16 lower-right S128 L192 D64 aligned', b: 1, hq: 2, hkv: 2, s: 128, l: 192, d: 64, dt: 'float16', lr: true },
+  { name: 'f16 GQA causal 6:2 S192 L192 D128', b: 1, hq: 6, hkv: 2, s: 192, l: 192, d: 128, dt: 'float16', gqa: true, causal: true },
 ];
 let allOk = true;
 for (const c of cases) {
@@ -52,7 +57,8 @@ for (const c of cases) {
   if (c.lr) opts.attnMask = lib.causalLowerRight(c.s, c.l);
   const ref = await (await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { ...opts, device: 'cpu' }))).toFloat32();
   for (const [backend, path] of [['FLASH_ATTENTION', 'auto'], ['FLASH_ATTENTION', 'noskip'], ['FLASH_ATTENTION', 'portable'], ['EFFICIENT_ATTENTION', '-']]) {
-    if (path === 'portable') process.env.SDPA_WEBGPU_FLASH_PATH = 'portable'; else delete process.env.SDPA_WEBGPU_FLASH_PATH;
+    // 'auto' and 'noskip' force the tensor-core kernel where it can run (also causal), to test it.
+    process.env.SDPA_WEBGPU_FLASH_PATH = path === 'portable' ? 'portable' : 'subgroup-matrix';
     if (path === 'noskip') process.env.SDPA_WEBGPU_SGMAT_NOSKIP = '1'; else delete process.env.SDPA_WEBGPU_SGMAT_NOSKIP;
     let line;
     try {
@@ -64,7 +70,7 @@ for (const c of cases) {
       const tol = c.dt === 'float16' ? 2e-3 + 2e-3 : 1.6e-2;
       const ok = maxd <= tol;
       allOk &&= ok;
-      const used = backend === 'FLASH_ATTENTION' ? flashPath(ctx, { e: c.d, ev: c.d }).kind + (path === 'noskip' ? '/noskip' : '') : 'tiled f32';
+      const used = backend === 'FLASH_ATTENTION' ? flashPath(ctx, { e: c.d, ev: c.d, s: c.s, l: c.l, causal: c.causal || c.lr ? {} : undefined }).kind + (path === 'noskip' ? '/noskip' : '') : 'tiled f32';
       line = `${ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(32)} ${backend.padEnd(20)} ${used.padEnd(16)} max|diff| ${maxd.toExponential(2)}`;
     } catch (err) {
       allOk = false;

@@ -39,16 +39,21 @@ function sgmatWorkgroupBytes(sg: number, dmax: number): number {
 }
 
 /** Picks the kernel for `p` on `ctx` (`SDPA_WEBGPU_FLASH_PATH=portable` forces the portable one). */
-export function flashPath(ctx: WebGpuContext, p: Pick<AttentionParams, 'e' | 'ev'> & { causal?: AttentionParams['causal'] }): FlashPath {
+export function flashPath(ctx: WebGpuContext, p: Pick<AttentionParams, 'e' | 'ev'> & { causal?: AttentionParams['causal']; s?: number; l?: number }): FlashPath {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SDPA_WEBGPU_FLASH_PATH;
   if (env === 'portable') return { kind: 'portable', why: 'SDPA_WEBGPU_FLASH_PATH=portable' };
   // SDPA_WEBGPU_FLASH_PATH=subgroup-matrix forces the tensor-core kernel where it can run (diagnostics).
   if (!hasF16Matrix(ctx)) return { kind: 'portable', why: 'the adapter exposes no f16 16×16×16 subgroup-matrix configuration' };
   const sg = ctx.adapterInfo.subgroupMaxSize;
   if (sg !== ctx.adapterInfo.subgroupMinSize || sg % 16 !== 0) return { kind: 'portable', why: `subgroup size is not a fixed multiple of 16 (${ctx.adapterInfo.subgroupMinSize}..${sg})` };
-  // Measured on an H200 (docs/performance-webgpu.md): the tensor-core kernel is wrong for causal
-  // calls (max error ~0.1) while exact for non-causal ones; until that is found, causal stays portable.
-  if (p.causal && env !== 'subgroup-matrix') return { kind: 'portable', why: 'causal calls use the portable kernel (tensor-core causal path failed GPU parity)' };
+  // Causal is served by the tensor-core kernel too: on an H200 the aligned causal, lower-right and
+  // GQA-causal cases pass against the CPU reference (docs/bench-webgpu-h200-verify.txt); the
+  // earlier parity failures were ragged shapes, routed to the portable kernel below.
+  // Dawn clamps a subgroup-matrix load/store on a storage buffer as a whole tile: a tile that runs
+  // past the end of q/k/v (ragged S or L in the last head) reads wrong rows. This kernel loads Q
+  // (SG rows) and K/V (64 keys) straight from storage, so it only takes shapes with whole tiles.
+  // (This, not causal masking, is what failed GPU parity: every failing case was ragged.)
+  if (p.s !== undefined && p.l !== undefined && (p.s % sg !== 0 || p.l % SGMAT_BC !== 0)) return { kind: 'portable', why: `the tensor-core kernel needs S % ${sg} = 0 and L % ${SGMAT_BC} = 0 (S=${p.s}, L=${p.l})` };
   if (p.e !== p.ev || p.e % 16 !== 0) return { kind: 'portable', why: `the tensor-core kernel needs E = Ev, a multiple of 16 (E=${p.e}, Ev=${p.ev})` };
   const dmax = headDimBucket(p.e);
   if (sgmatWorkgroupBytes(sg, dmax) > ctx.limits.maxComputeWorkgroupStorageSize) return { kind: 'portable', why: `tiles for head dim ${p.e} exceed maxComputeWorkgroupStorageSize` };
