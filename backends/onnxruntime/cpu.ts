@@ -88,5 +88,6 @@ export const onnxruntimeCpu: BackendPart = {
     executionProvider: state?.ep ?? null,
     versions: state?.ort.env.versions ?? null,
     sessions: sessionCache.stats(),
+    liveResources: sessionCache.stats().live,
   }),
 };

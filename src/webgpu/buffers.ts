@@ -15,10 +15,26 @@ export const align4 = (n: number): number => Math.ceil(n / 4) * 4;
 /** Buffers created on each device, so fromGPUBuffer can tell ours from a foreign device's. */
 const knownBuffers = new WeakMap<GPUDevice, WeakSet<GPUBuffer>>();
 
-/** Creates a buffer on `device` and remembers it as ours. */
+/** Buffers this library created and has not destroyed yet (soak tests watch it stay flat). */
+let liveBuffers = 0;
+
+/** Count of buffers the library created that are not destroyed yet. */
+export function liveBufferCount(): number {
+  return liveBuffers;
+}
+
+/** Creates a buffer on `device`, remembers it as ours and counts it until `destroy()`. */
 export function createBuffer(device: GPUDevice, desc: GPUBufferDescriptor): GPUBuffer {
   const b = device.createBuffer(desc);
   rememberBuffer(device, b);
+  liveBuffers++;
+  const destroy = b.destroy.bind(b);
+  let destroyed = false;
+  b.destroy = () => {
+    if (!destroyed) liveBuffers--;
+    destroyed = true;
+    destroy();
+  };
   return b;
 }
 

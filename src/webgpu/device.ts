@@ -8,7 +8,7 @@
  */
 import { BackendFaultError } from '../errors.js';
 import type { Availability } from '../dispatch/types.js';
-import { trackDeviceBuffers } from './buffers.js';
+import { liveBufferCount, trackDeviceBuffers } from './buffers.js';
 
 /** One subgroup-matrix (cooperative matrix) shape the adapter exposes. */
 export interface SubgroupMatrixConfig {
@@ -223,6 +223,7 @@ export function describeGpu(): Record<string, unknown> {
   if (!ctx) return { state: state.kind };
   return {
     state: state.kind,
+    liveResources: liveBufferCount(),
     source: ctx.source,
     adapter: ctx.adapterInfo,
     features: [...ctx.features].sort(),
