@@ -209,7 +209,7 @@ void parse(Napi::Env env, const Napi::Value& arg, Call& c) {
   a.scale = (float)scale;
   const double p = get_num(env, o, "dropoutP", 0.0);
   if (!(p >= 0.0 && p < 1.0)) range_error(env, "dropoutP must be in [0, 1)");
-  a.dropout_p = (float)p;
+  a.dropout_p = p;  // kept as a double: the dropout threshold is p·2^24 exactly
   const int64_t seed = get_int(env, o, "seed", false, 0);
   if (seed < 0 || seed > 0xffffffffLL) range_error(env, "seed must be a uint32");
   a.seed = (uint32_t)seed;

@@ -117,7 +117,8 @@ Level active_level() {
 const Kernel& choose_kernel(Level lv, DType dt, const Plan* plan) {
   if (lv >= kAmx) {
     if (dt == DType::BF16 && (!plan || kernel_amx_bf16.supports(*plan))) return kernel_amx_bf16;
-    // fp16 stays on the exact fp32-accumulating AVX-512 kernel (kernel_amx_fp16 is not built yet).
+    // fp16: bf16 hi/lo split on tiles (fp16-accurate); head dims that do not tile → AVX-512 fp32.
+    if (dt == DType::F16 && (!plan || kernel_amx_fp16.supports(*plan))) return kernel_amx_fp16;
   }
   if (lv >= kAvx512) return kernel_avx512;
   if (lv >= kAvx2) return kernel_avx2;
@@ -218,7 +219,7 @@ void validate(const AttentionArgs& a) {
   check(a.hq >= 1 && a.hkv >= 1 && a.hq % a.hkv == 0,
         "hq must be a positive multiple of hkv, got hq=" + std::to_string(a.hq) + " hkv=" + std::to_string(a.hkv));
   check(a.bh % a.hq == 0, "bh must be a multiple of hq");
-  check(a.dropout_p >= 0.0f && a.dropout_p < 1.0f, "dropout_p must be in [0, 1)");
+  check(a.dropout_p >= 0.0 && a.dropout_p < 1.0, "dropout_p must be in [0, 1)");
   check(a.scale == a.scale, "scale must not be NaN");
   check(a.num_threads >= 0, "num_threads must be >= 0");
   if (a.bh == 0 || a.s == 0) return;
@@ -257,8 +258,10 @@ Plan make_plan(const AttentionArgs& a, int nthreads, int w) {
   // 128 query rows: Qt and the score tile stay in L1/L2 and reuse each K/V block for 128 queries
   // (measured best of 32/64/128 for D=64, S=2048).
   // Smaller when there are too few (head × block) jobs to keep every thread busy.
-  int64_t bq = env_int("SDPA_BQ", 128);
-  bq = std::min<int64_t>(std::max<int64_t>(bq, 1), 256);
+  // bf16/fp16 (AMX) take 256 rows from S = 2048 on: their Vᵀ block is repacked once per job, so
+  // more rows amortise it; shorter sequences keep 128 so there are enough jobs to balance.
+  int64_t bq = env_int("SDPA_BQ", a.dtype != DType::F32 && a.s >= 2048 ? 256 : 128);
+  bq = std::min<int64_t>(std::max<int64_t>(bq, 1), 512);  // apply_mask holds <= 256 vectors of queries
   while (bq > 16 && a.bh * ((a.s + bq - 1) / bq) < 2 * (int64_t)nthreads) bq /= 2;
   bq = std::min<int64_t>(bq, std::max<int64_t>(a.s, 1));
   (void)w;
@@ -293,6 +296,12 @@ int default_num_threads() {
 
 const char* selected_kernel_name(DType dt) { return choose_kernel(active_level(), dt, nullptr).name; }
 
+const char* kernel_name_for(const AttentionArgs& args) {
+  validate(args);
+  Plan plan = make_plan(args, resolve_threads(args), 16);
+  return choose_kernel(active_level(), args.dtype, &plan).name;
+}
+
 uint64_t workspace_bytes_per_thread(const AttentionArgs& args) {
   validate(args);
   const int nt = resolve_threads(args);
@@ -313,16 +322,19 @@ void flash_attention(const AttentionArgs& args) {
   nt = (int)std::min<int64_t>(nt, njobs);
   const size_t ws = k->workspace_bytes(plan);
   std::atomic<int64_t> next{0};
-  const int64_t bh = args.bh, nqb = plan.nqb;
+  const int64_t nqb = plan.nqb;
+  static std::atomic<uint64_t> calls{0};
+  plan.call_id = ++calls;
   auto body = [&](int) {
     void* scratch = tls_scratch.get(ws);
     for (;;) {
       const int64_t job = next.fetch_add(1, std::memory_order_relaxed);
       if (job >= njobs) break;
-      // Later query blocks first: under a causal mask they see the most keys, so the long jobs
-      // start early and the short ones fill in the tail.
-      const int64_t qblk = nqb - 1 - job / bh;
-      k->run(plan, job % bh, qblk, scratch);
+      // Head-major, later query blocks first. Head-major: consecutive jobs share a kv head, so the
+      // AMX kernels reuse the K/V they packed for it (per thread). Later blocks first: under a
+      // causal mask they see the most keys, so long jobs start early and short ones fill the tail.
+      const int64_t qblk = nqb - 1 - job % nqb;
+      k->run(plan, job / nqb, qblk, scratch);
     }
   };
   if (nt <= 1) body(0);

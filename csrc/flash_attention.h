@@ -24,7 +24,9 @@ struct AttentionArgs {
   int64_t mask_stride_s, mask_stride_l;   // may be 0 (broadcast)
   bool causal; int64_t diagonal_offset;   // key j visible to query i iff j <= i + diagonal_offset
   float scale;                      // multiply q·k by this
-  float dropout_p; uint32_t seed;   // DESIGN §2 dropout RNG (bh = flat query-head index)
+  // double, not float: the rule compares (x>>8) < p·2^24 with p as JS gives it (a double); a float
+  // p moves that threshold across an integer for some p (0.7: 11744051.2 vs 11744051.0).
+  double dropout_p; uint32_t seed;  // DESIGN §2 dropout RNG (bh = flat query-head index)
   int32_t num_threads;              // 0 = SDPA_NUM_THREADS or all cores
 };
 
@@ -42,6 +44,10 @@ CpuFeatures detect_cpu_features();
 // The kernel that runs for a dtype on this machine (after SDPA_CPU_ISA), for capabilities().
 // Shapes AMX cannot tile (head dims not multiples of 32/16) fall back to the AVX-512 kernel.
 const char* selected_kernel_name(DType);
+
+// The kernel that would run this call (shape rules included, e.g. fp16 on AMX from 1024 keys).
+// Validates args like flash_attention does.
+const char* kernel_name_for(const AttentionArgs& args);
 
 // Threads a call with num_threads = 0 uses (SDPA_NUM_THREADS or hardware concurrency).
 int default_num_threads();

@@ -7,6 +7,18 @@
 #include <cstring>
 #include "flash_attention.h"
 
+#ifdef SDPA_PROFILE
+// Phase timers (make -C csrc prof): at global scope because kernel_impl.h is included inside
+// per-ISA namespaces; the counters are defined by bench_flash.
+#include <x86intrin.h>
+extern thread_local unsigned long long prof_t[8], prof_last;
+#define SDPA_PROF(i) do { unsigned long long t_ = __rdtsc(); prof_t[i] += t_ - prof_last; prof_last = t_; } while (0)
+#define SDPA_PROF_START() do { prof_last = __rdtsc(); } while (0)
+#else
+#define SDPA_PROF(i) do {} while (0)
+#define SDPA_PROF_START() do {} while (0)
+#endif
+
 namespace sdpa {
 namespace detail {
 
@@ -17,6 +29,7 @@ struct Plan {
   int64_t bq;      // query rows per job
   int64_t bk;      // keys per inner block
   int64_t nqb;     // query blocks per head
+  uint64_t call_id;  // distinct per flash_attention call: per-thread packed K/V caches key on it
 };
 
 // A kernel: one translation unit compiled with its own -m flags.
@@ -86,6 +99,14 @@ static inline uint16_t f32_to_bf16(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);  // quiet NaN
   x += 0x7fffu + ((x >> 16) & 1u);
   return (uint16_t)(x >> 16);
+}
+
+// Dropout keeps element x (= mix(...) >> 8, an integer < 2^24) iff x >= this. p·2^24 is exact in
+// double (a power-of-two scale), so x < p·2^24 ⇔ x < ceil(p·2^24): the JS rule, in integers.
+static inline uint32_t dropout_keep_from(double p) {
+  const double t = p * 16777216.0;
+  uint32_t c = (uint32_t)t;
+  return (double)c < t ? c + 1 : c;
 }
 
 static inline uint32_t mix32(uint32_t x) {

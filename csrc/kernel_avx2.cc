@@ -27,7 +27,9 @@ struct Ops {
   }
   // exp via 2^n built in the exponent field; inputs below -87.3 (incl. -inf) give exactly 0.
   static inline V exp(V x0) {
-    V x = _mm256_max_ps(_mm256_min_ps(x0, _mm256_set1_ps(88.3f)), _mm256_set1_ps(-87.3f));
+    // NaN stays NaN: constants first in the clamps (min/max return the second operand on NaN) and
+    // an unordered compare for the underflow mask below.
+    V x = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_min_ps(_mm256_set1_ps(88.3f), x0));
     V n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     V r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
@@ -40,7 +42,7 @@ struct Ops {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     V res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-    return _mm256_and_ps(res, _mm256_cmp_ps(x0, _mm256_set1_ps(-87.3f), _CMP_GT_OQ));
+    return _mm256_and_ps(res, _mm256_cmp_ps(x0, _mm256_set1_ps(-87.3f), _CMP_NLE_UQ));
   }
   static inline void cvt_in(const uint16_t* src, float* dst, int64_t n, bool bf16) {
     int64_t i = 0;

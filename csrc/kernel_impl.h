@@ -13,15 +13,7 @@
 // and constants QK_MR/QK_NV/PV_MR/PV_NV (register tile: rows × vectors).
 // (No include guard on purpose: each kernel TU includes this exactly once, in its own namespace.)
 
-#ifdef SDPA_PROFILE
-#include <x86intrin.h>
-extern thread_local unsigned long long prof_t[8], prof_last;
-#define SDPA_PROF(i) do { unsigned long long t_ = __rdtsc(); prof_t[i] += t_ - prof_last; prof_last = t_; } while (0)
-#define SDPA_PROF_START() do { prof_last = __rdtsc(); } while (0)
-#else
-#define SDPA_PROF(i) do {} while (0)
-#define SDPA_PROF_START() do {} while (0)
-#endif
+// SDPA_PROF phase timers: see internal.h.
 
 static inline int64_t ceil_to(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -39,7 +31,9 @@ static inline Layout make_layout(const Plan& p) {
   int64_t off = 0;
   auto take = [&](int64_t n) { int64_t o = off; off += ceil_to(n, 16); return o; };
   L.qt = take(a.e * L.nqp);          // Qt[d][i]
-  L.st = take(p.bk * L.nqp);         // St[j][i]: scores, then probabilities
+  // St[j][i] of one query strip: scores, then probabilities. Also the one-row staging buffer for
+  // Q rows and output conversion, hence at least e + ev floats.
+  L.st = take(max64(p.bk * (int64_t)QK_NV * Ops::W, a.e + a.ev));
   L.ob = take(p.bq * L.evp);         // O accumulator [i][ev]
   L.m = take(L.nqp); L.l = take(L.nqp); L.alpha = take(L.nqp);
   // fp16/bf16 K (and V, or fp32 V whose rows do not fill whole vectors) are converted per block.
@@ -61,10 +55,10 @@ static inline void load_row(DType dt, const void* base, int64_t off, float* dst,
 
 // ---- register-tiled microkernels -------------------------------------------------------------
 
-// St[j0+r][i0 + v*W ..] = scale * sum_d K[j0+r][d] * Qt[d][i0 + v*W ..]
+// St[j0+r][i0 + v*W ..] = scale * sum_d K[j0+r][d] * Qt[d][i0 + v*W ..] (St rows sts floats apart)
 template <int MR, int NV>
 static inline void qk_tile(const float* kp, int64_t ks, const float* qt, int64_t nqp, int64_t e,
-                           float* st, typename Ops::V scale, float* colmax) {
+                           float* st, int64_t sts, typename Ops::V scale, float* colmax) {
   using V = typename Ops::V;
   V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
@@ -83,7 +77,7 @@ static inline void qk_tile(const float* kp, int64_t ks, const float* qt, int64_t
     V mx = Ops::load(colmax + v * Ops::W);
     for (int r = 0; r < MR; ++r) {
       V s = Ops::mul(acc[r][v], scale);
-      Ops::store(st + r * nqp + v * Ops::W, s);
+      Ops::store(st + r * sts + v * Ops::W, s);
       mx = Ops::max(mx, s);
     }
     Ops::store(colmax + v * Ops::W, mx);
@@ -115,18 +109,18 @@ static inline void pv_tile(const float* pt, int64_t nqp, const float* vp, int64_
 // Runtime (rows, vectors) → template instance. Tails use smaller tiles of the same code.
 template <int MR>
 static inline void qk_rows(int nv, const float* kp, int64_t ks, const float* qt, int64_t nqp, int64_t e,
-                           float* st, typename Ops::V scale, float* colmax) {
+                           float* st, int64_t sts, typename Ops::V scale, float* colmax) {
   switch (nv) {
-    case 1: qk_tile<MR, 1>(kp, ks, qt, nqp, e, st, scale, colmax); break;
-    case 2: if (QK_NV >= 2) qk_tile<MR, (QK_NV >= 2 ? 2 : 1)>(kp, ks, qt, nqp, e, st, scale, colmax); break;
-    case 3: if (QK_NV >= 3) qk_tile<MR, (QK_NV >= 3 ? 3 : 1)>(kp, ks, qt, nqp, e, st, scale, colmax); break;
-    default: qk_tile<MR, (QK_NV >= 4 ? 4 : QK_NV)>(kp, ks, qt, nqp, e, st, scale, colmax); break;
+    case 1: qk_tile<MR, 1>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+    case 2: if (QK_NV >= 2) qk_tile<MR, (QK_NV >= 2 ? 2 : 1)>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+    case 3: if (QK_NV >= 3) qk_tile<MR, (QK_NV >= 3 ? 3 : 1)>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+    default: qk_tile<MR, (QK_NV >= 4 ? 4 : QK_NV)>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
   }
 }
 static inline void qk_dispatch(int mr, int nv, const float* kp, int64_t ks, const float* qt, int64_t nqp,
-                               int64_t e, float* st, typename Ops::V scale, float* colmax) {
+                               int64_t e, float* st, int64_t sts, typename Ops::V scale, float* colmax) {
   switch (mr) {
-#define SDPA_QK_CASE(R) case R: if (QK_MR >= R) qk_rows<(QK_MR >= R ? R : 1)>(nv, kp, ks, qt, nqp, e, st, scale, colmax); break;
+#define SDPA_QK_CASE(R) case R: if (QK_MR >= R) qk_rows<(QK_MR >= R ? R : 1)>(nv, kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
     SDPA_QK_CASE(1) SDPA_QK_CASE(2) SDPA_QK_CASE(3) SDPA_QK_CASE(4) SDPA_QK_CASE(5) SDPA_QK_CASE(6)
 #undef SDPA_QK_CASE
   }
@@ -163,8 +157,9 @@ static inline float load_mask(const AttentionArgs& a, int64_t idx) {
 
 // Applies the mask and the causal limit to St (keys j0.., queries q0..), recomputing the column
 // max. Only called for blocks that need it: causal blocks off the fully-visible region, or masks.
+// nv: vectors of queries to process (St rows are nqp floats apart; nv·W <= nqp).
 static void apply_mask(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_t j0, int64_t nk,
-                       float* st, int64_t nqp, float* colmax, bool need_causal) {
+                       float* st, int64_t nqp, int64_t nv, float* colmax, bool need_causal) {
   using V = typename Ops::V;
   const AttentionArgs& a = p.a;
   if (a.mask_kind != MaskKind::None) {
@@ -181,8 +176,7 @@ static void apply_mask(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_
     }
   }
   const float ninf = -__builtin_inff();
-  V mx[256];  // nqp / W <= 256 (bq <= 256)
-  const int64_t nv = nqp / Ops::W;
+  V mx[256];  // nv <= nqp / W <= 256 (bq <= 256)
   for (int64_t v = 0; v < nv; ++v) mx[v] = Ops::set1(ninf);
   V iota = Ops::iota();
   for (int64_t j = 0; j < nk; ++j) {
@@ -205,10 +199,9 @@ static void apply_mask(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_
 // Online softmax over one key block in St: updates m, l, writes alpha (the O rescale) and turns
 // St into (dropped, rescaled) probabilities. The normaliser l sums the un-dropped probabilities.
 static void softmax_block(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_t j0, int64_t nk,
-                          float* st, int64_t nqp, const float* colmax, float* m, float* l, float* alpha,
+                          float* st, int64_t nqp, int64_t nv, const float* colmax, float* m, float* l, float* alpha,
                           const uint32_t* hrow) {
   using V = typename Ops::V;
-  const int64_t nv = nqp / Ops::W;
   for (int64_t v = 0; v < nv; ++v) {
     V mold = Ops::load(m + v * Ops::W);
     V mnew = Ops::max(mold, Ops::load(colmax + v * Ops::W));
@@ -235,16 +228,16 @@ static void softmax_block(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int
     Ops::store(alpha + v * Ops::W, al);
   }
   const AttentionArgs& a = p.a;
-  if (a.dropout_p > 0.0f) {
-    // Dropped iff (mix(hrow[i] ^ j) >> 8) / 2^24 < p; compared in integers: (x>>8) < p·2^24.
-    const double thr = (double)a.dropout_p * 16777216.0;
-    const float keep_scale = (float)(1.0 / (1.0 - (double)a.dropout_p));
+  if (a.dropout_p > 0.0) {
+    // Dropped iff (mix(hrow[i] ^ j) >> 8) / 2^24 < p, compared in integers (see dropout_keep_from).
+    const uint32_t keep_from = dropout_keep_from(a.dropout_p);
+    const float keep_scale = (float)(1.0 / (1.0 - a.dropout_p));
     for (int64_t j = 0; j < nk; ++j) {
       float* row = st + j * nqp;
       const uint32_t key = (uint32_t)(j0 + j);
       for (int64_t i = 0; i < nq; ++i) {
         uint32_t x = mix32(hrow[i] ^ key) >> 8;
-        row[i] = ((double)x < thr) ? 0.0f : row[i] * keep_scale;
+        row[i] = x < keep_from ? 0.0f : row[i] * keep_scale;
       }
     }
   }
@@ -270,7 +263,7 @@ static inline JobCtx job_ctx(const Plan& p, int64_t bh, int64_t qblk) {
 }
 
 static inline void init_dropout_rows(const Plan& p, int64_t bh, int64_t q0, int64_t nq, uint32_t* hrow) {
-  if (p.a.dropout_p <= 0.0f) return;
+  if (p.a.dropout_p <= 0.0) return;
   const uint32_t hb = mix32(mix32(p.a.seed) ^ (uint32_t)bh);
   for (int64_t i = 0; i < nq; ++i) hrow[i] = mix32(hb ^ (uint32_t)(q0 + i));
 }
@@ -319,8 +312,8 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
   init_dropout_rows(p, bh, c.q0, c.nq, hrow);
 
   const V vscale = Ops::set1(a.scale);
-  const int64_t nvq = nqp / Ops::W;
-  float colmax[256];
+  const int64_t sw = (int64_t)QK_NV * Ops::W;  // St strip row stride (floats)
+  alignas(64) float colmax[QK_NV * Ops::W];
   for (int64_t j0 = 0; j0 < c.kv_end; j0 += p.bk) {
     const int64_t nk = min64(p.bk, c.kv_end - j0);
     // K rows: fp32 straight from the caller; fp16/bf16 converted once per block.
@@ -345,33 +338,38 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
     }
 
     SDPA_PROF(0);
-    // S = scale · K Qᵀ, with the per-query max over this block's keys.
-    for (int64_t v = 0; v < nvq; ++v) Ops::store(colmax + v * Ops::W, Ops::set1(-__builtin_inff()));
-    for (int64_t iv = 0; iv < nvq; iv += QK_NV) {
-      const int nv = (int)min64(QK_NV, nvq - iv);
+    // One strip of QK_NV·W queries at a time: its scores (nk × sw floats, 32 KiB at 128 keys × 64
+    // queries) are written by QK, turned into probabilities and read by PV while still in L1; the
+    // whole nk × bq tile would live in L2 and be streamed three times.
+    const int64_t nvq_used = ceil_to(c.nq, Ops::W) / Ops::W;
+    for (int64_t iv = 0; iv < nvq_used; iv += QK_NV) {
+      const int nv = (int)min64(QK_NV, nvq_used - iv);
+      const int64_t qs = iv * Ops::W, nqs = min64((int64_t)nv * Ops::W, c.nq - qs);
+      // Causal: keys from j0 on are all beyond the strip's last query → nothing to add.
+      if (a.causal && j0 > c.q0 + qs + nqs - 1 + a.diagonal_offset) continue;
+      for (int v = 0; v < nv; ++v) Ops::store(colmax + v * Ops::W, Ops::set1(-__builtin_inff()));
       for (int64_t j = 0; j < nk; j += QK_MR) {
         const int mr = (int)min64(QK_MR, nk - j);
-        qk_dispatch(mr, nv, kp + j * ks, ks, qt + iv * Ops::W, nqp, e, st + j * nqp + iv * Ops::W, vscale,
-                    colmax + iv * Ops::W);
+        qk_dispatch(mr, nv, kp + j * ks, ks, qt + qs, nqp, e, st + j * sw, sw, vscale, colmax);
       }
-    }
-    SDPA_PROF(1);
-    // The causal limit bites in this block iff its last key is beyond the first query's limit.
-    const bool need_causal = a.causal && (j0 + nk - 1 > c.q0 + a.diagonal_offset);
-    if (need_causal || a.mask_kind != MaskKind::None)
-      apply_mask(p, bh, c.q0, c.nq, j0, nk, st, nqp, colmax, need_causal);
-    SDPA_PROF(2);
-    softmax_block(p, bh, c.q0, c.nq, j0, nk, st, nqp, colmax, m, l, alpha, hrow);
-    SDPA_PROF(3);
-
-    // O = alpha·O + P V
-    const int64_t nve = evp / Ops::W;
-    for (int64_t i = 0; i < c.nq; i += PV_MR) {
-      const int mr = (int)min64(PV_MR, c.nq - i);
-      for (int64_t ev = 0; ev < nve; ev += PV_NV) {
-        const int nv = (int)min64(PV_NV, nve - ev);
-        pv_dispatch(mr, nv, st + i, nqp, vp + ev * Ops::W, vs, nk, ob + i * evp + ev * Ops::W, evp, alpha + i);
+      SDPA_PROF(1);
+      // The causal limit bites iff the block's last key is beyond the strip's first query's limit.
+      const bool need_causal = a.causal && (j0 + nk - 1 > c.q0 + qs + a.diagonal_offset);
+      if (need_causal || a.mask_kind != MaskKind::None)
+        apply_mask(p, bh, c.q0 + qs, nqs, j0, nk, st, sw, nv, colmax, need_causal);
+      SDPA_PROF(2);
+      softmax_block(p, bh, c.q0 + qs, nqs, j0, nk, st, sw, nv, colmax, m + qs, l + qs, alpha + qs, hrow + qs);
+      SDPA_PROF(3);
+      // O = alpha·O + P V, V rows streamed straight from the caller (fp32) or the converted block.
+      const int64_t nve = evp / Ops::W;
+      for (int64_t i = 0; i < nqs; i += PV_MR) {
+        const int mr = (int)min64(PV_MR, nqs - i);
+        for (int64_t ev = 0; ev < nve; ev += PV_NV) {
+          const int nvv = (int)min64(PV_NV, nve - ev);
+          pv_dispatch(mr, nvv, st + i, sw, vp + ev * Ops::W, vs, nk, ob + (qs + i) * evp + ev * Ops::W, evp, alpha + qs + i);
+        }
       }
+      SDPA_PROF(5);
     }
   }
   SDPA_PROF(4);

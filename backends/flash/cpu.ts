@@ -47,7 +47,7 @@ export function buildNativeArgs(p: AttentionParams, out: Float32Array | Uint16Ar
     causal: p.causal !== undefined,
     diagonalOffset: p.causal?.diagonalOffset ?? 0,
     scale: p.scale,
-    dropoutP: p.dropoutP,
+    dropoutP: p.dropoutP, // a double end to end (the kernel's threshold is dropoutP·2^24, exact)
     seed: p.seed >>> 0,
     numThreads,
   };

@@ -56,6 +56,11 @@ export interface NativeAttentionArgs {
   diagonalOffset?: number;
   /** Defaults to 1/sqrt(e). */
   scale?: number;
+  /**
+   * Dropout probability in [0, 1), passed to the kernel as a double: an element is dropped when
+   * `(mix(...) >>> 8) < dropoutP·2^24`, exactly the rule of src/rng.ts (a float32 p would move that
+   * threshold across an integer for some p, e.g. 0.7).
+   */
   dropoutP?: number;
   /** uint32 seed of the shared dropout RNG (DESIGN §2). */
   seed?: number;
@@ -84,7 +89,11 @@ export interface SdpaNative {
   /** Scratch bytes per thread the kernel will use for these args (its only extra memory). */
   workspaceBytes(args: NativeAttentionArgs): number;
   cpuFeatures(): NativeCpuFeatures;
-  /** Kernel that runs for a dtype here (after SDPA_CPU_ISA), e.g. `amx_bf16`, `avx512_fp32`. */
+  /**
+   * Main kernel for a dtype here (after SDPA_CPU_ISA), e.g. `amx_bf16`, `amx_fp16_split`, `avx512_fp32`.
+   * Shape rules can still pick the AVX-512 kernel for a call: AMX needs head dims that tile (e % 32,
+   * ev % 16), and fp16 uses AMX from 1024 keys on.
+   */
   kernelName(dtype: 0 | 1 | 2 | FloatDType): string;
   /** Threads a call uses by default (SDPA_NUM_THREADS or all cores). */
   numThreads(): number;

@@ -18,7 +18,7 @@ using namespace sdpa;
 struct Case {
   DType dt; int64_t b, hq, hkv, s, l, e, ev;
   MaskKind mk; MaskDType md; bool mask_bcast_s, mask_bcast_h;
-  bool causal; int64_t off; float scale; float p; uint32_t seed;
+  bool causal; int64_t off; float scale; double p; uint32_t seed;
   int64_t pad;  // extra elements per row (non-contiguous rows)
   int threads;
 };
@@ -41,6 +41,8 @@ struct Buf {  // stores values in dtype, keeps the fp32 view for the reference
 };
 
 static uint32_t mixr(uint32_t x) { return detail::mix32(x); }
+
+static double worst_by[3][4];  // [dtype][isa index]: max err/tolerance
 
 static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::string>& isas, double& worst) {
   std::uniform_real_distribution<float> U(-1.f, 1.f);
@@ -83,7 +85,7 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
   // Reference in double.
   std::vector<double> ref((size_t)(bh * c.s * c.ev));
   std::vector<double> sc(c.l), pr(c.l);
-  const double thr = (double)c.p * 16777216.0;
+  const double thr = c.p * 16777216.0;  // the JS rule: p is a double
   for (int64_t h = 0; h < bh; ++h) {
     const int64_t bb = h / c.hq, g = (h % c.hq) / (c.hq / c.hkv), kvi = bb * c.hkv + g;
     for (int64_t i = 0; i < c.s; ++i) {
@@ -102,7 +104,7 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
       uint32_t hr = mixr(mixr(mixr(c.seed) ^ (uint32_t)h) ^ (uint32_t)i);
       for (int64_t j = 0; j < c.l; ++j) {
         double pj = pr[j];
-        if (c.p > 0) pj = ((double)(mixr(hr ^ (uint32_t)j) >> 8) < thr) ? 0.0 : pj / (1.0 - (double)c.p);
+        if (c.p > 0) pj = ((double)(mixr(hr ^ (uint32_t)j) >> 8) < thr) ? 0.0 : pj / (1.0 - c.p);
         if (pj == 0) continue;
         for (int64_t x = 0; x < c.ev; ++x) o[x] += pj * v.f[vb[kvi] + j * vrs + x];
       }
@@ -116,7 +118,8 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
   else { atol = 1e-2; rtol = 1.6e-2; }                          // bf16: output and P rounding
 
   int fails = 0;
-  for (const auto& isa : isas) {
+  for (size_t ii = 0; ii < isas.size(); ++ii) {
+    const std::string& isa = isas[ii];
     setenv("SDPA_CPU_ISA", isa.c_str(), 1);
     AttentionArgs a{};
     a.dtype = c.dt; a.q = q.ptr(); a.k = k.ptr(); a.v = v.ptr();
@@ -142,6 +145,7 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
       if (err / lim > maxerr || got != got) maxerr = got != got ? INFINITY : err / lim;
     }
     worst = std::max(worst, maxerr);
+    worst_by[(int)c.dt][ii] = std::max(worst_by[(int)c.dt][ii], maxerr);
     if (bad >= 0) {
       ++fails;
       double got = c.dt == DType::F32 ? of[bad] : c.dt == DType::F16 ? detail::f16_to_f32(oh[bad]) : detail::bf16_to_f32(oh[bad]);
@@ -160,7 +164,7 @@ static int test_invalid() {
   a.dtype = DType::F32; a.bh = 2; a.hq = 2; a.hkv = 3; a.s = 1; a.l = 1; a.e = 1; a.ev = 1;
   try { flash_attention(a); std::printf("FAIL: hq %% hkv != 0 did not throw\n"); ++fails; }
   catch (const std::invalid_argument&) {}
-  a.hkv = 1; a.dropout_p = 1.0f;
+  a.hkv = 1; a.dropout_p = 1.0;
   try { flash_attention(a); std::printf("FAIL: dropout 1 did not throw\n"); ++fails; }
   catch (const std::invalid_argument&) {}
   a.dropout_p = 0; a.e = 0;
@@ -169,7 +173,60 @@ static int test_invalid() {
   return fails;
 }
 
+// The dropout threshold is p·2^24 with p a double (as JS passes it). For each p, find seeds whose
+// element (bh 0, query 0, key 0) hashes to floor(p·2^24) (dropped) and floor(p·2^24)+1 (kept), then
+// check every ISA path drops exactly that. With p rounded to float, 0.7 would keep 11744051.
+static int test_dropout_threshold(const std::vector<std::string>& isas) {
+  int fails = 0;
+  for (double p : {0.1, 0.3, 0.7}) {
+    const double t = p * 16777216.0;
+    const uint32_t lo = (uint32_t)std::floor(t);
+    for (uint32_t target : {lo, lo + 1}) {
+      const bool want_drop = (double)target < t;
+      uint32_t seed = 0; bool found = false;
+      for (uint64_t sd = 0; sd < (1ull << 32); ++sd) {
+        const uint32_t x = detail::mix32(detail::mix32(detail::mix32(detail::mix32((uint32_t)sd) ^ 0u) ^ 0u) ^ 0u) >> 8;
+        if (x == target) { seed = (uint32_t)sd; found = true; break; }
+      }
+      if (!found) { std::printf("FAIL: no seed hashes to %u\n", target); ++fails; continue; }
+      // One query, two keys with equal scores; V = [1, 0] / [0, 1]: out[0] = 0 iff key 0 dropped.
+      for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+        const float qf[2] = {0.f, 0.f}, kf[4] = {0.f, 0.f, 0.f, 0.f}, vf[4] = {1.f, 0.f, 0.f, 1.f};
+        uint16_t qh[2], kh[4], vh[4];
+        for (int i = 0; i < 4; ++i) {
+          kh[i] = dt == DType::F16 ? detail::f32_to_f16(kf[i]) : detail::f32_to_bf16(kf[i]);
+          vh[i] = dt == DType::F16 ? detail::f32_to_f16(vf[i]) : detail::f32_to_bf16(vf[i]);
+          if (i < 2) qh[i] = dt == DType::F16 ? detail::f32_to_f16(qf[i]) : detail::f32_to_bf16(qf[i]);
+        }
+        for (const auto& isa : isas) {
+          setenv("SDPA_CPU_ISA", isa.c_str(), 1);
+          float of[2] = {NAN, NAN}; uint16_t oh[2] = {0x7e00, 0x7e00};
+          int64_t zero = 0;
+          AttentionArgs a{};
+          a.dtype = dt;
+          a.q = dt == DType::F32 ? (const void*)qf : qh; a.k = dt == DType::F32 ? (const void*)kf : kh;
+          a.v = dt == DType::F32 ? (const void*)vf : vh; a.out = dt == DType::F32 ? (void*)of : (void*)oh;
+          a.bh = 1; a.hq = 1; a.hkv = 1; a.s = 1; a.l = 2; a.e = 2; a.ev = 2;
+          a.q_base = &zero; a.kv_base_k = &zero; a.kv_base_v = &zero;
+          a.q_row_stride = 2; a.k_row_stride = 2; a.v_row_stride = 2;
+          a.scale = 1.0f; a.dropout_p = p; a.seed = seed; a.num_threads = 1;
+          flash_attention(a);
+          const float o0 = dt == DType::F32 ? of[0] : dt == DType::F16 ? detail::f16_to_f32(oh[0]) : detail::bf16_to_f32(oh[0]);
+          if ((o0 == 0.0f) != want_drop) {
+            std::printf("FAIL dropout threshold isa=%s dt=%d p=%.17g x=%u: out[0]=%g, want %s\n", isa.c_str(), (int)dt, p,
+                        target, o0, want_drop ? "dropped" : "kept");
+            ++fails;
+          }
+        }
+      }
+    }
+  }
+  return fails;
+}
+
 int main(int argc, char** argv) {
+  // The fp16 AMX split kernel normally starts at 1024 keys; test it on every shape.
+  setenv("SDPA_AMX_FP16_MIN_L", "0", 1);
   int ncases = argc > 1 ? std::atoi(argv[1]) : 300;
   CpuFeatures f = detect_cpu_features();
   std::printf("cpu: avx2=%d fma=%d avx512f=%d bw=%d vl=%d bf16=%d fp16=%d amx_tile=%d amx_bf16=%d amx_permitted=%d\n",
@@ -182,7 +239,7 @@ int main(int argc, char** argv) {
     std::printf("isa %-6s → f32:%s f16:%s bf16:%s\n", s.c_str(), selected_kernel_name(DType::F32), selected_kernel_name(DType::F16), selected_kernel_name(DType::BF16)); }
 
   std::mt19937 rng(12345);
-  int fails = test_invalid(), total = 0;
+  int fails = test_invalid() + test_dropout_threshold(isas), total = 0;
   double worst = 0;
   const int64_t dims[] = {1, 3, 8, 16, 32, 33, 64, 80, 96, 128, 256, 1024};
   for (int t = 0; t < ncases; ++t) {
@@ -202,13 +259,45 @@ int main(int argc, char** argv) {
     int oc = rng() % 3;
     c.off = oc == 0 ? 0 : oc == 1 ? c.l - c.s : (int64_t)(rng() % 21) - 10;
     c.scale = (rng() % 5 == 0) ? -0.3f : (float)(1.0 / std::sqrt((double)c.e)) * (rng() % 2 ? 1.f : 2.5f);
-    c.p = (rng() % 4 == 0) ? 0.3f : 0.f;
+    { const double ps[] = {0.1, 0.3, 0.7}; c.p = (rng() % 4 == 0) ? ps[rng() % 3] : 0.0; }
     c.seed = rng();
     c.pad = rng() % 3 == 0 ? 5 : 0;
     c.threads = 1 + rng() % 2;
     if (c.e >= 256 && c.s * c.l > 6000) { c.s = std::min<int64_t>(c.s, 40); }
     fails += run_case(c, rng, isas, worst);
     total += (int)isas.size();
+  }
+  // Big AMX-tiled shapes too (the random cases are small): the fp16 split path must keep fp16
+  // accuracy over long key ranges.
+  for (DType dt : {DType::F16, DType::BF16, DType::F32})
+    for (int64_t d : {64, 128}) {
+      Case c{};
+      c.dt = dt; c.b = 1; c.hq = 2; c.hkv = 2; c.s = 300; c.l = 700; c.e = d; c.ev = d;
+      c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = d == 128; c.off = 0;
+      c.scale = (float)(1.0 / std::sqrt((double)d)) * 2.0f; c.p = 0.0; c.seed = 1; c.pad = 0; c.threads = 2;
+      fails += run_case(c, rng, isas, worst);
+      total += (int)isas.size();
+    }
+  // Many query blocks per head (SDPA_BQ=32), GQA and causal offsets: consecutive jobs of a thread
+  // reuse the K/V the AMX kernels packed for the head, including after a job with a shorter causal
+  // key range packed it.
+  setenv("SDPA_BQ", "32", 1);
+  for (DType dt : {DType::F16, DType::BF16})
+    for (int64_t off : {-40, 0, 37})
+      for (int threads : {1, 2}) {
+        Case c{};
+        c.dt = dt; c.b = 2; c.hq = 4; c.hkv = 2; c.s = 260; c.l = 333; c.e = 64; c.ev = 96;
+        c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = true; c.off = off;
+        c.scale = 0.2f; c.p = off == 37 ? 0.1 : 0.0; c.seed = 7; c.pad = 3; c.threads = threads;
+        fails += run_case(c, rng, isas, worst);
+        total += (int)isas.size();
+      }
+  unsetenv("SDPA_BQ");
+  const char* dn[] = {"f32", "f16", "bf16"};
+  for (int d = 0; d < 3; ++d) {
+    std::printf("worst err/tolerance %-4s:", dn[d]);
+    for (size_t ii = 0; ii < isas.size(); ++ii) std::printf(" %s %.3f", isas[ii].c_str(), worst_by[d][ii]);
+    std::printf("\n");
   }
   std::printf("%d case-runs over %zu ISA paths, %d failed; worst err/tolerance %.3f\n", total, isas.size(), fails, worst);
   return fails ? 1 : 0;
