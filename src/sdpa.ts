@@ -6,7 +6,7 @@ import { BackendFaultError } from './errors.js';
 import { buildParams, describeParams, type SdpaOptions } from './params.js';
 import { candidatesFor, evaluate, makeReport, selectBackend, type DispatchReport } from './dispatch/select.js';
 import { recordDispatch } from './dispatch/trace.js';
-import type { AttentionParams } from './dispatch/types.js';
+import type { AttentionParams, BackendPart, RunContext } from './dispatch/types.js';
 import type { Tensor } from './tensor.js';
 import { ensureBuiltinsRegistered } from './builtins.js';
 
@@ -67,6 +67,16 @@ export function explainDispatch(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOpti
 export async function sdpa(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOptions): Promise<Tensor> {
   ensureBuiltinsRegistered();
   const params = buildParams('sdpa', q, k, v, opts);
+  return dispatchRun(params, (part, ctx) => part.run(params, ctx));
+}
+
+/**
+ * @internal The one dispatch loop (sdpa and the advanced APIs): probes lazy engines that only
+ * availability stands against, runs the first eligible part through `invoke`, falls back past
+ * parts that throw {@link BackendFaultError}, records the dispatch, and throws
+ * {@link SdpaDispatchError} when nothing could run.
+ */
+export async function dispatchRun<T>(params: AttentionParams, invoke: (part: BackendPart, ctx: RunContext) => Promise<T>): Promise<T> {
   const cands = candidatesFor(params);
   // Probe lazily: an engine is initialised only when availability is all that stands in its way.
   for (const { rp } of cands) {
@@ -83,7 +93,7 @@ export async function sdpa(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOptions):
     let allocated = 0;
     const t0 = performance.now();
     try {
-      const out = await rp.part.run(params, { recordAllocation: (b) => void (allocated += b) });
+      const out = await invoke(rp.part, { recordAllocation: (b) => void (allocated += b) });
       recordDispatch({ report, ran: { backend: c.backend, device: c.device }, fallbacks, allocatedBytes: allocated, ms: performance.now() - t0 });
       return out;
     } catch (err) {

@@ -10,6 +10,7 @@
  * The kernel ({@link efficientKernel}) is a self-contained function over plain data
  * ({@link EfficientJob}): the split-KV workers (src/workers/) run this very function on key ranges.
  */
+import { FULL_STRUCTURED_CAPS } from '../../src/dispatch/caps.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { headView, maskView, numericStorage, outputTensor } from '../../src/cpu/layout.js';
 import { makeYielder } from '../../src/cpu/cooperate.js';
@@ -327,21 +328,7 @@ export const efficientCpu: BackendPart = {
   device: 'cpu',
   label: 'efficient (cpu)',
   caps: {
-    dtypes: ['float32', 'float16', 'bfloat16'],
-    maxHeadDim: Number.MAX_SAFE_INTEGER,
-    headDimMultiple: 1,
-    maskKinds: ['none', 'bool', 'float'],
-    causalVariants: ['upper-left', 'lower-right', 'both'],
-    maskWithCausal: true,
-    dropout: true,
-    gqa: true,
-    customScale: true,
-    valueDimDiffers: true,
-    window: true,
-    alibi: true,
-    softcap: true,
-    blockDiagonal: true,
-    lse: true,
+    ...FULL_STRUCTURED_CAPS,
     notes: `TypeScript, tiled online softmax (${BR}×${BC} tiles), O(S) memory, float64 accumulation`,
   },
   availability: () => ({ available: true }),

@@ -5,6 +5,7 @@
  * uniforms and per-head base offsets), Ev ≠ E, GQA, causal variants as a diagonal offset, and
  * dropout with the shared counter-based RNG (the same elements dropped as on the CPU).
  */
+import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { bindMask, bindTensor, checkBuffersFit, dispatchRows, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
@@ -58,16 +59,8 @@ export const efficientWebgpu: BackendPart = {
   device: 'webgpu',
   label: LABEL,
   caps: {
-    dtypes: ['float32', 'float16', 'bfloat16'],
+    ...FULL_SEMANTICS_CAPS,
     maxHeadDim: MAX_HEAD_DIM,
-    headDimMultiple: 1,
-    maskKinds: ['none', 'bool', 'float'],
-    causalVariants: ['upper-left', 'lower-right', 'both'],
-    maskWithCausal: true,
-    dropout: true,
-    gqa: true,
-    customScale: true,
-    valueDimDiffers: true,
     notes: `WGSL, f32 tiles and accumulation, tiled online softmax (${BR} rows per workgroup, key blocks sized from maxComputeWorkgroupStorageSize), O(S) memory; halves read in place`,
   },
   availability: gpuAvailability,

@@ -3,6 +3,7 @@
  * scores = scale·q·kᵀ (+ mask), softmax, dropout, ·v — and materializes the whole
  * `[batch·Hq, S, L]` score matrix like PyTorch's math path, which is why it has a memory budget.
  */
+import { FULL_STRUCTURED_CAPS } from '../../src/dispatch/caps.js';
 import { checkMemoryBudget, formatBytes } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { headView, kvHeadOf, maskView, numericStorage, outputTensor, type HeadView } from '../../src/cpu/layout.js';
@@ -214,21 +215,7 @@ export const mathCpu: BackendPart = {
   device: 'cpu',
   label: 'math (cpu)',
   caps: {
-    dtypes: ['float32', 'float16', 'bfloat16'],
-    maxHeadDim: Number.MAX_SAFE_INTEGER,
-    headDimMultiple: 1,
-    maskKinds: ['none', 'bool', 'float'],
-    causalVariants: ['upper-left', 'lower-right', 'both'],
-    maskWithCausal: true,
-    dropout: true,
-    gqa: true,
-    customScale: true,
-    valueDimDiffers: true,
-    window: true,
-    alibi: true,
-    softcap: true,
-    blockDiagonal: true,
-    lse: true,
+    ...FULL_STRUCTURED_CAPS,
     notes: 'float64 reference; materializes the [batch·Hq, S, L] score matrix (memory budget: SDPA_MATH_MAX_BYTES, default ¼ of RAM)',
   },
   availability: () => ({ available: true }),

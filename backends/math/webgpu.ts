@@ -4,6 +4,7 @@
  * `[batch·Hq, S, L]` score buffer — the GPU counterpart of the CPU reference. It is refused, with the
  * sizes in the reason, when that buffer exceeds what the adapter can bind or allocate.
  */
+import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named, formatBytes } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { WG, bindMask, bindTensor, checkBuffersFit, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
@@ -55,16 +56,7 @@ export const mathWebgpu: BackendPart = {
   device: 'webgpu',
   label: LABEL,
   caps: {
-    dtypes: ['float32', 'float16', 'bfloat16'],
-    maxHeadDim: Number.MAX_SAFE_INTEGER,
-    headDimMultiple: 1,
-    maskKinds: ['none', 'bool', 'float'],
-    causalVariants: ['upper-left', 'lower-right', 'both'],
-    maskWithCausal: true,
-    dropout: true,
-    gqa: true,
-    customScale: true,
-    valueDimDiffers: true,
+    ...FULL_SEMANTICS_CAPS,
     notes: 'naive WGSL, f32 arithmetic; materializes the [batch·Hq, S, L] f32 score buffer (refused beyond maxStorageBufferBindingSize)',
   },
   availability: gpuAvailability,

@@ -4,12 +4,10 @@
  * the others say why (checkLse), and the chosen part's `runWithLse` runs.
  */
 import { ensureBuiltinsRegistered } from '../builtins.js';
-import { candidatesFor, evaluate, selectBackend, type DispatchReport } from '../dispatch/select.js';
-import { recordDispatch } from '../dispatch/trace.js';
+import { selectBackend, type DispatchReport } from '../dispatch/select.js';
 import type { AttentionParams } from '../dispatch/types.js';
-import { BackendFaultError } from '../errors.js';
 import { buildParams, type SdpaOptions } from '../params.js';
-import { sdpa, explainDispatch, SdpaDispatchError } from '../sdpa.js';
+import { sdpa, explainDispatch, dispatchRun } from '../sdpa.js';
 import type { Tensor } from '../tensor.js';
 
 /** Output and per-row log-sum-exp (`[...batch, Hq, S]`, float32; -Infinity for rows that see no key). */
@@ -39,30 +37,9 @@ export function runAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions)
 export async function runAttentionWithLse(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions): Promise<AttentionWithLse> {
   ensureBuiltinsRegistered();
   const params = advancedParams(fn, q, k, v, opts, true);
-  const cands = candidatesFor(params);
-  for (const { rp } of cands) {
-    if (!rp?.part.init) continue;
-    const pre = evaluate(rp, params);
-    if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) await rp.ensureInit();
-  }
-  const report = selectBackend(params);
-  const fallbacks: { backend: string; device: string; reason: string }[] = [];
-  for (const c of report.candidates) {
-    if (!c.eligible) continue;
-    const part = cands.find((x) => x.backend === c.backend)?.rp?.part;
+  return dispatchRun(params, (part, ctx) => {
     // checkLse guarantees runWithLse on eligible parts; a part that lies about caps is a bug.
-    if (!part?.runWithLse) throw new Error(`${c.backend} (${c.device}) declares caps.lse but has no runWithLse`);
-    let allocated = 0;
-    const t0 = performance.now();
-    try {
-      const r = await part.runWithLse(params, { recordAllocation: (b) => void (allocated += b) });
-      recordDispatch({ report, ran: { backend: c.backend, device: c.device }, fallbacks, allocatedBytes: allocated, ms: performance.now() - t0 });
-      return r;
-    } catch (err) {
-      if (!(err instanceof BackendFaultError)) throw err;
-      fallbacks.push({ backend: c.backend, device: c.device, reason: err.message });
-    }
-  }
-  recordDispatch({ report, ran: null, fallbacks, allocatedBytes: 0, ms: 0 });
-  throw new SdpaDispatchError(params, report);
+    if (!part.runWithLse) throw new Error(`${part.label} declares caps.lse but has no runWithLse`);
+    return part.runWithLse(params, ctx);
+  });
 }
