@@ -107,8 +107,9 @@ const REBUILD_HINT = 'rebuild it with `npm rebuild sdpa-dispatch` (or `npx node-
 let cached: NativeLoadResult | undefined;
 
 /**
- * Loads the addon once. Looks at `SDPA_NATIVE_PATH`, then `build/Release/sdpa_native.node` of the
- * package (from the sources and from `dist/`). Outside Node it reports that no addon can load.
+ * Loads the addon once: from `SDPA_NATIVE_PATH` when set (only there), else
+ * `build/Release/sdpa_native.node` of the package (from the sources and from `dist/`). Outside
+ * Node it reports that no addon can load.
  */
 export function loadNative(): NativeLoadResult {
   if (cached) return cached;
@@ -123,11 +124,12 @@ function tryLoad(): NativeLoadResult {
   const { existsSync } = proc.getBuiltinModule('node:fs') as { existsSync(p: string): boolean };
   const { fileURLToPath } = proc.getBuiltinModule('node:url') as { fileURLToPath(u: URL): string };
   const require = createRequire(import.meta.url);
-  const candidates: string[] = [];
-  if (proc.env?.SDPA_NATIVE_PATH) candidates.push(proc.env.SDPA_NATIVE_PATH);
-  // backends/flash/native.ts → ../../build; dist/backends/flash/native.js → ../../../build
-  for (const rel of ['../../build/Release/sdpa_native.node', '../../../build/Release/sdpa_native.node'])
-    candidates.push(fileURLToPath(new URL(rel, import.meta.url)));
+  // SDPA_NATIVE_PATH, when set, is the only place looked at: an explicit choice (a sanitizer build,
+  // or a missing file to test the fallback) must not silently load another addon.
+  const candidates: string[] = proc.env?.SDPA_NATIVE_PATH
+    ? [proc.env.SDPA_NATIVE_PATH]
+    : // backends/flash/native.ts → ../../build; dist/backends/flash/native.js → ../../../build
+      ['../../build/Release/sdpa_native.node', '../../../build/Release/sdpa_native.node'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
   const found = candidates.find((c) => existsSync(c));
   if (!found) return { ok: false, error: `native addon not built (looked for ${candidates.join(', ')}); ${REBUILD_HINT}` };
   try {

@@ -1,0 +1,41 @@
+/**
+ * Fault injection across engines, in child processes (running the built dist/, which `npm test`
+ * builds first) so each starts from a clean engine state:
+ * the native addon absent (FLASH on cpu becomes a reason naming how to rebuild, and sdpa falls back
+ * with the right result). WebGPU device loss and ORT session failure are injected in
+ * test/webgpu-device.test.ts and test/onnxruntime.test.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('faults', () => {
+  it('native addon absent: FLASH (cpu) is a reason with the rebuild command; sdpa falls back and matches the reference', () => {
+    const script = `
+      import { sdpa, explainDispatch, lastDispatch, tensor, capabilities } from './dist/src/index.js';
+      import { mathReference } from './dist/backends/math/cpu.js';
+      import { buildParams } from './dist/src/params.js';
+      const mk = (n) => tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37)), [1, 2, n / 32, 16]);
+      const [q, k, v] = [mk(256), mk(320), mk(320)];
+      await capabilities();
+      const flash = explainDispatch(q, k, v).candidates.find((c) => c.backend === 'FLASH_ATTENTION');
+      const out = await (await sdpa(q, k, v, { isCausal: true })).toFloat32();
+      const ref = mathReference(buildParams('t', q, k, v, { isCausal: true }));
+      let maxDiff = 0;
+      for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[i] - ref[i]));
+      console.log(JSON.stringify({ flash, ran: lastDispatch().ran, maxDiff }));
+    `;
+    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: root,
+      env: { ...process.env, SDPA_NATIVE_PATH: '/nonexistent/sdpa_native.node' },
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(r.flash.eligible).toBe(false);
+    expect(r.flash.reasons[0]).toMatch(/^flash \(cpu\) is unavailable: native addon not built \(looked for \/nonexistent\/sdpa_native\.node\); rebuild it with `npm rebuild sdpa-dispatch`/);
+    expect(r.ran.backend).not.toBe('FLASH_ATTENTION');
+    expect(r.maxDiff).toBeLessThan(1e-4);
+  });
+});
