@@ -6,9 +6,17 @@
 //                 hi/lo rows once per kv head), B tiles are Qᵀ in VNNI pairs, packed once per job.
 //   Oᵀ += Vᵀ · Pᵀ: A tiles are Vᵀ (V transposed into bf16 pairs, once per kv head and thread),
 //                 B tiles are Pᵀ in VNNI pairs, written straight from the fp32 probabilities.
-// Each product runs 2×2 output tiles (tmm0-3) from 2 A (tmm4-5) and 2 B (tmm6-7) tiles.
-// Work goes one 32-query strip at a time so scores and Pᵀ stay in L1; Oᵀ is rescaled by the
-// online-softmax factor in AVX-512 after each strip's tile products.
+// Each product runs 2×2 output tiles (tmm0-3) from 2 A (tmm4-5) and 2 B (tmm6-7) tiles; for head
+// dim 64 (bf16) K · Qᵀ instead holds the strip's 4 Qᵀ tiles and streams K (see the strip loop).
+// Work goes one 32-query strip at a time so scores and Pᵀ stay in L1. The running max is lazy:
+// once a strip has one, later blocks exponentiate against it unchanged (lazy_softmax_pack), so
+// alpha = 1 and Vᵀ · Pᵀ accumulates straight into Oᵀ on tiles (load, products, store). Only a
+// strip's first block, or one whose probabilities outgrow the stale max, takes the exact pass
+// (column max, then Oᵀ rescaled by alpha in AVX-512).
+//
+// Tried and dropped (target machine, 1 thread, D = 64, S = 2048): software-pipelining the tile
+// products of the neighbouring strips into the softmax loop (no gain: the AMX and AVX-512 phases
+// did not overlap measurably), 64-key blocks (10% slower).
 #include <immintrin.h>
 #include <cstdlib>
 #include "internal.h"
@@ -210,23 +218,33 @@ static inline void split_words(__m512 x, __m256i& hi, __m256i& lo) {
   lo = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(l), 16));
 }
 
-// 2^y for the fast softmax (y = scale·s·log2e − m·log2e <= ~0, finite): round-to-nearest via the
-// 1.5·2^23 trick, a degree-4 fit of 2^f on [-1/2, 1/2] (relative error 2.7e-6, far below the bf16
-// rounding of P that follows), vscalefps for 2^n; y < -126 gives exact 0 (no denormal assists).
-// 10 vector ops against 14 for the fp32-accurate exp: this pass bounds the bf16 kernel.
+// 2^y for the fast softmax (y = scale·s·log2e − m·log2e, at most ~16 with the lazy max): vreduceps
+// gives f = y − round(y) in one op (n = y − f), a polynomial fit of 2^f on [-1/2, 1/2], vscalefps
+// for 2^n; y < -126 gives exact 0 (no denormal assists), NaN stays NaN.
+// Deg4 (fp16 path, which keeps fp16 accuracy): relative error 2.7e-6. Otherwise (bf16) degree 3:
+// 7.5e-5, still 25× below the bf16 rounding of P that follows (2^-9), and the row sums l err by
+// the same 7.5e-5 at most. 7 vector ops (8 with Deg4): this pass bounds the bf16 kernel.
+template <bool Deg4>
 static inline __m512 exp2_fast(__m512 y) {
   const __mmask16 normal = _mm512_cmp_ps_mask(y, _mm512_set1_ps(-126.0f), _CMP_NLT_UQ);  // NaN stays NaN
-  const __m512 magic = _mm512_set1_ps(12582912.0f);
-  const __m512 n = _mm512_sub_ps(_mm512_add_ps(y, magic), magic);
-  const __m512 f = _mm512_sub_ps(y, n);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.009560510516166687f), f, _mm512_set1_ps(0.05591703951358795f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24024981260299683f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931219696998596f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999991655349731f));
+  const __m512 f = _mm512_reduce_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 n = _mm512_sub_ps(y, f);
+  __m512 p;
+  if (Deg4) {
+    p = _mm512_fmadd_ps(_mm512_set1_ps(0.009560510516166687f), f, _mm512_set1_ps(0.05591703951358795f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24024981260299683f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931219696998596f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999991655349731f));
+  } else {
+    p = _mm512_fmadd_ps(_mm512_set1_ps(0.0551716610789299f), f, _mm512_set1_ps(0.24261115491390228f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6932609677314758f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999280571937561f));
+  }
   return _mm512_maskz_scalef_ps(normal, p, n);
 }
 
-// Fast-path online softmax for one key block: St holds raw q·k; colmax the raw extreme per query.
+// Exact fast-path online softmax for one key block (a strip's first block, or after the lazy check
+// failed): St holds raw q·k; colmax the raw extreme per query.
 // Writes the un-normalised probabilities straight into Pᵀ VNNI pairs (bf16) and updates m, l, alpha.
 template <bool F16>
 static inline void fused_softmax_pack(const float* st, uint32_t* pb, uint32_t* pbl, int64_t nqp, int64_t nk, int64_t nkp,
@@ -244,8 +262,8 @@ static inline void fused_softmax_pack(const float* st, uint32_t* pb, uint32_t* p
     const float* col = st + v * 16;
     int64_t jj = 0;
     for (; 2 * jj + 1 < nk; ++jj) {
-      __m512 pa = exp2_fast(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm));
-      __m512 pbv = exp2_fast(_mm512_fmadd_ps(_mm512_loadu_ps(col + (2 * jj + 1) * nqp), c2, nm));
+      __m512 pa = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm));
+      __m512 pbv = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + (2 * jj + 1) * nqp), c2, nm));
       sum0 = _mm512_add_ps(sum0, pa); sum1 = _mm512_add_ps(sum1, pbv);
       if (F16) {
         __m512i hi, lo; split_pair(pa, pbv, hi, lo);
@@ -256,7 +274,7 @@ static inline void fused_softmax_pack(const float* st, uint32_t* pb, uint32_t* p
       }
     }
     for (; 2 * jj < nkp; ++jj) {  // odd last key, then zero pairs up to the tile boundary
-      __m512 pa = 2 * jj < nk ? exp2_fast(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm)) : _mm512_setzero_ps();
+      __m512 pa = 2 * jj < nk ? exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm)) : _mm512_setzero_ps();
       sum0 = _mm512_add_ps(sum0, pa);
       if (F16) {
         __m512i hi, lo; split_pair(pa, _mm512_setzero_ps(), hi, lo);
@@ -270,6 +288,59 @@ static inline void fused_softmax_pack(const float* st, uint32_t* pb, uint32_t* p
     _mm512_storeu_ps(m + v * 16, mnew);
     _mm512_storeu_ps(alpha + v * 16, al);
   }
+}
+
+// Lazy-max variant of fused_softmax_pack for a strip whose running max m is finite: exponentiates
+// against the stale m (no column-max pass, alpha = 1, so Oᵀ needs no rescale and PV can accumulate
+// straight into it). Exact, because l sums the same stale-max probabilities that Oᵀ accumulates and
+// the output is Oᵀ / l. Valid while no probability grows too large: the block's column sums are
+// checked against 2^16 (every p >= 0, so each p <= its sum; the check also fails on NaN / inf).
+// Returns false, with m, l, alpha untouched, when the caller must redo the strip on the exact path
+// (the max grew by more than 16 octaves since m was set, or a score is NaN / +inf).
+template <bool F16>
+static inline bool lazy_softmax_pack(const float* st, uint32_t* pb, uint32_t* pbl, int64_t nqp, int64_t nk, int64_t nkp,
+                                     const float* m, float* l, float* alpha, float scale, __m512i interleave) {
+  const __m512 c2 = _mm512_set1_ps(scale * 1.44269504088896341f);
+  const __m512 limit = _mm512_set1_ps(65536.0f);
+  __m512 sums[2];
+  for (int64_t v = 0; v < 2; ++v) {
+    const __m512 nm = _mm512_mul_ps(_mm512_loadu_ps(m + v * 16), _mm512_set1_ps(-1.44269504088896341f));
+    __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+    const float* col = st + v * 16;
+    int64_t jj = 0;
+    for (; 2 * jj + 1 < nk; ++jj) {
+      __m512 pa = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm));
+      __m512 pbv = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + (2 * jj + 1) * nqp), c2, nm));
+      sum0 = _mm512_add_ps(sum0, pa); sum1 = _mm512_add_ps(sum1, pbv);
+      if (F16) {
+        __m512i hi, lo; split_pair(pa, pbv, hi, lo);
+        _mm512_storeu_si512(pb + jj * nqp + v * 16, hi); _mm512_storeu_si512(pbl + jj * nqp + v * 16, lo);
+      } else {
+        __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(pbv, pa);
+        _mm512_storeu_si512(pb + jj * nqp + v * 16, _mm512_permutexvar_epi16(interleave, ab));
+      }
+    }
+    for (; 2 * jj < nkp; ++jj) {  // odd last key, then zero pairs up to the tile boundary
+      __m512 pa = 2 * jj < nk ? exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm)) : _mm512_setzero_ps();
+      sum0 = _mm512_add_ps(sum0, pa);
+      if (F16) {
+        __m512i hi, lo; split_pair(pa, _mm512_setzero_ps(), hi, lo);
+        _mm512_storeu_si512(pb + jj * nqp + v * 16, hi); _mm512_storeu_si512(pbl + jj * nqp + v * 16, lo);
+      } else {
+        __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(_mm512_setzero_ps(), pa);
+        _mm512_storeu_si512(pb + jj * nqp + v * 16, _mm512_permutexvar_epi16(interleave, ab));
+      }
+    }
+    sums[v] = _mm512_add_ps(sum0, sum1);
+  }
+  // Ordered <=: NaN sums fail too.
+  if (_mm512_cmp_ps_mask(sums[0], limit, _CMP_LE_OQ) != 0xffff || _mm512_cmp_ps_mask(sums[1], limit, _CMP_LE_OQ) != 0xffff)
+    return false;
+  for (int64_t v = 0; v < 2; ++v) {
+    _mm512_storeu_ps(l + v * 16, _mm512_add_ps(_mm512_loadu_ps(l + v * 16), sums[v]));
+    _mm512_storeu_ps(alpha + v * 16, _mm512_set1_ps(1.0f));
+  }
+  return true;
 }
 
 // What this thread's packed-head buffers hold: valid for one call (call_id), one scratch region and
@@ -405,8 +476,28 @@ static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
       const int64_t nqs = min64(32, c.nq - ig);
       // Causal: every key of this block is beyond the strip's last query → the strip is unchanged.
       if (a.causal && j0 > c.q0 + ig + nqs - 1 + a.diagonal_offset) continue;
+      // Causal: keys past the strip's last query's limit are masked for every query of the strip, so
+      // the strip's products and softmax stop there (on the diagonal block about half of the keys).
+      const int64_t nks = a.causal ? min64(nk, c.q0 + ig + nqs - 1 + a.diagonal_offset - j0 + 1) : nk;
+      const int64_t nkps = ceil_to(nks, KB);
       // ---- St = K · Qᵀ (raw dot products) for the strip ----
-      for (int64_t jg = 0; jg < nkp; jg += KB) {
+      if (!F16 && e == 64) {
+        // Head dim 64: the strip's whole Qᵀ is 4 tiles, held across the block, so each 16 keys cost
+        // 2 K tile loads for 4 products (the 2×2 layout below reloads Qᵀ for every 32 keys).
+        _tile_loadd(4, qb + ig, nqp * 4); _tile_loadd(5, qb + ig + 16, nqp * 4);
+        _tile_loadd(6, qb + 16 * nqp + ig, nqp * 4); _tile_loadd(7, qb + 16 * nqp + ig + 16, nqp * 4);
+        for (int64_t jr = 0; jr < nkps; jr += 16) {
+          const uint16_t* ka; int64_t kstride;
+          if (ktail && jr >= nkp - KB) { ka = ktail + (jr - (nkp - KB)) * e; kstride = e * 2; }
+          else { ka = kbase + (j0 + jr) * a.k_row_stride; kstride = a.k_row_stride * 2; }
+          _tile_zero(0); _tile_zero(1);
+          _tile_loadd(2, ka, kstride); _tile_loadd(3, ka + 32, kstride);
+          _tile_dpbf16ps(0, 2, 4); _tile_dpbf16ps(1, 2, 5);
+          _tile_dpbf16ps(0, 3, 6); _tile_dpbf16ps(1, 3, 7);
+          _tile_stored(0, st + jr * sst, sst * 4); _tile_stored(1, st + jr * sst + 16, sst * 4);
+        }
+      }
+      for (int64_t jg = 0; (F16 || e != 64) && jg < nkps; jg += KB) {
         const uint16_t* ka; int64_t kstride;
         if (F16) { ka = kh + jg * e; kstride = e * 2; }
         else if (ktail && jg == nkp - KB) { ka = ktail; kstride = e * 2; }
@@ -438,7 +529,7 @@ static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
         _tile_stored(2, s0 + 16 * sst, sst * 4); _tile_stored(3, s0 + 16 * sst + 16, sst * 4);
       }
       SDPA_PROF(1);
-      const bool need_causal = a.causal && (j0 + nk - 1 > c.q0 + ig + a.diagonal_offset);
+      const bool need_causal = a.causal && (j0 + nks - 1 > c.q0 + ig + a.diagonal_offset);
       // The diagonal block of a causal strip stays on the fast path too (scale > 0: the raw -inf
       // then scales to -inf, not +inf); only masks, dropout or a negative scale take the general one.
       const bool fast = (!need_causal || !neg_scale) && a.mask_kind == MaskKind::None && a.dropout_p <= 0.0;
@@ -448,25 +539,34 @@ static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
         const int64_t base = j0 - (c.q0 + ig) - a.diagonal_offset;
         const __m512 iota = Ops::iota(), iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
         const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
-        for (int64_t j = max64(0, -base + 1); j < nk; ++j) {  // rows before that are fully visible
+        for (int64_t j = max64(0, -base + 1); j < nks; ++j) {  // rows before that are fully visible
           const __m512 thr = _mm512_set1_ps((float)(base + j));
           float* row = st + j * sst;
           _mm512_mask_storeu_ps(row, _mm512_cmp_ps_mask(iota, thr, _CMP_LT_OQ), ninf);
           _mm512_mask_storeu_ps(row + 16, _mm512_cmp_ps_mask(iota16, thr, _CMP_LT_OQ), ninf);
         }
       }
+      bool lazy = false;  // alpha == 1 for the whole strip: PV accumulates into Oᵀ on tiles
       if (fast) {
-        // Fast path: extreme of the raw products (min when scale < 0), then scale, exp, row sums and
+        // Lazy path first when the strip's running max is finite (every block after its first).
+        const __m512 ninf = _mm512_set1_ps(-__builtin_inff()), pinf = _mm512_set1_ps(__builtin_inff());
+        const __m512 m0 = _mm512_loadu_ps(m + ig), m1 = _mm512_loadu_ps(m + ig + 16);
+        const bool finite = (_mm512_cmp_ps_mask(m0, ninf, _CMP_GT_OQ) & _mm512_cmp_ps_mask(m0, pinf, _CMP_LT_OQ) &
+                             _mm512_cmp_ps_mask(m1, ninf, _CMP_GT_OQ) & _mm512_cmp_ps_mask(m1, pinf, _CMP_LT_OQ)) == 0xffff;
+        lazy = finite && lazy_softmax_pack<F16>(st, pbs, pbl, sst, nks, nkps, m + ig, l + ig, alpha + ig, a.scale, interleave);
+      }
+      if (fast && !lazy) {
+        // Exact path: extreme of the raw products (min when scale < 0), then scale, exp, row sums and
         // the bf16 packing of Pᵀ in one pass.
         _mm512_storeu_ps(colmax, _mm512_set1_ps(neg_scale ? __builtin_inff() : -__builtin_inff()));
         _mm512_storeu_ps(colmax + 16, _mm512_set1_ps(neg_scale ? __builtin_inff() : -__builtin_inff()));
-        colmax_block(st, nk, sst, colmax, neg_scale);
-        fused_softmax_pack<F16>(st, pbs, pbl, sst, nk, nkp, colmax, m + ig, l + ig, alpha + ig, a.scale, interleave);
-      } else {
+        colmax_block(st, nks, sst, colmax, neg_scale);
+        fused_softmax_pack<F16>(st, pbs, pbl, sst, nks, nkps, colmax, m + ig, l + ig, alpha + ig, a.scale, interleave);
+      } else if (!fast) {
         // ---- general path: scale, mask, online softmax (with dropout), then pack ----
         for (int64_t v = 0; v < 2; ++v) {
           __m512 mx = _mm512_set1_ps(-__builtin_inff());
-          for (int64_t j = 0; j < nk; ++j) {
+          for (int64_t j = 0; j < nks; ++j) {
             __m512 sv = _mm512_mul_ps(_mm512_loadu_ps(st + j * sst + v * 16), vscale);
             _mm512_storeu_ps(st + j * sst + v * 16, sv);
             mx = _mm512_max_ps(mx, sv);
@@ -474,15 +574,15 @@ static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
           _mm512_storeu_ps(colmax + v * 16, mx);
         }
         if (need_causal || a.mask_kind != MaskKind::None)
-          apply_mask(p, bh, c.q0 + ig, nqs, j0, nk, st, sst, 2, colmax, need_causal);
+          apply_mask(p, bh, c.q0 + ig, nqs, j0, nks, st, sst, 2, colmax, need_causal);
         SDPA_PROF(3);
-        softmax_block(p, bh, c.q0 + ig, nqs, j0, nk, st, sst, 2, colmax, m + ig, l + ig, alpha + ig, hrow + ig);
+        softmax_block(p, bh, c.q0 + ig, nqs, j0, nks, st, sst, 2, colmax, m + ig, l + ig, alpha + ig, hrow + ig);
         // Pᵀ in VNNI pairs (bf16), zero rows past the block's keys
-        for (int64_t jj = 0; jj < nkp / 2; ++jj) {
+        for (int64_t jj = 0; jj < nkps / 2; ++jj) {
           const int64_t ja = 2 * jj, jb = 2 * jj + 1;
           for (int64_t v = 0; v < 2; ++v) {
-            __m512 ra = ja < nk ? _mm512_loadu_ps(st + ja * sst + v * 16) : _mm512_setzero_ps();
-            __m512 rb = jb < nk ? _mm512_loadu_ps(st + jb * sst + v * 16) : _mm512_setzero_ps();
+            __m512 ra = ja < nks ? _mm512_loadu_ps(st + ja * sst + v * 16) : _mm512_setzero_ps();
+            __m512 rb = jb < nks ? _mm512_loadu_ps(st + jb * sst + v * 16) : _mm512_setzero_ps();
             if (F16) {
               __m512i hi, lo; split_pair(ra, rb, hi, lo);
               _mm512_storeu_si512(pbs + jj * sst + v * 16, hi); _mm512_storeu_si512(pbl + jj * sst + v * 16, lo);
@@ -496,8 +596,14 @@ static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
       SDPA_PROF(4);
       // ---- Oᵀ[:, strip] = alpha · Oᵀ + Vᵀ · Pᵀ ----
       for (int64_t eg = 0; eg < evp; eg += 32) {
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-        for (int64_t jj0 = 0; jj0 < nkp / 2; jj0 += 16) {
+        float* og = ot + eg * nqp + ig;
+        if (lazy) {  // no rescale: Oᵀ itself is the accumulator (no store / vector add-back)
+          _tile_loadd(0, og, nqp * 4); _tile_loadd(1, og + 16, nqp * 4);
+          _tile_loadd(2, og + 16 * nqp, nqp * 4); _tile_loadd(3, og + 16 * nqp + 16, nqp * 4);
+        } else {
+          _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+        }
+        for (int64_t jj0 = 0; jj0 < nkps / 2; jj0 += 16) {
           _tile_loadd(4, vt + eg * (bkp / 2) + jj0, bkp * 2);
           _tile_loadd(5, vt + (eg + 16) * (bkp / 2) + jj0, bkp * 2);
           _tile_loadd(6, pbs + jj0 * sst, sst * 4);
@@ -517,12 +623,17 @@ static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
             _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
           }
         }
+        if (lazy) {
+          _tile_stored(0, og, nqp * 4); _tile_stored(1, og + 16, nqp * 4);
+          _tile_stored(2, og + 16 * nqp, nqp * 4); _tile_stored(3, og + 16 * nqp + 16, nqp * 4);
+          continue;
+        }
         float* tb = tmp + (flip ? 1024 : 0);  // double buffer: combine the previous block now
         flip = !flip;
         _tile_stored(0, tb, 128); _tile_stored(1, tb + 16, 128);
         _tile_stored(2, tb + 16 * 32, 128); _tile_stored(3, tb + 16 * 32 + 16, 128);
         if (pt) rescale_add(pot, nqp, pt, pal);
-        pt = tb; pot = ot + eg * nqp + ig; pal = alpha + ig;
+        pt = tb; pot = og; pal = alpha + ig;
       }
       SDPA_PROF(5);
     }
