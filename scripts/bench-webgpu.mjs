@@ -1,12 +1,18 @@
 #!/usr/bin/env node
-// WebGPU benchmark and GPU correctness check for sdpa-dispatch (uses the built dist/).
-// 1) correctness: FLASH (webgpu) f16 — tensor-core and portable paths — and EFFICIENT (webgpu)
-//    against the CPU MATH reference on small shapes; 2) speed: B=8, H=12, D=64, fp16,
-//    S = 512..16384, causal and not, inputs resident on the GPU, TF/s = 4·B·H·S·S·D / t (causal: half).
-// Usage: node scripts/bench-webgpu.mjs [--quick] [--sizes 512,1024] [--json out.json]
+// WebGPU benchmark for a GPU host (docs/performance-webgpu.md): FLASH (webgpu) kernels and
+// EFFICIENT (webgpu), inputs resident on the GPU, each call awaited to completion.
+//  1) correctness: small shapes (aligned and ragged, causal, lower-right, GQA, dropout, bf16, large
+//     scores that move the row max) on every kernel path against the CPU MATH reference;
+//  2) tile sweep (--variants): flash-sgmat-mw.wgsl tile shapes (SDPA_WEBGPU_SGMAT_TILES) and
+//     ablations (`-aN`: timed only, their results are wrong on purpose), next to the routed default
+//     and the first kernel (`old`), at --sweep-sizes and --sweep-d;
+//  3) the table: B=8, H=12, D=64, fp16, S = 512..16384, causal and not.
+// TF/s = 4·B·H·S·L·D / t (causal: half).
+// Usage: node scripts/bench-webgpu.mjs [--quick] [--sizes 512,1024] [--variants 4x1x64d,2x2x64s-a1]
+//        [--sweep-sizes 4096] [--sweep-d 64,128] [--no-check] [--json out.json]
 import { performance } from 'node:perf_hooks';
 const lib = await import('../dist/src/index.js');
-const { flashWebgpu, flashPath } = await import('../dist/backends/flash/webgpu.js');
+const { flashWebgpu, flashPath, parseSgmatTiles } = await import('../dist/backends/flash/webgpu.js');
 const { getWebGpuDevice, gpuContext } = await import('../dist/src/webgpu/device.js');
 const { pipelineCompileCount } = await import('../dist/src/webgpu/programs.js');
 const { tensor, sdpa, withBackends, SDPBackend, registerBackend, unregisterBackend, registeredBackends, capabilities } = lib;
@@ -14,120 +20,197 @@ const { tensor, sdpa, withBackends, SDPBackend, registerBackend, unregisterBacke
 const args = process.argv.slice(2);
 const opt = (n, d) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : d; };
 const quick = args.includes('--quick');
-const sizes = (opt('--sizes', quick ? '512,1024' : '512,1024,2048,4096,8192,16384')).split(',').map(Number);
+const variants = (opt('--variants', '') || '').split(',').filter(Boolean);
+for (const v of variants) if (!parseSgmatTiles(v)) throw new Error(`--variants: '${v}' is not NWxRTxBC[s|d][-tTH][-aABL]`);
+const sweepSizes = opt('--sweep-sizes', '4096').split(',').map(Number);
+const sweepD = opt('--sweep-d', '64').split(',').map(Number);
+const sizes = opt('--sizes', quick ? '512,1024' : '512,1024,2048,4096,8192,16384').split(',').map(Number);
+const check = !args.includes('--no-check');
+
 // FLASH's webgpu part joins whatever FLASH descriptor is registered (or stands alone).
 await capabilities();
-const flashDesc = registeredBackends().find((d) => d.name === 'FLASH_ATTENTION');
-if (!flashDesc?.parts.some((p) => p.device === 'webgpu')) {
-  if (flashDesc) unregisterBackend(SDPBackend.FLASH_ATTENTION);
-  registerBackend({ name: SDPBackend.FLASH_ATTENTION, summary: flashDesc?.summary ?? 'flash', parts: [...(flashDesc?.parts ?? []), flashWebgpu] });
+const fd = registeredBackends().find((d) => d.name === SDPBackend.FLASH_ATTENTION);
+if (!fd?.parts.some((p) => p.device === 'webgpu')) {
+  if (fd) unregisterBackend(SDPBackend.FLASH_ATTENTION);
+  registerBackend({ name: SDPBackend.FLASH_ATTENTION, summary: fd?.summary ?? 'flash', parts: [...(fd?.parts ?? []), flashWebgpu] });
 }
-const caps = await capabilities();
 const ctx = gpuContext();
-if (!ctx) { console.log('no webgpu:', caps.backends.filter((b) => b.device === 'webgpu').map((b) => b.reason)); process.exit(1); }
+if (!ctx) { console.error('no WebGPU device:', JSON.stringify(flashWebgpu.availability())); process.exit(1); }
 console.log('adapter', JSON.stringify(ctx.adapterInfo), 'features', [...ctx.features].join(','));
-console.log('subgroupMatrixConfigs', JSON.stringify(ctx.subgroupMatrixConfigs));
-console.log('limits', JSON.stringify(ctx.limits));
-console.log('flash path (D=64):', JSON.stringify(flashPath(ctx, { e: 64, ev: 64 })));
+console.log('subgroup matrices', JSON.stringify(ctx.subgroupMatrixConfigs), 'maxComputeWorkgroupStorageSize', ctx.limits.maxComputeWorkgroupStorageSize);
 
-let seed = 12345;
+let seed = 7;
 const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-const randF32 = (n) => Float32Array.from({ length: n }, rnd);
+const randF32 = (n, amp = 1) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = rnd() * amp; return a; };
 
-// ---- correctness against the CPU MATH reference ----
-const cases = [
-  { name: 'f16 B2 H4 S128 L128 D64', b: 2, hq: 4, hkv: 4, s: 128, l: 128, d: 64, dt: 'float16' },
-  { name: 'f16 causal S200 L200 D64', b: 1, hq: 2, hkv: 2, s: 200, l: 200, d: 64, dt: 'float16', causal: true },
-  { name: 'f16 GQA 8:2 S96 L160 D128', b: 1, hq: 8, hkv: 2, s: 96, l: 160, d: 128, dt: 'float16', gqa: true },
-  { name: 'f16 lower-right S64 L150 D64', b: 1, hq: 2, hkv: 2, s: 64, l: 150, d: 64, dt: 'float16', lr: true },
-  { name: 'bf16 S128 D64 dropout0.2', b: 1, hq: 2, hkv: 2, s: 128, l: 128, d: 64, dt: 'bfloat16', dropoutP: 0.2 },
-  { name: 'f16 S70 L33 D32 causal', b: 1, hq: 3, hkv: 3, s: 70, l: 33, d: 32, dt: 'float16', causal: true },
-  // ragged non-causal (routed to portable now), aligned causal / lower-right forced through the tensor-core kernel
-  { name: 'f16 S200 L77 D64', b: 2, hq: 2, hkv: 2, s: 200, l: 77, d: 64, dt: 'float16' },
-  { name: 'f16 causal S256 L256 D64 aligned', b: 1, hq: 2, hkv: 2, s: 256, l: 256, d: 64, dt: 'float16', causal: true },
-  { name: 'f16 lower-right S128 L192 D64 aligned', b: 1, hq: 2, hkv: 2, s: 128, l: 192, d: 64, dt: 'float16', lr: true },
-  { name: 'f16 GQA causal 6:2 S192 L192 D128', b: 1, hq: 6, hkv: 2, s: 192, l: 192, d: 128, dt: 'float16', gqa: true, causal: true },
-];
-let allOk = true;
-for (const c of cases) {
-  const q = tensor.fromFloat32(randF32(c.b * c.hq * c.s * c.d), [c.b, c.hq, c.s, c.d], c.dt);
-  const k = tensor.fromFloat32(randF32(c.b * c.hkv * c.l * c.d), [c.b, c.hkv, c.l, c.d], c.dt);
-  const v = tensor.fromFloat32(randF32(c.b * c.hkv * c.l * c.d), [c.b, c.hkv, c.l, c.d], c.dt);
-  const opts = { isCausal: !!c.causal, enableGqa: !!c.gqa, dropoutP: c.dropoutP ?? 0, seed: 7 };
-  if (c.lr) opts.attnMask = lib.causalLowerRight(c.s, c.l);
-  const ref = await (await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { ...opts, device: 'cpu' }))).toFloat32();
-  for (const [backend, path] of [['FLASH_ATTENTION', 'auto'], ['FLASH_ATTENTION', 'noskip'], ['FLASH_ATTENTION', 'portable'], ['EFFICIENT_ATTENTION', '-']]) {
-    // 'auto' and 'noskip' force the tensor-core kernel where it can run (also causal), to test it.
-    process.env.SDPA_WEBGPU_FLASH_PATH = path === 'portable' ? 'portable' : 'subgroup-matrix';
-    if (path === 'noskip') process.env.SDPA_WEBGPU_SGMAT_NOSKIP = '1'; else delete process.env.SDPA_WEBGPU_SGMAT_NOSKIP;
-    let line;
-    try {
-      const out = await withBackends([backend], () => sdpa(q, k, v, { ...opts, device: 'webgpu' }));
-      const got = await out.toFloat32();
-      out.dispose();
-      let maxd = 0;
-      for (let i = 0; i < got.length; i++) maxd = Math.max(maxd, Math.abs(got[i] - ref[i]) || (Number.isNaN(got[i]) ? Infinity : 0));
-      const tol = c.dt === 'float16' ? 2e-3 + 2e-3 : 1.6e-2;
-      const ok = maxd <= tol;
-      allOk &&= ok;
-      const used = backend === 'FLASH_ATTENTION' ? flashPath(ctx, { e: c.d, ev: c.d, s: c.s, l: c.l, causal: c.causal || c.lr ? {} : undefined }).kind + (path === 'noskip' ? '/noskip' : '') : 'tiled f32';
-      line = `${ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(32)} ${backend.padEnd(20)} ${used.padEnd(16)} max|diff| ${maxd.toExponential(2)}`;
-    } catch (err) {
-      allOk = false;
-      line = `ERR  ${c.name.padEnd(32)} ${backend} ${path}: ${String(err.message ?? err).split('\n').slice(0, 12).join(' | ')}`;
-    }
-    console.log(line);
-  }
+/** Sets the environment that selects one kernel path; returns a restore function. */
+function usePath(path) {
+  const keys = ['SDPA_WEBGPU_FLASH_PATH', 'SDPA_WEBGPU_SGMAT_KERNEL', 'SDPA_WEBGPU_SGMAT_TILES'];
+  const saved = keys.map((k) => process.env[k]);
+  for (const k of keys) delete process.env[k];
+  if (path === 'portable') process.env.SDPA_WEBGPU_FLASH_PATH = 'portable';
+  else if (path === 'old') process.env.SDPA_WEBGPU_SGMAT_KERNEL = 'old';
+  else if (path === 'mw') process.env.SDPA_WEBGPU_SGMAT_KERNEL = 'mw';
+  else if (path !== 'routed' && path !== '-') process.env.SDPA_WEBGPU_SGMAT_TILES = path;
+  return () => keys.forEach((k, i) => (saved[i] === undefined ? delete process.env[k] : (process.env[k] = saved[i])));
 }
-delete process.env.SDPA_WEBGPU_FLASH_PATH;
-console.log('correctness', allOk ? 'PASS' : 'FAIL', 'sgmat compile failures:', JSON.stringify(flashWebgpu.describe().sgmatCompileFailures));
+function kernelOf(path, d, s, l) {
+  const restore = usePath(path);
+  try { const fp = flashPath(ctx, { e: d, ev: d, s, l }); return fp.kernel ?? `portable (${fp.why})`; } finally { restore(); }
+}
 
-// ---- speed ----
+// ---- 1) correctness ----
+const cases = [
+  { name: 'aligned S256 L256 D64', b: 2, hq: 3, hkv: 3, s: 256, l: 256, d: 64 },
+  { name: 'causal S256 D64', b: 1, hq: 2, hkv: 2, s: 256, l: 256, d: 64, causal: true },
+  { name: 'lower-right S128 L192 D64', b: 1, hq: 2, hkv: 2, s: 128, l: 192, d: 64, lr: true },
+  { name: 'lower-right S192 L128 D64 (empty rows)', b: 1, hq: 2, hkv: 2, s: 192, l: 128, d: 64, lr: true },
+  { name: 'GQA 6:2 causal S192 D128', b: 1, hq: 6, hkv: 2, s: 192, l: 192, d: 128, gqa: true, causal: true },
+  { name: 'aligned S128 L256 D128', b: 2, hq: 3, hkv: 3, s: 128, l: 256, d: 128 },
+  { name: 'ragged S77 L93 D64', b: 2, hq: 2, hkv: 2, s: 77, l: 93, d: 64 },
+  { name: 'ragged causal S100 L100 D128', b: 1, hq: 2, hkv: 1, s: 100, l: 100, d: 128, gqa: true, causal: true },
+  { name: 'hot (|q| 16) S256 L512 D64', b: 1, hq: 2, hkv: 2, s: 256, l: 512, d: 64, qAmp: 16 },
+  { name: 'hot causal S256 D128', b: 1, hq: 2, hkv: 2, s: 256, l: 256, d: 128, qAmp: 16, causal: true },
+  { name: 'bf16 causal dropout 0.3 S256 D64', b: 1, hq: 2, hkv: 2, s: 256, l: 256, d: 64, dt: 'bfloat16', dropoutP: 0.3, causal: true },
+  { name: 'D32 S64 L80', b: 1, hq: 2, hkv: 2, s: 64, l: 80, d: 32 },
+];
+const only = opt('--cases', '');
+if (only) cases.splice(0, cases.length, ...cases.filter((c) => only.split(',').some((w) => c.name.includes(w))));
+const checkPaths = ['routed', 'old', 'mw', ...variants.filter((v) => !/-a\d+/.test(v)), 'portable'];
+const variantOk = new Map();
+let allOk = true;
+if (check) {
+  for (const c of cases) {
+    const dt = c.dt ?? 'float16';
+    const q = tensor.fromFloat32(randF32(c.b * c.hq * c.s * c.d, c.qAmp ?? 1), [c.b, c.hq, c.s, c.d], dt);
+    const k = tensor.fromFloat32(randF32(c.b * c.hkv * c.l * c.d), [c.b, c.hkv, c.l, c.d], dt);
+    const v = tensor.fromFloat32(randF32(c.b * c.hkv * c.l * c.d), [c.b, c.hkv, c.l, c.d], dt);
+    const opts = { isCausal: !!c.causal, enableGqa: !!c.gqa, dropoutP: c.dropoutP ?? 0, seed: 7 };
+    if (c.lr) opts.attnMask = lib.causalLowerRight(c.s, c.l);
+    const ref = await (await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { ...opts, device: 'cpu' }))).toFloat32();
+    const tol = dt === 'float16' ? 4e-3 : 1.6e-2;
+    for (const path of [...checkPaths, '-']) {
+      const backend = path === '-' ? 'EFFICIENT_ATTENTION' : 'FLASH_ATTENTION';
+      const kernel = path === '-' ? 'tiled f32' : kernelOf(path, c.d, c.s, c.l);
+      // 'old' only where it runs (aligned): elsewhere it names the portable kernel, already checked.
+      if (path === 'old' && !kernel.startsWith('old')) continue;
+      const restore = usePath(path);
+      let line;
+      try {
+        const out = await withBackends([backend], () => sdpa(q, k, v, { ...opts, device: 'webgpu' }));
+        const got = await out.toFloat32();
+        out.dispose();
+        let maxd = 0, worst = 0, bad = 0;
+        for (let i = 0; i < got.length; i++) {
+          const dd = Math.abs(got[i] - ref[i]) || (Number.isNaN(got[i]) ? Infinity : 0);
+          if (dd > tol) bad++;
+          if (dd > maxd) { maxd = dd; worst = i; }
+        }
+        const ok = maxd <= tol;
+        // Where it is worst ([b·h, row, col]) and how many elements are off: a pattern for bisecting.
+        const where = ok ? '' : ` worst at [bh ${Math.floor(worst / (c.s * c.d))}, i ${Math.floor(worst / c.d) % c.s}, d ${worst % c.d}] got ${got[worst].toFixed(4)} ref ${ref[worst].toFixed(4)}; ${bad}/${got.length} off`;
+        if (variants.includes(path)) variantOk.set(path, (variantOk.get(path) ?? true) && ok);
+        else allOk &&= ok;
+        line = `${ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(40)} ${path.padEnd(14)} ${kernel.slice(0, 44).padEnd(44)} max|diff| ${maxd.toExponential(2)}${where}`;
+      } catch (err) {
+        if (variants.includes(path)) variantOk.set(path, false); else allOk = false;
+        line = `ERR  ${c.name.padEnd(40)} ${path}: ${String(err.message ?? err).split('\n').slice(0, 8).join(' | ').slice(0, 1500)}`;
+      } finally {
+        restore();
+      }
+      console.log(line);
+    }
+  }
+  console.log('variant correctness', JSON.stringify(Object.fromEntries(variantOk)));
+  console.log('correctness (routed, old, portable, EFFICIENT):', allOk ? 'PASS' : 'FAIL', 'compile failures:', JSON.stringify(flashWebgpu.describe().sgmatCompileFailures));
+}
+
+// ---- timing ----
 const device = await getWebGpuDevice();
-const B = 8, H = 12, D = 64;
 function gpuF16(shape) {
   const n = shape.reduce((a, b) => a * b, 1);
   const bits = tensor.fromFloat32(randF32(n), shape, 'float16');
-  const buf = device.createBuffer({ size: Math.ceil((n * 2) / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(buf, 0, bits.data.buffer, 0, Math.floor((n * 2) / 4) * 4);
-  return tensor.fromGPUBuffer(buf, shape, 'float16');
+  const buf = device.createBuffer({ size: Math.ceil((n * 2) / 4) * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(buf, 0, bits.data.buffer, bits.data.byteOffset, Math.ceil((n * 2) / 4) * 4);
+  return { t: tensor.fromGPUBuffer(buf, shape, 'float16'), buf };
 }
+/** Warm-up (compiles once), then the median of 3..20 awaited calls within ~1.5 s. */
+async function timeCall(call, flops) {
+  (await call()).dispose();
+  const compiled = pipelineCompileCount();
+  const times = [];
+  const t0 = performance.now();
+  while (times.length < 3 || (performance.now() - t0 < 1500 && times.length < 20)) {
+    const a = performance.now();
+    (await call()).dispose();
+    times.push(performance.now() - a);
+  }
+  times.sort((x, y) => x - y);
+  const med = times[Math.floor(times.length / 2)] / 1000;
+  return { ms: +(med * 1000).toFixed(3), best_ms: +times[0].toFixed(3), tflops: +(flops / med / 1e12).toFixed(2), reps: times.length, recompiled: pipelineCompileCount() - compiled };
+}
+const B = 8, H = 12;
+
+// ---- 2) tile sweep ----
+const sweepRows = [];
+if (variants.length) {
+  for (const d of sweepD) {
+    for (const S of sweepSizes) {
+      const q = gpuF16([B, H, S, d]), k = gpuF16([B, H, S, d]), v = gpuF16([B, H, S, d]);
+      for (const causal of [false, true]) {
+        const flops = 4 * B * H * S * S * d * (causal ? 0.5 : 1);
+        for (const path of ['routed', 'old', ...variants]) {
+          const kernel = kernelOf(path, d, S, S);
+          // A variant that does not fit (workgroup memory) falls back to portable: nothing to time.
+          if ((path === 'old' && !kernel.startsWith('old')) || kernel.startsWith('portable')) { console.log('sweep skip', d, path, kernel); continue; }
+          const restore = usePath(path);
+          try {
+            const r = await timeCall(() => withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q.t, k.t, v.t, { isCausal: causal, device: 'webgpu' })), flops);
+            const row = { d, S, causal, path, kernel, ok: variantOk.get(path), ...r };
+            sweepRows.push(row);
+            console.log('sweep', JSON.stringify(row));
+          } catch (err) {
+            console.log('sweep', JSON.stringify({ d, S, causal, path, error: String(err.message ?? err).slice(0, 600) }));
+          } finally {
+            restore();
+          }
+        }
+      }
+      for (const x of [q, k, v]) x.buf.destroy();
+    }
+  }
+  console.log('\n| D | S | causal | path | kernel | correct | ms | TF/s |\n| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of sweepRows) console.log(`| ${r.d} | ${r.S} | ${r.causal} | ${r.path} | ${r.kernel} | ${r.ok ?? (/-a\d+/.test(r.path) ? 'ablation' : '')} | ${r.ms} | ${r.tflops} |`);
+}
+
+// ---- 3) the table ----
+const D = 64;
 const rows = [];
 for (const S of sizes) {
   const q = gpuF16([B, H, S, D]), k = gpuF16([B, H, S, D]), v = gpuF16([B, H, S, D]);
   for (const causal of [false, true]) {
-    for (const [backend, path] of [['FLASH_ATTENTION', 'auto'], ['FLASH_ATTENTION', 'portable'], ['EFFICIENT_ATTENTION', '-']]) {
-      if (backend === 'EFFICIENT_ATTENTION' && S > 4096) continue;
-      if (path === 'portable' && S > 2048) continue;
-      if (backend === 'EFFICIENT_ATTENTION' && S > 2048) continue;
-      if (path === 'portable') process.env.SDPA_WEBGPU_FLASH_PATH = 'portable'; else delete process.env.SDPA_WEBGPU_FLASH_PATH;
-      const call = () => withBackends([backend], () => sdpa(q, k, v, { isCausal: causal, device: 'webgpu' }));
+    const flops = 4 * B * H * S * S * D * (causal ? 0.5 : 1);
+    for (const [backend, path] of [['FLASH_ATTENTION', 'routed'], ['FLASH_ATTENTION', 'old'], ['FLASH_ATTENTION', 'portable'], ['EFFICIENT_ATTENTION', '-']]) {
+      if ((path === 'portable' || backend === 'EFFICIENT_ATTENTION') && S > 2048) continue;
+      if (path === 'old' && S > 4096) continue;
+      const kernel = backend === 'EFFICIENT_ATTENTION' ? 'tiled f32' : kernelOf(path, D, S, S);
+      const restore = usePath(path);
       try {
-        (await call()).dispose(); // warm-up: compiles the pipeline once
-        const compiled = pipelineCompileCount();
-        const times = [];
-        const t0 = performance.now();
-        while (times.length < 3 || (performance.now() - t0 < 1500 && times.length < 20)) {
-          const a = performance.now();
-          (await call()).dispose(); // sdpa awaits the submit's completion
-          times.push(performance.now() - a);
-        }
-        times.sort((x, y) => x - y);
-        const med = times[Math.floor(times.length / 2)] / 1000;
-        const flops = 4 * B * H * S * S * D * (causal ? 0.5 : 1);
-        const r = { backend, path: backend === 'FLASH_ATTENTION' ? (path === 'portable' ? 'portable' : flashPath(ctx, { e: D, ev: D }).kind) : 'tiled-f32', S, causal, ms: +(med * 1000).toFixed(3), tflops: +(flops / med / 1e12).toFixed(2), reps: times.length, recompiled: pipelineCompileCount() - compiled };
-        rows.push(r);
-        console.log(JSON.stringify(r));
+        const r = await timeCall(() => withBackends([backend], () => sdpa(q.t, k.t, v.t, { isCausal: causal, device: 'webgpu' })), flops);
+        const row = { backend, path, kernel, S, causal, ...r };
+        rows.push(row);
+        console.log(JSON.stringify(row));
       } catch (err) {
         console.log(JSON.stringify({ backend, path, S, causal, error: String(err.message ?? err).slice(0, 400) }));
+      } finally {
+        restore();
       }
     }
   }
-  for (const t of [q, k, v]) t.storage.buffer.destroy();
+  for (const x of [q, k, v]) x.buf.destroy();
 }
-delete process.env.SDPA_WEBGPU_FLASH_PATH;
-console.log('\n| backend | kernel | S | causal | ms | TF/s |\n| --- | --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(`| ${r.backend} (webgpu) | ${r.path} | ${r.S} | ${r.causal} | ${r.ms} | ${r.tflops} |`);
+console.log('\n| backend | path | kernel | S | causal | ms | TF/s |\n| --- | --- | --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.backend} (webgpu) | ${r.path} | ${r.kernel} | ${r.S} | ${r.causal} | ${r.ms} | ${r.tflops} |`);
 const jsonOut = opt('--json');
-if (jsonOut) (await import('node:fs')).writeFileSync(jsonOut, JSON.stringify({ adapter: ctx.adapterInfo, rows }, null, 1));
+if (jsonOut) (await import('node:fs')).writeFileSync(jsonOut, JSON.stringify({ adapter: ctx.adapterInfo, variantOk: Object.fromEntries(variantOk), allOk, sweepRows, rows }, null, 1));
 process.exit(0);

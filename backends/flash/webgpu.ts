@@ -1,11 +1,16 @@
 /// <reference types="@webgpu/types" />
 /**
  * FLASH_ATTENTION on WebGPU: f16 storage (bf16 converted), f32 accumulation, causal variants as a
- * diagonal offset (no mask buffers), GQA, dropout with the shared RNG. Two kernels:
- * - tensor cores: shaders/flash-sgmat.wgsl, on adapters exposing subgroup matrices with an
- *   f16×f16→f32 16×16×16 configuration (NVIDIA through Dawn), when E = Ev and E is a multiple of 16;
+ * diagonal offset (no mask buffers), GQA, dropout with the shared RNG. Kernels:
+ * - tensor cores, one subgroup per workgroup: shaders/flash-sgmat.wgsl, on adapters with an
+ *   f16×f16→f32 16×16×16 subgroup-matrix configuration (NVIDIA through Dawn), whole tiles only
+ *   (S % subgroup = 0, L % 64 = 0), E = Ev a multiple of 16;
+ * - tensor cores, several subgroups per workgroup: shaders/flash-sgmat-mw.wgsl, any S and L (Q, and
+ *   K/V when L is ragged, staged with bounds checks). Verified through the subgroup-matrix emulation
+ *   (lavapipe, CI) but still wrong on NVIDIA's Vulkan driver, so used only when emulating or when
+ *   `SDPA_WEBGPU_SGMAT_KERNEL=mw` / `SDPA_WEBGPU_SGMAT_TILES` ask for it;
  * - portable: shaders/tiled-attention.wgsl with f16 tiles (lavapipe, other adapters, other shapes).
- * Tile sizes come from maxComputeWorkgroupStorageSize; the path is an init-time fact per head-dim bucket.
+ * Tile sizes come from maxComputeWorkgroupStorageSize; the path is an init-time fact per shape class.
  */
 import { named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
@@ -17,49 +22,124 @@ import { keysPerBlock } from '../efficient/webgpu.js';
 const LABEL = 'flash (webgpu)';
 /** Rows per workgroup of the portable path. */
 const BR = 64;
-/** Keys per block of the tensor-core kernel (fixed in the shader). */
+/** Keys per block of the one-subgroup tensor-core kernel (fixed in flash-sgmat.wgsl). */
 const SGMAT_BC = 64;
 
-/** Which kernel a call would use, and why not the tensor-core one. */
+/**
+ * Tile shape of flash-sgmat-mw.wgsl: `nw` subgroups of 32 lanes per workgroup, each owning
+ * `rt` 16-row query tiles; `bc` keys per block; K/V staged in workgroup memory (`kvs`) or read
+ * straight from storage; `th` the lazy-rescale threshold (log2 units); `abl` ablation bits (bench only).
+ */
+export interface SgmatTiles {
+  readonly nw: number;
+  readonly rt: number;
+  readonly bc: number;
+  readonly kvs: boolean;
+  readonly th: number;
+  readonly abl: number;
+  /** Layout switches for bisecting driver differences (see the shader's header); 0 in production. */
+  readonly flg: number;
+}
+
+/** `NWxRTxBC` + `s` (staged K/V) or `d` (direct), optional `-tTH`, `-aABL`, `-fFLG`: e.g. `2x2x64d`, `4x1x64s-t8-a1`. */
+export function parseSgmatTiles(text: string): SgmatTiles | undefined {
+  const m = /^(\d+)x(\d+)x(\d+)([sd])(?:-t(\d+))?(?:-a(\d+))?(?:-f(\d+))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const t = { nw: Number(m[1]), rt: Number(m[2]), bc: Number(m[3]), kvs: m[4] === 's', th: m[5] ? Number(m[5]) : 8, abl: m[6] ? Number(m[6]) : 0, flg: m[7] ? Number(m[7]) : 0 };
+  if (![1, 2, 4, 8].includes(t.nw) || ![1, 2].includes(t.rt) || ![16, 32, 64].includes(t.bc)) return undefined;
+  return t;
+}
+
+/** The canonical text of a tile shape (cache keys, reports). */
+export function sgmatTilesName(t: SgmatTiles): string {
+  return `${t.nw}x${t.rt}x${t.bc}${t.kvs ? 's' : 'd'}-t${t.th}${t.abl ? `-a${t.abl}` : ''}${t.flg ? `-f${t.flg}` : ''}`;
+}
+
+/** Row padding (f16 elements) of P and the staged tiles; FLG 4 drops it. */
+function pad(t: SgmatTiles): number {
+  return t.flg & 4 ? 0 : 8;
+}
+
+/** Workgroup bytes of flash-sgmat-mw.wgsl: S (f32) and P (f16) per subgroup, the K/V/Q staging block, row arrays (and O with FLG 2). */
+export function sgmatMwWorkgroupBytes(t: SgmatTiles, d: number): number {
+  const rows = t.nw * 16 * t.rt;
+  return rows * (t.bc + (t.flg & 256 ? 8 : 0)) * 4 + rows * (t.bc + pad(t)) * 2 + 2 * t.bc * (d + pad(t)) * 2 + 2 * rows * 4 + 16 + (t.flg & 2 ? rows * d * 4 : 0);
+}
+
+/** Default tiles per head dim (measured on an H200: docs/performance-webgpu.md). */
+function defaultTiles(d: number): SgmatTiles {
+  if (d <= 64) return { nw: 4, rt: 1, bc: 64, kvs: false, th: 8, abl: 0, flg: 0 };
+  return { nw: 4, rt: 1, bc: 32, kvs: false, th: 8, abl: 0, flg: 0 };
+}
+
+/** Which kernel a call would use, and why not a tensor-core one. */
 export interface FlashPath {
   readonly kind: 'subgroup-matrix' | 'portable';
   readonly why: string;
+  /** The tensor-core kernel: `mw-<tiles>` (flash-sgmat-mw.wgsl) or `old` (flash-sgmat.wgsl). */
+  readonly kernel?: string;
+  readonly tiles?: SgmatTiles;
 }
 
-/** Compile failures of the tensor-core kernel per head-dim bucket (then the portable path is used). */
-const sgmatFailures = new Map<number, string>();
+/** Compile failures of the tensor-core kernels per kernel name (then the next path is used). */
+const sgmatFailures = new Map<string, string>();
 
 function hasF16Matrix(ctx: WebGpuContext): boolean {
   return ctx.subgroupMatrixConfigs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16);
 }
 
-/** Workgroup bytes of the tensor-core kernel: f32 scores, f16 probabilities, f32 output tile. */
+/** Workgroup bytes of the one-subgroup kernel: f32 scores, f16 probabilities, f32 output tile. */
 function sgmatWorkgroupBytes(sg: number, dmax: number): number {
   return sg * SGMAT_BC * 4 + sg * SGMAT_BC * 2 + sg * dmax * 4;
 }
 
-/** Picks the kernel for `p` on `ctx` (`SDPA_WEBGPU_FLASH_PATH=portable` forces the portable one). */
-export function flashPath(ctx: WebGpuContext, p: Pick<AttentionParams, 'e' | 'ev'> & { causal?: AttentionParams['causal']; s?: number; l?: number }): FlashPath {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SDPA_WEBGPU_FLASH_PATH;
-  if (env === 'portable') return { kind: 'portable', why: 'SDPA_WEBGPU_FLASH_PATH=portable' };
-  // SDPA_WEBGPU_FLASH_PATH=subgroup-matrix forces the tensor-core kernel where it can run (diagnostics).
-  if (!hasF16Matrix(ctx)) return { kind: 'portable', why: 'the adapter exposes no f16 16×16×16 subgroup-matrix configuration' };
+function env(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+}
+
+type PathQuery = Pick<AttentionParams, 'e' | 'ev'> & { causal?: AttentionParams['causal']; s?: number; l?: number };
+
+/** The multi-subgroup kernel for `p`, or why not. */
+function mwPath(ctx: WebGpuContext, p: PathQuery): FlashPath {
+  const sg = ctx.adapterInfo.subgroupMaxSize;
+  if (!ctx.sgmatEmulated && (sg !== 32 || ctx.adapterInfo.subgroupMinSize !== 32)) return { kind: 'portable', why: `the tensor-core kernel needs 32-wide subgroups (adapter: ${ctx.adapterInfo.subgroupMinSize}..${sg})` };
+  if (p.e !== p.ev || p.e % 16 !== 0 || p.e > 256) return { kind: 'portable', why: `the tensor-core kernel needs E = Ev, a multiple of 16 up to 256 (E=${p.e}, Ev=${p.ev})` };
+  const forced = env('SDPA_WEBGPU_SGMAT_TILES');
+  let tiles = (forced && parseSgmatTiles(forced)) || defaultTiles(p.e);
+  // Direct K/V loads need whole key blocks (Dawn clamps a tile crossing the buffer end); ragged L stages them.
+  if (!tiles.kvs && p.l !== undefined && p.l % tiles.bc !== 0) tiles = { ...tiles, kvs: true };
+  const bytes = sgmatMwWorkgroupBytes(tiles, p.e);
+  if (bytes > ctx.limits.maxComputeWorkgroupStorageSize) return { kind: 'portable', why: `tensor-core tiles ${sgmatTilesName(tiles)} for head dim ${p.e} need ${bytes} bytes of workgroup memory, over maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}` };
+  const kernel = `mw-${sgmatTilesName(tiles)}-d${p.e}`;
+  const failed = sgmatFailures.get(kernel);
+  if (failed) return { kind: 'portable', why: `the tensor-core kernel ${kernel} failed to compile: ${failed}` };
+  return { kind: 'subgroup-matrix', why: `f16 16×16×16 subgroup matrices${ctx.sgmatEmulated ? ' (emulated)' : ''}, ${tiles.nw} subgroups × ${16 * tiles.rt} rows, ${tiles.bc}-key blocks${tiles.kvs ? ' staged' : ''}`, kernel, tiles };
+}
+
+/** The first (one-subgroup) kernel for `p`, or why not: whole tiles only. */
+function oldPath(ctx: WebGpuContext, p: PathQuery): FlashPath {
   const sg = ctx.adapterInfo.subgroupMaxSize;
   if (sg !== ctx.adapterInfo.subgroupMinSize || sg % 16 !== 0) return { kind: 'portable', why: `subgroup size is not a fixed multiple of 16 (${ctx.adapterInfo.subgroupMinSize}..${sg})` };
-  // Causal is served by the tensor-core kernel too: on an H200 the aligned causal, lower-right and
-  // GQA-causal cases pass against the CPU reference (docs/bench-webgpu-h200-verify.txt); the
-  // earlier parity failures were ragged shapes, routed to the portable kernel below.
   // Dawn clamps a subgroup-matrix load/store on a storage buffer as a whole tile: a tile that runs
-  // past the end of q/k/v (ragged S or L in the last head) reads wrong rows. This kernel loads Q
-  // (SG rows) and K/V (64 keys) straight from storage, so it only takes shapes with whole tiles.
-  // (This, not causal masking, is what failed GPU parity: every failing case was ragged.)
-  if (p.s !== undefined && p.l !== undefined && (p.s % sg !== 0 || p.l % SGMAT_BC !== 0)) return { kind: 'portable', why: `the tensor-core kernel needs S % ${sg} = 0 and L % ${SGMAT_BC} = 0 (S=${p.s}, L=${p.l})` };
+  // past the end of q/k/v (ragged S or L in the last head) reads wrong rows.
+  if (p.s !== undefined && p.l !== undefined && (p.s % sg !== 0 || p.l % SGMAT_BC !== 0)) return { kind: 'portable', why: `the one-subgroup kernel needs S % ${sg} = 0 and L % ${SGMAT_BC} = 0 (S=${p.s}, L=${p.l})` };
   if (p.e !== p.ev || p.e % 16 !== 0) return { kind: 'portable', why: `the tensor-core kernel needs E = Ev, a multiple of 16 (E=${p.e}, Ev=${p.ev})` };
   const dmax = headDimBucket(p.e);
   if (sgmatWorkgroupBytes(sg, dmax) > ctx.limits.maxComputeWorkgroupStorageSize) return { kind: 'portable', why: `tiles for head dim ${p.e} exceed maxComputeWorkgroupStorageSize` };
-  const failed = sgmatFailures.get(dmax);
+  const failed = sgmatFailures.get(`old-d${dmax}`);
   if (failed) return { kind: 'portable', why: `the tensor-core kernel failed to compile: ${failed}` };
-  return { kind: 'subgroup-matrix', why: `f16 16×16×16 subgroup matrices, subgroup ${sg}` };
+  return { kind: 'subgroup-matrix', why: `f16 16×16×16 subgroup matrices, one subgroup of ${sg}`, kernel: `old-d${dmax}` };
+}
+
+/** Picks the kernel for `p` on `ctx` (`SDPA_WEBGPU_FLASH_PATH=portable` forces the portable one). */
+export function flashPath(ctx: WebGpuContext, p: PathQuery): FlashPath {
+  if (env('SDPA_WEBGPU_FLASH_PATH') === 'portable') return { kind: 'portable', why: 'SDPA_WEBGPU_FLASH_PATH=portable' };
+  if (!hasF16Matrix(ctx)) return { kind: 'portable', why: 'the adapter exposes no f16 16×16×16 subgroup-matrix configuration' };
+  // The multi-subgroup kernel is right under emulation (test/webgpu-sgmat-emulated.test.ts) but
+  // not yet on NVIDIA's driver (docs/performance-webgpu.md): real adapters keep the first kernel
+  // unless SDPA_WEBGPU_SGMAT_KERNEL=mw asks for it (diagnostics, scripts/bench-webgpu.mjs).
+  if (ctx.sgmatEmulated || env('SDPA_WEBGPU_SGMAT_KERNEL') === 'mw' || env('SDPA_WEBGPU_SGMAT_TILES')) return mwPath(ctx, p);
+  return oldPath(ctx, p);
 }
 
 const checkShaderF16 = named('checkShaderF16', () => {
@@ -89,14 +169,44 @@ function portableProgram(ctx: WebGpuContext, p: AttentionParams): ProgramInfo {
 }
 
 function envFlag(name: string): boolean {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name] === '1';
+  return env(name) === '1';
 }
 
-function sgmatProgram(ctx: WebGpuContext, p: AttentionParams): ProgramInfo {
+function oldProgram(ctx: WebGpuContext, p: AttentionParams): ProgramInfo {
   return {
     shader: 'flash-sgmat.wgsl',
     entryPoint: 'main',
     defines: { SG: ctx.adapterInfo.subgroupMaxSize, DMAX: headDimBucket(p.e), CAUSAL_SKIP: envFlag('SDPA_WEBGPU_SGMAT_NOSKIP') ? 0 : 1 },
+    bindings: ['uniform', 'read', 'read', 'read', 'rw'],
+  };
+}
+
+/** Workgroup rows of a tensor-core program (for the dispatch size). */
+function programRows(ctx: WebGpuContext, path: FlashPath): number {
+  return path.tiles ? path.tiles.nw * 16 * path.tiles.rt : ctx.adapterInfo.subgroupMaxSize;
+}
+
+/** The program of flash-sgmat-mw.wgsl for tiles `t` and head dim `d` (exported for tests). */
+export function mwProgram(t: SgmatTiles, d: number): ProgramInfo {
+  // SDPA_WEBGPU_SGMAT_DEBUG=1..5 makes the kernel write an intermediate instead of the output (see the shader).
+  const dbg = Number(env('SDPA_WEBGPU_SGMAT_DEBUG') ?? 0) || 0;
+  const rows = t.nw * 16 * t.rt;
+  const ocw = Math.min(d, t.bc);
+  const qrr = Math.min(rows, 2 * t.bc);
+  return {
+    shader: 'flash-sgmat-mw.wgsl',
+    entryPoint: 'main',
+    defines: {
+      NW: t.nw, RT: t.rt, R: 16 * t.rt, LPR: 32 / (16 * t.rt), SHUF: t.rt === 1 ? 1 : 0, BC: t.bc, NC: t.bc / 16, DM: d, DK: d / 16,
+      OCW: ocw, OCH: d / ocw, OCT: ocw / 16, PPAD: pad(t), KPAD: pad(t), TH: t.th.toFixed(1), KVS: t.kvs ? 1 : 0, KVD: t.kvs ? 0 : 1,
+      QR: Math.ceil(rows / qrr), QRR: qrr, CAUSAL_SKIP: envFlag('SDPA_WEBGPU_SGMAT_NOSKIP') ? 0 : 1, ABL: t.abl,
+      FLG: t.flg, OWG: t.flg & 2 ? 1 : 0, ORG: t.flg & 2 ? 0 : 1, QG: t.flg & 1 ? 1 : 0,
+      QONE: !(t.flg & 1) && rows <= qrr ? 1 : 0, QROUNDS: !(t.flg & 1) && rows > qrr ? 1 : 0,
+      RTALWAYS: t.flg & 128 && !(t.flg & 2) ? 1 : 0, RTCOND: t.flg & 128 && !(t.flg & 2) ? 0 : 1,
+      GSTRIDE: t.flg & 512 ? 'params.e' : 'DM',
+      DBG: dbg, DBG3: dbg === 3 ? 1 : 0, DBG4: dbg === 4 ? 1 : 0, DBG5: dbg === 5 ? 1 : 0,
+      DO_QK: t.abl & 4 ? 0 : 1, DO_SST: t.abl & 8 ? 0 : 1, DO_PV: t.abl & 2 ? 0 : 1,
+    },
     bindings: ['uniform', 'read', 'read', 'read', 'rw'],
   };
 }
@@ -107,14 +217,15 @@ async function run(p: AttentionParams, rctx: RunContext) {
     const k = await bindTensor(cb, p.k, 'k', LABEL, pre, true);
     const v = await bindTensor(cb, p.v, 'v', LABEL, pre, true);
     const uniform = cb.uniform(paramsUniform(p));
-    if (flashPath(cb.ctx, p).kind === 'subgroup-matrix') {
-      const program = sgmatProgram(cb.ctx, p);
+    // Experimental WGSL: a kernel that a driver or Dawn rejects is recorded once (then flashPath
+    // returns the next path).
+    for (let path = flashPath(cb.ctx, p); path.kind === 'subgroup-matrix' && path.kernel; path = flashPath(cb.ctx, p)) {
+      const program = path.tiles ? mwProgram(path.tiles, p.e) : oldProgram(cb.ctx, p);
       try {
         await getPipeline(cb.ctx, program);
-        return [{ program, buffers: [uniform, q, k, v, out], dispatch: dispatchRows(cb.ctx, p, cb.ctx.adapterInfo.subgroupMaxSize) }];
+        return [{ program, buffers: [uniform, q, k, v, out], dispatch: dispatchRows(cb.ctx, p, programRows(cb.ctx, path)) }];
       } catch (err) {
-        // Experimental WGSL: a driver or Dawn that rejects it leaves the portable path, once.
-        sgmatFailures.set(headDimBucket(p.e), (err as Error).message);
+        sgmatFailures.set(path.kernel, (err as Error).message);
       }
     }
     const dummy = cb.storage(16, 'no-mask');

@@ -37,6 +37,12 @@ export interface WebGpuContext {
   readonly features: ReadonlySet<string>;
   readonly limits: GpuLimits;
   readonly subgroupMatrixConfigs: readonly SubgroupMatrixConfig[];
+  /**
+   * True when the subgroup-matrix configuration is emulated (SDPA_WEBGPU_SGMAT_EMULATE=1 on an
+   * adapter without the feature): tensor-core shaders are rewritten into plain WGSL by
+   * sgmat-emulation.ts. Exact but slow; for testing the kernels' logic, never for speed.
+   */
+  readonly sgmatEmulated?: boolean;
   /** Where the GPU came from: `dawn (node)` or `navigator.gpu`. */
   readonly source: string;
   /**
@@ -123,6 +129,10 @@ async function probe(): Promise<void> {
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
   const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[]; subgroupMinSize?: number; subgroupMaxSize?: number };
   const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, device.limits[n]])) as unknown as GpuLimits;
+  const realConfigs = device.features.has('chromium-experimental-subgroup-matrix')
+    ? (info.subgroupMatrixConfigs ?? []).map((c) => ({ componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K }))
+    : [];
+  const emulate = realConfigs.length === 0 && (globalThis as { process?: NodeProcess }).process?.env?.SDPA_WEBGPU_SGMAT_EMULATE === '1';
   const ctx: WebGpuContext = {
     device,
     adapterInfo: {
@@ -135,9 +145,8 @@ async function probe(): Promise<void> {
     },
     features: new Set([...device.features]),
     limits,
-    subgroupMatrixConfigs: device.features.has('chromium-experimental-subgroup-matrix')
-      ? (info.subgroupMatrixConfigs ?? []).map((c) => ({ componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K }))
-      : [],
+    subgroupMatrixConfigs: emulate ? [{ componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 }] : realConfigs,
+    sgmatEmulated: emulate,
     source,
     keepAlive: { gpu, adapter },
   };
@@ -228,6 +237,7 @@ export function describeGpu(): Record<string, unknown> {
     adapter: ctx.adapterInfo,
     features: [...ctx.features].sort(),
     subgroupMatrixConfigs: ctx.subgroupMatrixConfigs,
+    ...(ctx.sgmatEmulated ? { subgroupMatrixEmulated: true } : {}),
     limits: ctx.limits,
   };
 }

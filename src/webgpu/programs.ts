@@ -7,6 +7,7 @@
  * configuration compiles anything.
  */
 import type { WebGpuContext } from './device.js';
+import { emulateSubgroupMatrix } from './sgmat-emulation.js';
 
 /** A compute program: which shader, its template values and entry point. */
 export interface ProgramInfo {
@@ -83,6 +84,85 @@ export function expandTemplate(source: string, defines: Readonly<Record<string, 
   });
 }
 
+/**
+ * Expands `//#for VAR in A..B` … `//#end` (B exclusive; A and B integers or template parameter
+ * names) and `//#if NAME` … `//#end` (kept when the parameter is non-zero) at build time, so that
+ * shaders can write fully unrolled code with NAMED variables (`q_{{rt}}_{{kk}}`). Subgroup matrices
+ * kept in arrays indexed inside loops ended up slow and wrong on NVIDIA (docs/performance-webgpu.md);
+ * named values do not. `{{VAR}}` of a loop variable is substituted here, the rest by expandTemplate.
+ */
+export function expandDirectives(source: string, defines: Readonly<Record<string, string | number>>, shader: string): string {
+  if (!source.includes('//#for') && !source.includes('//#if')) return source;
+  const lines = source.split('\n');
+  const value = (t: string): number => {
+    if (/^\d+$/.test(t)) return Number(t);
+    if (!(t in defines)) throw new Error(`${shader}: directive parameter ${t} has no value`);
+    return Number(defines[t]);
+  };
+  // Copies lines from `from` into `out` until the matching `//#end` (returns its index) or the end.
+  const block = (from: number, vars: Record<string, number>, out: string[] | undefined): number => {
+    for (let i = from; i < lines.length; i++) {
+      const line = lines[i];
+      const f = /^\s*\/\/#for\s+(\w+)\s+in\s+(\w+)\.\.(\w+)\s*$/.exec(line);
+      const c = /^\s*\/\/#if\s+(\w+)\s*$/.exec(line);
+      if (f || c) {
+        let end = block(i + 1, vars, undefined); // where the body ends, whatever runs it
+        if (end >= lines.length) throw new Error(`${shader}:${i + 1}: directive without //#end`);
+        if (out && f) for (let n = value(f[2]); n < value(f[3]); n++) end = block(i + 1, { ...vars, [f[1]]: n }, out);
+        if (out && c && value(c[1]) !== 0) end = block(i + 1, vars, out);
+        i = end;
+        continue;
+      }
+      if (/^\s*\/\/#end\s*$/.test(line)) return i;
+      out?.push(line.replace(/\{\{([^{}]+)\}\}/g, (m, expr: string) => {
+        const key = expr.trim();
+        if (key in vars) return String(vars[key]);
+        // An expression (`{{ch*OCT+dd}}`) of loop variables, parameters and integers; a plain
+        // parameter name is left for expandTemplate.
+        return /^\w+$/.test(key) ? m : String(evalIndex(key, (id) => (id in vars ? vars[id] : value(id)), shader));
+      }));
+    }
+    return lines.length;
+  };
+  const out: string[] = [];
+  if (block(0, {}, out) < lines.length) throw new Error(`${shader}: //#end without a directive`);
+  return out.join('\n');
+}
+
+/**
+ * Evaluates an integer expression of `+ - * /` (integer division) and parentheses over numbers
+ * and names (looked up by `lookup`). A tiny parser, not `eval`: pages with a strict CSP run this.
+ */
+function evalIndex(expr: string, lookup: (name: string) => number, shader: string): number {
+  const tokens = expr.match(/\d+|\w+|[-+*/()]/g) ?? [];
+  if (tokens.join('') !== expr.replace(/\s+/g, '')) throw new Error(`${shader}: bad directive expression {{${expr}}}`);
+  let pos = 0;
+  const atom = (): number => {
+    const t = tokens[pos++];
+    if (t === '(') {
+      const x = sum();
+      if (tokens[pos++] !== ')') throw new Error(`${shader}: unbalanced ( in {{${expr}}}`);
+      return x;
+    }
+    if (t === '-') return -atom();
+    if (t === undefined) throw new Error(`${shader}: truncated expression {{${expr}}}`);
+    return /^\d+$/.test(t) ? Number(t) : lookup(t);
+  };
+  const product = (): number => {
+    let x = atom();
+    while (tokens[pos] === '*' || tokens[pos] === '/') x = tokens[pos++] === '*' ? x * atom() : Math.trunc(x / atom());
+    return x;
+  };
+  const sum = (): number => {
+    let x = product();
+    while (tokens[pos] === '+' || tokens[pos] === '-') x = tokens[pos++] === '+' ? x + product() : x - product();
+    return x;
+  };
+  const x = sum();
+  if (pos !== tokens.length) throw new Error(`${shader}: bad directive expression {{${expr}}}`);
+  return x;
+}
+
 /** The cache key: shader, entry point and template values — init-time facts only. */
 export function cacheKey(info: ProgramInfo): string {
   const defs = Object.keys(info.defines).sort().map((k) => `${k}=${info.defines[k]}`);
@@ -121,7 +201,10 @@ export function getPipeline(ctx: WebGpuContext, info: ProgramInfo): Promise<GPUC
   if (!p) {
     compileCount++;
     p = (async () => {
-      const code = expandTemplate(await loadShader(info.shader), info.defines, info.shader);
+      let code = expandTemplate(expandDirectives(await loadShader(info.shader), info.defines, info.shader), info.defines, info.shader);
+      // Tests on adapters without subgroup matrices (lavapipe) run the tensor-core kernels' logic
+      // through plain-WGSL stand-ins (SDPA_WEBGPU_SGMAT_EMULATE=1, see device.ts).
+      if (ctx.sgmatEmulated && code.includes('chromium_experimental_subgroup_matrix')) code = emulateSubgroupMatrix(code);
       const module = device.createShaderModule({ code, label: key });
       const ci = await module.getCompilationInfo();
       const errors = ci.messages.filter((x) => x.type === 'error');
