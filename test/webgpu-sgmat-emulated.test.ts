@@ -10,27 +10,16 @@
 process.env.SDPA_WEBGPU_SGMAT_EMULATE = '1';
 
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  capabilities, causalLowerRight, registerBackend, registeredBackends, sdpa, tensor, unregisterBackend, withBackends,
-  SDPBackend, type Tensor,
-} from '../src/index.js';
+import { causalLowerRight, sdpa, tensor, withBackends, SDPBackend, type Tensor } from '../src/index.js';
 import { readFileSync } from 'node:fs';
 import { flashPath, flashWebgpu, mwProgram, parseSgmatTiles, sgmatMwWorkgroupBytes } from '../backends/flash/webgpu.js';
-import { gpuAvailability, gpuContext } from '../src/webgpu/device.js';
+import { gpuContext } from '../src/webgpu/device.js';
 import { emulateSubgroupMatrix } from '../src/webgpu/sgmat-emulation.js';
 import { expandDirectives, expandTemplate } from '../src/webgpu/programs.js';
 import { compare } from './helpers/compare.js';
+import { setUpWebGpuTests } from './helpers/webgpu.js';
 
-await capabilities();
-const avail = gpuAvailability();
-const required = process.env.SDPA_REQUIRE_WEBGPU === '1';
-const skipReason = avail.available ? '' : `${avail.reason} — install a Vulkan driver with \`sudo bash scripts/install-vulkan.sh\``;
-
-const flashDesc = registeredBackends().find((d) => d.name === SDPBackend.FLASH_ATTENTION);
-if (avail.available && !flashDesc?.parts.some((p) => p.device === 'webgpu')) {
-  if (flashDesc) unregisterBackend(SDPBackend.FLASH_ATTENTION);
-  registerBackend({ name: SDPBackend.FLASH_ATTENTION, summary: flashDesc?.summary ?? 'flash attention', parts: [...(flashDesc?.parts ?? []), flashWebgpu] });
-}
+const { avail, required, skipReason } = await setUpWebGpuTests();
 
 let seed = 4242;
 const rnd = (): number => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;

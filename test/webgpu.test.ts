@@ -6,28 +6,16 @@
  */
 /// <reference types="@webgpu/types" />
 import { describe, expect, it } from 'vitest';
-import {
-  capabilities, explainDispatch, registerBackend, registeredBackends, sdpa, tensor, unregisterBackend, withBackends,
-  SDPBackend, SdpaRangeError, SdpaTypeError, type Tensor,
-} from '../src/index.js';
+import { explainDispatch, sdpa, tensor, withBackends, SDPBackend, SdpaRangeError, SdpaTypeError, type Tensor } from '../src/index.js';
 import { flashWebgpu } from '../backends/flash/webgpu.js';
-import { gpuAvailability, gpuContext, getWebGpuDevice } from '../src/webgpu/device.js';
+import { gpuContext, getWebGpuDevice } from '../src/webgpu/device.js';
 import { GpuStorage } from '../src/webgpu/buffers.js';
 import { pipelineCompileCount } from '../src/webgpu/programs.js';
 import { loadCases } from './helpers/cases.js';
 import { compare } from './helpers/compare.js';
+import { setUpWebGpuTests } from './helpers/webgpu.js';
 
-await capabilities();
-const avail = gpuAvailability();
-const required = process.env.SDPA_REQUIRE_WEBGPU === '1';
-const skipReason = avail.available ? '' : `${avail.reason} — install a Vulkan driver with \`sudo bash scripts/install-vulkan.sh\``;
-
-// FLASH's webgpu part joins the registered FLASH descriptor for these tests (or stands alone).
-const flashDesc = registeredBackends().find((d) => d.name === SDPBackend.FLASH_ATTENTION);
-if (avail.available && !flashDesc?.parts.some((p) => p.device === 'webgpu')) {
-  if (flashDesc) unregisterBackend(SDPBackend.FLASH_ATTENTION);
-  registerBackend({ name: SDPBackend.FLASH_ATTENTION, summary: flashDesc?.summary ?? 'flash attention', parts: [...(flashDesc?.parts ?? []), flashWebgpu] });
-}
+const { avail, required, skipReason } = await setUpWebGpuTests();
 
 let seed = 99;
 const rnd = (): number => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
