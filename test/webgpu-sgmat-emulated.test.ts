@@ -79,6 +79,20 @@ describe('tile shapes', () => {
     expect(parseSgmatTiles('3x1x64d')).toBeUndefined();
     expect(parseSgmatTiles('4x1x48d')).toBeUndefined();
   });
+  it('a malformed SDPA_WEBGPU_SGMAT_TILES is a reason, not a silent default', () => {
+    const ctx = gpuContext();
+    if (!ctx) return expect(avail.available).toBe(false);
+    const saved = process.env.SDPA_WEBGPU_SGMAT_TILES;
+    process.env.SDPA_WEBGPU_SGMAT_TILES = '3x1x64d';
+    try {
+      const path = flashPath(ctx, { e: 64, ev: 64, s: 64, l: 64 });
+      expect(path.kind).toBe('portable');
+      expect(path.why).toMatch(/SDPA_WEBGPU_SGMAT_TILES='3x1x64d' is not NWxRTxBC/);
+    } finally {
+      if (saved === undefined) delete process.env.SDPA_WEBGPU_SGMAT_TILES;
+      else process.env.SDPA_WEBGPU_SGMAT_TILES = saved;
+    }
+  });
   it('counts the workgroup memory of S, P, the staging block and the row arrays', () => {
     // 64 rows: S 64·64·4, P 64·72·2, K/V staging 2·64·72·2, row arrays 2·64·4, flags 16.
     expect(sgmatMwWorkgroupBytes({ nw: 4, rt: 1, bc: 64, kvs: false, th: 8, abl: 0, flg: 0 }, 64)).toBe(16384 + 9216 + 18432 + 512 + 16);

@@ -66,10 +66,13 @@ export function sgmatMwWorkgroupBytes(t: SgmatTiles, d: number): number {
   return rows * (t.bc + (t.flg & 256 ? 8 : 0)) * 4 + rows * (t.bc + pad(t)) * 2 + 2 * t.bc * (d + pad(t)) * 2 + 2 * rows * 4 + 16 + (t.flg & 2 ? rows * d * 4 : 0);
 }
 
-/** Default tiles per head dim (measured on an H200: docs/performance-webgpu.md). */
+/**
+ * Default tiles per head dim: the fastest of the H200 sweep of 2026-12-01 (docs/performance-webgpu.md:
+ * 8x1x16d 17.6 TF/s at D=64, 8x2x16d 21.7 at D=128, S=4096), measured while the kernel was still
+ * wrong there, so to be re-measured once it is right.
+ */
 function defaultTiles(d: number): SgmatTiles {
-  if (d <= 64) return { nw: 4, rt: 1, bc: 64, kvs: false, th: 8, abl: 0, flg: 0 };
-  return { nw: 4, rt: 1, bc: 32, kvs: false, th: 8, abl: 0, flg: 0 };
+  return { nw: 8, rt: d <= 64 ? 1 : 2, bc: 16, kvs: false, th: 8, abl: 0, flg: 0 };
 }
 
 /** Which kernel a call would use, and why not a tensor-core one. */
@@ -105,7 +108,9 @@ function mwPath(ctx: WebGpuContext, p: PathQuery): FlashPath {
   if (!ctx.sgmatEmulated && (sg !== 32 || ctx.adapterInfo.subgroupMinSize !== 32)) return { kind: 'portable', why: `the tensor-core kernel needs 32-wide subgroups (adapter: ${ctx.adapterInfo.subgroupMinSize}..${sg})` };
   if (p.e !== p.ev || p.e % 16 !== 0 || p.e > 256) return { kind: 'portable', why: `the tensor-core kernel needs E = Ev, a multiple of 16 up to 256 (E=${p.e}, Ev=${p.ev})` };
   const forced = env('SDPA_WEBGPU_SGMAT_TILES');
-  let tiles = (forced && parseSgmatTiles(forced)) || defaultTiles(p.e);
+  const parsed = forced ? parseSgmatTiles(forced) : defaultTiles(p.e);
+  if (!parsed) return { kind: 'portable', why: `SDPA_WEBGPU_SGMAT_TILES='${forced}' is not NWxRTxBC[s|d][-tTH][-aABL][-fFLG] (NW 1/2/4/8, RT 1/2, BC 16/32/64), e.g. 8x1x16d` };
+  let tiles = parsed;
   // Direct K/V loads need whole key blocks (Dawn clamps a tile crossing the buffer end); ragged L stages them.
   if (!tiles.kvs && p.l !== undefined && p.l % tiles.bc !== 0) tiles = { ...tiles, kvs: true };
   const bytes = sgmatMwWorkgroupBytes(tiles, p.e);
