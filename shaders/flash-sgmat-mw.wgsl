@@ -226,7 +226,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if KVS
       s_{{rt}}_{{ct}} = subgroupMatrixMultiplyAccumulate(q_{{rt}}_{{kk}}, subgroupMatrixLoad<RightM, col_major>(&kv_sm, {{ct}}u * 16u * KST + {{kk}}u * 16u, KST), s_{{rt}}_{{ct}});
 //#end
-//#if KVD
+//#if !KVS
       s_{{rt}}_{{ct}} = subgroupMatrixMultiplyAccumulate(q_{{rt}}_{{kk}}, subgroupMatrixLoad<RightM, col_major>(&k, kb + {{ct}}u * 16u * DM + {{kk}}u * 16u, {{GSTRIDE}}), s_{{rt}}_{{ct}});
 //#end
 //#end
@@ -315,8 +315,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     workgroupBarrier();
 //#end
-//#if ORG
-//#if RTCOND
+//#if !OWG
+//#if !RTALWAYS
     if (rescale != 0u) {
 //#end
 //#if RTALWAYS
@@ -362,7 +362,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if KVS
       o_{{rt}}_{{dt}} = subgroupMatrixMultiplyAccumulate(p_{{rt}}_{{ct}}, subgroupMatrixLoad<RightM, row_major>(&kv_sm, BC * KST + {{ct}}u * 16u * KST + {{dt}}u * 16u, KST), o_{{rt}}_{{dt}});
 //#end
-//#if KVD
+//#if !KVS
       o_{{rt}}_{{dt}} = subgroupMatrixMultiplyAccumulate(p_{{rt}}_{{ct}}, subgroupMatrixLoad<RightM, row_major>(&v, kb + {{ct}}u * 16u * DM + {{dt}}u * 16u, {{GSTRIDE}}), o_{{rt}}_{{dt}});
 //#end
 //#end
@@ -413,7 +413,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
 //#end
-//#if ORG
+//#if !OWG
 //#for ch in 0..OCH
   workgroupBarrier();
 //#for rt in 0..RT

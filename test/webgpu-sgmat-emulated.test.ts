@@ -61,9 +61,9 @@ alias L = subgroup_matrix_left<f16, 16, 16>;
 });
 
 describe('shader directives', () => {
-  it('unrolls //#for with loop variables and index expressions, and keeps //#if bodies by parameter', () => {
-    const out = expandDirectives(['//#for a in 0..N', '//#for b in 0..2', 'x_{{a}}_{{a*2+b}} {{KEEP}}', '//#end', '//#end', '//#if ON', 'on', '//#end', '//#if OFF', 'off', '//#end'].join('\n'), { N: 2, ON: 1, OFF: 0 }, 't.wgsl');
-    expect(out.split('\n')).toEqual(['x_0_0 {{KEEP}}', 'x_0_1 {{KEEP}}', 'x_1_2 {{KEEP}}', 'x_1_3 {{KEEP}}', 'on']);
+  it('unrolls //#for with loop variables and index expressions, and keeps //#if / //#if ! bodies by parameter', () => {
+    const out = expandDirectives(['//#for a in 0..N', '//#for b in 0..2', 'x_{{a}}_{{a*2+b}} {{KEEP}}', '//#end', '//#end', '//#if ON', 'on', '//#end', '//#if OFF', 'off', '//#end', '//#if !OFF', 'not off', '//#end', '//#if !ON', 'not on', '//#end'].join('\n'), { N: 2, ON: 1, OFF: 0 }, 't.wgsl');
+    expect(out.split('\n')).toEqual(['x_0_0 {{KEEP}}', 'x_0_1 {{KEEP}}', 'x_1_2 {{KEEP}}', 'x_1_3 {{KEEP}}', 'on', 'not off']);
   });
   it('reports unbalanced directives and unknown parameters with the shader name', () => {
     expect(() => expandDirectives('//#for a in 0..2\nx', {}, 't.wgsl')).toThrow(/t\.wgsl:1: directive without \/\/#end/);

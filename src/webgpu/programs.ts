@@ -86,7 +86,8 @@ export function expandTemplate(source: string, defines: Readonly<Record<string, 
 
 /**
  * Expands `//#for VAR in A..B` … `//#end` (B exclusive; A and B integers or template parameter
- * names) and `//#if NAME` … `//#end` (kept when the parameter is non-zero) at build time, so that
+ * names) and `//#if NAME` / `//#if !NAME` … `//#end` (kept when the parameter is non-zero / zero)
+ * at build time, so that
  * shaders can write fully unrolled code with NAMED variables (`q_{{rt}}_{{kk}}`). Subgroup matrices
  * kept in arrays indexed inside loops ended up slow and wrong on NVIDIA (docs/performance-webgpu.md);
  * named values do not. `{{VAR}}` of a loop variable is substituted here, the rest by expandTemplate.
@@ -104,12 +105,12 @@ export function expandDirectives(source: string, defines: Readonly<Record<string
     for (let i = from; i < lines.length; i++) {
       const line = lines[i];
       const f = /^\s*\/\/#for\s+(\w+)\s+in\s+(\w+)\.\.(\w+)\s*$/.exec(line);
-      const c = /^\s*\/\/#if\s+(\w+)\s*$/.exec(line);
+      const c = /^\s*\/\/#if\s+(!?)(\w+)\s*$/.exec(line);
       if (f || c) {
         let end = block(i + 1, vars, undefined); // where the body ends, whatever runs it
         if (end >= lines.length) throw new Error(`${shader}:${i + 1}: directive without //#end`);
         if (out && f) for (let n = value(f[2]); n < value(f[3]); n++) end = block(i + 1, { ...vars, [f[1]]: n }, out);
-        if (out && c && value(c[1]) !== 0) end = block(i + 1, vars, out);
+        if (out && c && (value(c[2]) !== 0) !== (c[1] === '!')) end = block(i + 1, vars, out);
         i = end;
         continue;
       }
