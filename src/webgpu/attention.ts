@@ -12,7 +12,7 @@ import { named, formatBytes } from '../dispatch/constraints.js';
 import { maskView } from '../cpu/layout.js';
 import { mix32 } from '../rng.js';
 import { Tensor, shapeSize } from '../tensor.js';
-import { GpuStorage, align4, createBuffer, gpuStorageOf, uploadBytes } from './buffers.js';
+import { GpuStorage, align4, createBuffer, giveBackStorage, gpuStorageOf, takeStorage, uploadBytes } from './buffers.js';
 import { gpuContext, markLost, pollLost, requireContext, type WebGpuContext } from './device.js';
 import { bindGroupLayout, getPipeline, type BindingKind, type ProgramInfo } from './programs.js';
 
@@ -110,7 +110,7 @@ export class CallBuffers {
 
   /** A new storage buffer of `bytes`. */
   storage(bytes: number, label: string): GPUBuffer {
-    return this.temp(createBuffer(this.ctx.device, { size: Math.max(4, align4(bytes)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label }));
+    return this.temp(takeStorage(this.ctx.device, Math.max(4, align4(bytes)), label));
   }
 
   /** A uniform buffer holding `data`. */
@@ -132,8 +132,9 @@ export class CallBuffers {
     if (i >= 0) this.temps.splice(i, 1);
   }
 
+  /** Ends the call: storage temporaries go back to the pool (buffers.ts), the rest is destroyed. */
   destroyAll(): void {
-    for (const b of this.temps) b.destroy();
+    for (const b of this.temps) giveBackStorage(this.ctx.device, b);
     this.temps.length = 0;
   }
 }
@@ -173,34 +174,74 @@ export function bindMask(cb: CallBuffers, p: AttentionParams): { mask: GPUBuffer
   return { mask, bases: cb.upload(Uint32Array.from(mv.bases), 'mask-bases') };
 }
 
+/** GPU time of one compute pass of the last call run with `SDPA_WEBGPU_TIMESTAMPS=1`. */
+export interface PassTime {
+  /** The pass's shader file. */
+  readonly shader: string;
+  /** Milliseconds between the pass's begin and end timestamps. */
+  readonly ms: number;
+}
+
+let lastTimes: PassTime[] = [];
+
+/**
+ * The per-pass GPU times of the last WebGPU call, when `SDPA_WEBGPU_TIMESTAMPS=1` was set and the
+ * device has `timestamp-query` (else empty). For benchmarks: kernel time without the call's
+ * allocation, submit and wait (scripts/bench-webgpu.mjs).
+ */
+export function lastPassTimes(): readonly PassTime[] {
+  return lastTimes;
+}
+
+function timestampsWanted(device: GPUDevice): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.SDPA_WEBGPU_TIMESTAMPS === '1' && device.features.has('timestamp-query');
+}
+
 /** Runs the passes in one submit and waits for it; faults (device loss, OOM, validation) become BackendFaultError. */
 export async function execute(cb: CallBuffers, passes: readonly Pass[], label: string): Promise<void> {
   const { device } = cb.ctx;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   let scopeErrors: (GPUError | null)[] = [];
+  // Timestamps (opt-in): two per pass, resolved into a buffer read back after the wait.
+  const stamps = timestampsWanted(device) && passes.length > 0
+    ? { set: device.createQuerySet({ type: 'timestamp', count: 2 * passes.length }), resolve: cb.temp(createBuffer(device, { size: 16 * passes.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'timestamps' })), read: device.createBuffer({ size: 16 * passes.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) }
+    : undefined;
   try {
     const enc = device.createCommandEncoder({ label });
-    for (const ps of passes) {
+    for (const [n, ps] of passes.entries()) {
       const pipeline = await getPipeline(cb.ctx, ps.program);
       const group = device.createBindGroup({
         layout: bindGroupLayout(device, ps.program.bindings),
         entries: ps.buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
       });
-      const pass = enc.beginComputePass();
+      const pass = enc.beginComputePass(stamps ? { timestampWrites: { querySet: stamps.set, beginningOfPassWriteIndex: 2 * n, endOfPassWriteIndex: 2 * n + 1 } } : {});
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(ps.dispatch[0], ps.dispatch[1], ps.dispatch[2]);
       pass.end();
     }
+    if (stamps) {
+      enc.resolveQuerySet(stamps.set, 0, 2 * passes.length, stamps.resolve, 0);
+      enc.copyBufferToBuffer(stamps.resolve, 0, stamps.read, 0, 16 * passes.length);
+    }
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
+    if (stamps) {
+      await stamps.read.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(stamps.read.getMappedRange().slice(0));
+      stamps.read.unmap();
+      lastTimes = passes.map((ps, n) => ({ shader: ps.program.shader, ms: Number(t[2 * n + 1] - t[2 * n]) / 1e6 }));
+    }
   } catch (err) {
     const lost = await pollLost(device);
     if (lost) throw markLost(cb.ctx, lost, label);
     throw err;
   } finally {
     scopeErrors = await Promise.all([device.popErrorScope(), device.popErrorScope()]).catch(() => []);
+    stamps?.set.destroy();
+    stamps?.read.destroy();
   }
   const lost = await pollLost(device);
   if (lost) throw markLost(cb.ctx, lost, label);

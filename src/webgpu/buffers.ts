@@ -38,6 +38,86 @@ export function createBuffer(device: GPUDevice, desc: GPUBufferDescriptor): GPUB
   return b;
 }
 
+/** Usage of every pooled buffer: call temporaries, outputs and uploads. */
+const POOL_USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+interface Pool {
+  /** Free buffers by byte size, oldest first. */
+  readonly free: Map<number, GPUBuffer[]>;
+  /** Sizes in the order they were given back (for evicting the oldest). */
+  readonly order: GPUBuffer[];
+  bytes: number;
+}
+const pools = new WeakMap<GPUDevice, Pool>();
+/** At most this many free buffers per device (calls of many different sizes would pile up small ones). */
+const POOL_MAX_BUFFERS = 32;
+
+/**
+ * Bytes the pool may hold per device: `SDPA_WEBGPU_POOL_MB` (default 512; 0 turns pooling off).
+ * Why a pool: on an H200 a fresh 100 MB storage buffer per call cost about as much as the
+ * attention kernel itself at S=4096 (docs/performance-webgpu.md), and a reused buffer also skips
+ * Dawn's lazy zero-fill.
+ */
+function poolLimit(): number {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SDPA_WEBGPU_POOL_MB;
+  const mb = env === undefined || env === '' ? 512 : Number(env);
+  return Number.isFinite(mb) && mb > 0 ? mb * 2 ** 20 : 0;
+}
+
+/** A STORAGE | COPY_SRC | COPY_DST buffer of exactly `size` bytes: a pooled one when free, else new. */
+export function takeStorage(device: GPUDevice, size: number, label: string): GPUBuffer {
+  const pool = pools.get(device);
+  const list = pool?.free.get(size);
+  const b = list?.pop();
+  if (pool && b) {
+    pool.bytes -= size;
+    pool.order.splice(pool.order.indexOf(b), 1);
+    return b;
+  }
+  return createBuffer(device, { size, usage: POOL_USAGE(), label });
+}
+
+/**
+ * Gives `b` back for reuse by a later call on `device` (its contents are overwritten before any
+ * read: outputs and temporaries are written whole). Buffers of other usages, or over the pool's
+ * limit, are destroyed; the oldest free buffers go first when the pool is full.
+ */
+export function giveBackStorage(device: GPUDevice, b: GPUBuffer): void {
+  const limit = poolLimit();
+  if (b.usage !== POOL_USAGE() || b.size > limit) {
+    b.destroy();
+    return;
+  }
+  let pool = pools.get(device);
+  if (!pool) pools.set(device, (pool = { free: new Map(), order: [], bytes: 0 }));
+  let list = pool.free.get(b.size);
+  if (!list) pool.free.set(b.size, (list = []));
+  list.push(b);
+  pool.order.push(b);
+  pool.bytes += b.size;
+  while (pool.bytes > limit || pool.order.length > POOL_MAX_BUFFERS) {
+    const old = pool.order.shift()!;
+    const l = pool.free.get(old.size)!;
+    l.splice(l.indexOf(old), 1);
+    pool.bytes -= old.size;
+    old.destroy();
+  }
+}
+
+/** Bytes and buffers held free in the pool of `device` (diagnostics: describe()). */
+export function pooled(device: GPUDevice): { bytes: number; buffers: number } {
+  const pool = pools.get(device);
+  return { bytes: pool?.bytes ?? 0, buffers: pool?.order.length ?? 0 };
+}
+
+/** Destroys every free buffer of `device`'s pool (`releaseGpuMemory`, device loss). */
+export function drainPool(device: GPUDevice): void {
+  const pool = pools.get(device);
+  if (!pool) return;
+  for (const b of pool.order) b.destroy();
+  pools.delete(device);
+}
+
 function rememberBuffer(device: GPUDevice, b: GPUBuffer): void {
   let s = knownBuffers.get(device);
   if (!s) knownBuffers.set(device, (s = new WeakSet()));
@@ -103,7 +183,7 @@ export class GpuStorage implements DeviceStorage {
   destroy(): void {
     if (this.released) return;
     this.released = true;
-    if (this.owned) this.buffer.destroy();
+    if (this.owned) giveBackStorage(this.gpuDevice, this.buffer);
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import { BackendFaultError } from '../errors.js';
 import type { Availability } from '../dispatch/types.js';
-import { liveBufferCount, trackDeviceBuffers } from './buffers.js';
+import { drainPool, liveBufferCount, pooled, trackDeviceBuffers } from './buffers.js';
 
 /** One subgroup-matrix (cooperative matrix) shape the adapter exposes. */
 export interface SubgroupMatrixConfig {
@@ -62,7 +62,8 @@ let state: State = { kind: 'unprobed' };
 let initPromise: Promise<void> | undefined;
 
 /** The features we ask for when the adapter has them. */
-const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as const;
+// timestamp-query only serves SDPA_WEBGPU_TIMESTAMPS=1 (kernel times for benchmarks, attention.ts).
+const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'] as const;
 const LIMIT_NAMES: readonly (keyof GpuLimits)[] = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -161,6 +162,7 @@ function lossReason(info: GPUDeviceLostInfo | { reason?: string; message?: strin
 
 function watchLoss(ctx: WebGpuContext, device: GPUDevice): void {
   void device.lost.then((info) => {
+    drainPool(device);
     // Only the device in use counts: a replaced one (tests) going away is not our loss.
     if (state.kind === 'ready' && state.ctx.device === device) state = { kind: 'lost', reason: lossReason(info), ctx };
   });
@@ -232,7 +234,11 @@ export function describeGpu(): Record<string, unknown> {
   if (!ctx) return { state: state.kind };
   return {
     state: state.kind,
-    liveResources: liveBufferCount(),
+    // Buffers in use (tensors, calls in flight); the pool's free buffers, bounded and kept for reuse
+    // by later calls (SDPA_WEBGPU_POOL_MB, buffers.ts), are counted apart.
+    liveResources: liveBufferCount() - pooled(ctx.device).buffers,
+    pooledBuffers: pooled(ctx.device).buffers,
+    pooledBytes: pooled(ctx.device).bytes,
     source: ctx.source,
     adapter: ctx.adapterInfo,
     features: [...ctx.features].sort(),
