@@ -27,11 +27,13 @@
 // 1 skip the softmax arithmetic, 2 skip O += P V, 4 skip S = Q K^T, 8 skip the S stores, 16 skip
 // the softmax loops, 32 skip barrier B; results are then wrong), and layout switches for bisecting
 // differences between drivers (FLG bits: 1 Q read from storage every block instead of staged and
-// held, 2 O kept in workgroup memory (o_sc) instead of result matrices, 8 natural exp instead of
+// held (whole 16-row tiles only: Dawn clamps a tile that crosses the end of q, so ragged S is wrong), 2 O kept in workgroup memory (o_sc) instead of result matrices, 8 natural exp instead of
 // exp2, 16 an explicit barrier before P is loaded, 64 each lane writes its own output row (with
 // 2), 128 no workgroupUniformLoad: a barrier, then with 2 a plain read of the flag, without 2 the
 // O round trip done every block (no matrix code under a runtime branch), 256 S rows padded by 8,
-// 512 storage-buffer matrix loads take the uniform params.e as stride instead of the constant DM).
+// 512 storage-buffer matrix loads take the uniform params.e as stride instead of the constant DM,
+// 1024 the softmax reads each score once into registers instead of once per pass, 2048 K/V tiles
+// prefetched into registers (direct K/V only: K one block ahead, V before barrier A)).
 enable f16;
 //#if SHUF
 enable subgroups;
@@ -190,6 +192,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
   var m = NEG_BIG;
   var sum = 0.0;
+  // Keys j < jvis are visible to the lane's row: j < L and, causal, j <= i + diag (one compare per
+  // score instead of causal_ok's uniform reads and two).
+  let jvis = select(L, u32(clamp(i32(i) + params.diag + 1, 0, i32(L))), causal);
 
   var j_end = L;
   if ({{CAUSAL_SKIP}}u == 1u && causal) {
@@ -200,6 +205,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if KVS
   workgroupBarrier();  // the last Q round's matrix loads are done with kv_sm
   if (nblocks > 0u) { stage_k(kvb, 0u, BC, L, 0u, lid); }
+//#end
+//#if PF
+  // FLG 2048 (direct K/V only): K tiles are loaded one block ahead and V tiles before barrier A,
+  // so their latency overlaps the barriers and the softmax instead of stalling the products.
+//#for ct in 0..NC
+//#for kk in 0..DK
+  var kt_{{ct}}_{{kk}} = subgroupMatrixLoad<RightM, col_major>(&k, kvb + {{ct}}u * 16u * DM + {{kk}}u * 16u, DM);
+//#end
+//#end
 //#end
   workgroupBarrier();
 
@@ -226,7 +240,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if KVS
       s_{{rt}}_{{ct}} = subgroupMatrixMultiplyAccumulate(q_{{rt}}_{{kk}}, subgroupMatrixLoad<RightM, col_major>(&kv_sm, {{ct}}u * 16u * KST + {{kk}}u * 16u, KST), s_{{rt}}_{{ct}});
 //#end
-//#if !KVS
+//#if PF
+      s_{{rt}}_{{ct}} = subgroupMatrixMultiplyAccumulate(q_{{rt}}_{{kk}}, kt_{{ct}}_{{kk}}, s_{{rt}}_{{ct}});
+//#end
+//#if KDIRECT
       s_{{rt}}_{{ct}} = subgroupMatrixMultiplyAccumulate(q_{{rt}}_{{kk}}, subgroupMatrixLoad<RightM, col_major>(&k, kb + {{ct}}u * 16u * DM + {{kk}}u * 16u, {{GSTRIDE}}), s_{{rt}}_{{ct}});
 //#end
 //#end
@@ -235,6 +252,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if DO_SST
 //#for rt in 0..RT
     subgroupMatrixStore<row_major>(&s_sc, sbase + {{rt}}u * 16u * SST + {{ct}}u * 16u, s_{{rt}}_{{ct}}, SST);
+//#end
+//#end
+//#end
+//#if PF
+    // This block's V and the next block's K (the last block reloads its own: always in range).
+    let kn = kvb + min(n + 1u, nblocks - 1u) * BC * DM;
+//#for ct in 0..NC
+//#for dt in 0..DK
+    let vt_{{ct}}_{{dt}} = subgroupMatrixLoad<RightM, row_major>(&v, kb + {{ct}}u * 16u * DM + {{dt}}u * 16u, DM);
+//#end
+//#end
+//#for ct in 0..NC
+//#for kk in 0..DK
+    kt_{{ct}}_{{kk}} = subgroupMatrixLoad<RightM, col_major>(&k, kn + {{ct}}u * 16u * DM + {{kk}}u * 16u, DM);
 //#end
 //#end
 //#end
@@ -251,10 +282,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
     // ---- softmax: this lane's columns of its row; the row max over its LPR lanes ----
     var tmax = NEG_BIG;
+    // FLG 1024: the lane's scores are read once into registers (masked ones as NEG_BIG), not twice.
+    var sv: array<f32, CPL>;
     for (var x = 0u; x < select(CPL, 0u, (ABL & 16u) != 0u); x++) {
       let c = LPR * ((x + r) % CPL) + hh;
       let j = j0 + c;
-      if (j < L && causal_ok(i, j)) { tmax = max(tmax, s_sc[sbase + r * SST + c] * scl); }
+      if ((FLG & 1024u) != 0u) {
+        sv[x] = select(NEG_BIG, s_sc[sbase + r * SST + c] * scl, j < jvis);
+        tmax = max(tmax, sv[x]);
+      } else if (j < jvis) { tmax = max(tmax, s_sc[sbase + r * SST + c] * scl); }
     }
 //#if SHUF
     tmax = max(tmax, subgroupShuffleXor(tmax, 1u));
@@ -275,11 +311,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let c = LPR * ((x + r) % CPL) + hh;
       let j = j0 + c;
       var w = 0.0;
-      let sv = s_sc[sbase + r * SST + c] * scl;
+      var s1 = 0.0;
+      if ((FLG & 1024u) != 0u) { s1 = sv[x]; } else { s1 = s_sc[sbase + r * SST + c] * scl; }
       if ((ABL & 1u) != 0u) {
-        w = sv;
-      } else if (live && j < L && causal_ok(i, j)) {
-        let p = select(exp2(sv - m), exp(sv - m), (FLG & 8u) != 0u);
+        w = s1;
+      } else if (live && j < jvis) {
+        let p = select(exp2(s1 - m), exp(s1 - m), (FLG & 8u) != 0u);
         sum += p;
         w = select(p, 0.0, dropping && (mix32(row_hash ^ j) >> 8u) < params.drop_thr);
       }
@@ -362,7 +399,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if KVS
       o_{{rt}}_{{dt}} = subgroupMatrixMultiplyAccumulate(p_{{rt}}_{{ct}}, subgroupMatrixLoad<RightM, row_major>(&kv_sm, BC * KST + {{ct}}u * 16u * KST + {{dt}}u * 16u, KST), o_{{rt}}_{{dt}});
 //#end
-//#if !KVS
+//#if PF
+      o_{{rt}}_{{dt}} = subgroupMatrixMultiplyAccumulate(p_{{rt}}_{{ct}}, vt_{{ct}}_{{dt}}, o_{{rt}}_{{dt}});
+//#end
+//#if KDIRECT
       o_{{rt}}_{{dt}} = subgroupMatrixMultiplyAccumulate(p_{{rt}}_{{ct}}, subgroupMatrixLoad<RightM, row_major>(&v, kb + {{ct}}u * 16u * DM + {{dt}}u * 16u, {{GSTRIDE}}), o_{{rt}}_{{dt}});
 //#end
 //#end

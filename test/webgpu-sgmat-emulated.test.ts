@@ -126,7 +126,7 @@ function workgroupArrays(tiles: string, d: number): Map<string, number> {
 describe('workgroup memory of the tensor-core kernel', () => {
   // Tile loads assume 16-byte aligned arrays; with every variable a multiple of 16 bytes, any
   // layout the driver picks keeps them aligned (see the shader's note on `flags`).
-  for (const [tiles, d] of [['4x1x64d', 64], ['2x2x64s', 64], ['4x1x32d', 128], ['8x1x16d-f256', 64], ['1x2x64d-f2', 64], ['2x1x16s', 16]] as const) {
+  for (const [tiles, d] of [['4x1x64d', 64], ['2x2x64s', 64], ['4x1x32d', 128], ['8x1x16d-f256', 64], ['1x2x64d-f2', 64], ['2x1x16s', 16], ['4x2x16d', 64], ['4x2x16d-f3072', 128]] as const) {
     it(`${tiles}, head dim ${d}: every array a multiple of 16 bytes, the sum as sgmatMwWorkgroupBytes says`, () => {
       const arrays = workgroupArrays(tiles, d);
       expect(arrays.size).toBeGreaterThanOrEqual(6);
@@ -148,7 +148,7 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernel, 
     b: number; hq: number; hkv: number; s: number; l: number; d: number;
     causal?: boolean; lowerRight?: boolean; dropoutP?: number; dtype?: 'float16' | 'bfloat16'; qAmp?: number; scale?: number;
   }
-  // Two tile shapes: two subgroups of 16 rows with K/V staged (lane pairs per row, shuffles), and
+  // Tile shapes: two subgroups of 16 rows with K/V staged (lane pairs per row, shuffles), and
   // one subgroup of 32 rows reading K/V straight from storage with O written in two chunks (D > BC).
   const configs: { tiles: string; d: number; cases: Case[] }[] = [
     {
@@ -169,6 +169,16 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernel, 
         { name: 'aligned S=64 L=48', b: 2, hq: 2, hkv: 2, s: 64, l: 48, d: 32 },
         { name: 'causal S=L=64, large scores', b: 1, hq: 2, hkv: 1, s: 64, l: 64, d: 32, causal: true, qAmp: 20 },
         { name: 'ragged S=50 (L whole blocks)', b: 1, hq: 2, hkv: 2, s: 50, l: 32, d: 32 },
+      ],
+    },
+    {
+      // The two speed switches of the default tiles: scores read once into registers (1024) and
+      // K/V tiles prefetched a step ahead (2048; direct K/V, so L whole blocks; ragged L stages).
+      tiles: '1x2x16d-f3072',
+      d: 16,
+      cases: [
+        { name: 'causal S=L=48, large scores, prefetched K/V', b: 1, hq: 2, hkv: 1, s: 48, l: 48, d: 16, causal: true, qAmp: 30 },
+        { name: 'ragged S=40 L=37 (staged, no prefetch), dropout 0.2', b: 1, hq: 2, hkv: 2, s: 40, l: 37, d: 16, dropoutP: 0.2 },
       ],
     },
   ];

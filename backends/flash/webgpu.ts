@@ -2,13 +2,13 @@
 /**
  * FLASH_ATTENTION on WebGPU: f16 storage (bf16 converted), f32 accumulation, causal variants as a
  * diagonal offset (no mask buffers), GQA, dropout with the shared RNG. Kernels:
- * - tensor cores, one subgroup per workgroup: shaders/flash-sgmat.wgsl, on adapters with an
- *   f16×f16→f32 16×16×16 subgroup-matrix configuration (NVIDIA through Dawn), whole tiles only
- *   (S % subgroup = 0, L % 64 = 0), E = Ev a multiple of 16;
- * - tensor cores, several subgroups per workgroup: shaders/flash-sgmat-mw.wgsl, any S and L (Q, and
- *   K/V when L is ragged, staged with bounds checks). Verified through the subgroup-matrix emulation
- *   (lavapipe, CI) but still wrong on NVIDIA's Vulkan driver, so used only when emulating or when
- *   `SDPA_WEBGPU_SGMAT_KERNEL=mw` / `SDPA_WEBGPU_SGMAT_TILES` ask for it;
+ * - tensor cores, several subgroups per workgroup: shaders/flash-sgmat-mw.wgsl, on adapters with
+ *   an f16×f16→f32 16×16×16 subgroup-matrix configuration and 32-wide subgroups (NVIDIA through
+ *   Dawn), any S and L (Q, and K/V when L is ragged, staged with bounds checks), E = Ev a multiple
+ *   of 16 up to 256. Tested in CI through the subgroup-matrix emulation (lavapipe) and on an H200;
+ * - tensor cores, one subgroup per workgroup: shaders/flash-sgmat.wgsl, the fallback where the
+ *   first does not fit (other subgroup widths), whole tiles only (S % subgroup = 0, L % 64 = 0);
+ *   `SDPA_WEBGPU_SGMAT_KERNEL=old` forces it;
  * - portable: shaders/tiled-attention.wgsl with f16 tiles (lavapipe, other adapters, other shapes).
  * Tile sizes come from maxComputeWorkgroupStorageSize; the path is an init-time fact per shape class.
  */
@@ -46,7 +46,7 @@ export function parseSgmatTiles(text: string): SgmatTiles | undefined {
   const m = /^(\d+)x(\d+)x(\d+)([sd])(?:-t(\d+))?(?:-a(\d+))?(?:-f(\d+))?$/.exec(text.trim());
   if (!m) return undefined;
   const t = { nw: Number(m[1]), rt: Number(m[2]), bc: Number(m[3]), kvs: m[4] === 's', th: m[5] ? Number(m[5]) : 8, abl: m[6] ? Number(m[6]) : 0, flg: m[7] ? Number(m[7]) : 0 };
-  if (![1, 2, 4, 8].includes(t.nw) || ![1, 2].includes(t.rt) || ![16, 32, 64].includes(t.bc)) return undefined;
+  if (![1, 2, 4, 8, 16].includes(t.nw) || ![1, 2].includes(t.rt) || ![16, 32, 64].includes(t.bc)) return undefined;
   return t;
 }
 
@@ -67,12 +67,14 @@ export function sgmatMwWorkgroupBytes(t: SgmatTiles, d: number): number {
 }
 
 /**
- * Default tiles per head dim: the fastest of the H200 sweep of 2026-12-01 (docs/performance-webgpu.md:
- * 8x1x16d 17.6 TF/s at D=64, 8x2x16d 21.7 at D=128, S=4096), measured while the kernel was still
- * wrong there, so to be re-measured once it is right.
+ * Default tiles per head dim: the fastest of the H200 sweeps of 2026-12-01 (runs 6-9 in
+ * docs/performance-webgpu.md; kernel time at S=4096, B=8, H=12): 4 subgroups × 32 rows, 16-key
+ * blocks, K/V straight from storage; above D=64 the softmax reads each score once into
+ * registers (FLG 1024), which at D=64 was slower. K/V prefetch (FLG 2048) gained nothing at D=64
+ * and lost 28% at D=128, so it stays off.
  */
 function defaultTiles(d: number): SgmatTiles {
-  return { nw: 8, rt: d <= 64 ? 1 : 2, bc: 16, kvs: false, th: 8, abl: 0, flg: 0 };
+  return { nw: 4, rt: 2, bc: 16, kvs: false, th: 8, abl: 0, flg: d > 64 ? 1024 : 0 };
 }
 
 /** Which kernel a call would use, and why not a tensor-core one. */
@@ -109,10 +111,12 @@ function mwPath(ctx: WebGpuContext, p: PathQuery): FlashPath {
   if (p.e !== p.ev || p.e % 16 !== 0 || p.e > 256) return { kind: 'portable', why: `the tensor-core kernel needs E = Ev, a multiple of 16 up to 256 (E=${p.e}, Ev=${p.ev})` };
   const forced = env('SDPA_WEBGPU_SGMAT_TILES');
   const parsed = forced ? parseSgmatTiles(forced) : defaultTiles(p.e);
-  if (!parsed) return { kind: 'portable', why: `SDPA_WEBGPU_SGMAT_TILES='${forced}' is not NWxRTxBC[s|d][-tTH][-aABL][-fFLG] (NW 1/2/4/8, RT 1/2, BC 16/32/64), e.g. 8x1x16d` };
+  if (!parsed) return { kind: 'portable', why: `SDPA_WEBGPU_SGMAT_TILES='${forced}' is not NWxRTxBC[s|d][-tTH][-aABL][-fFLG] (NW 1/2/4/8/16, RT 1/2, BC 16/32/64), e.g. 8x1x16d` };
   let tiles = parsed;
   // Direct K/V loads need whole key blocks (Dawn clamps a tile crossing the buffer end); ragged L stages them.
   if (!tiles.kvs && p.l !== undefined && p.l % tiles.bc !== 0) tiles = { ...tiles, kvs: true };
+  const lanes = tiles.nw * 32;
+  if (lanes > ctx.limits.maxComputeInvocationsPerWorkgroup || lanes > ctx.limits.maxComputeWorkgroupSizeX) return { kind: 'portable', why: `tensor-core tiles ${sgmatTilesName(tiles)} need ${lanes} invocations per workgroup, over the adapter's limit ${Math.min(ctx.limits.maxComputeInvocationsPerWorkgroup, ctx.limits.maxComputeWorkgroupSizeX)}` };
   const bytes = sgmatMwWorkgroupBytes(tiles, p.e);
   if (bytes > ctx.limits.maxComputeWorkgroupStorageSize) return { kind: 'portable', why: `tensor-core tiles ${sgmatTilesName(tiles)} for head dim ${p.e} need ${bytes} bytes of workgroup memory, over maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}` };
   const kernel = `mw-${sgmatTilesName(tiles)}-d${p.e}`;
@@ -140,11 +144,14 @@ function oldPath(ctx: WebGpuContext, p: PathQuery): FlashPath {
 export function flashPath(ctx: WebGpuContext, p: PathQuery): FlashPath {
   if (env('SDPA_WEBGPU_FLASH_PATH') === 'portable') return { kind: 'portable', why: 'SDPA_WEBGPU_FLASH_PATH=portable' };
   if (!hasF16Matrix(ctx)) return { kind: 'portable', why: 'the adapter exposes no f16 16×16×16 subgroup-matrix configuration' };
-  // The multi-subgroup kernel is right under emulation (test/webgpu-sgmat-emulated.test.ts) but
-  // not yet on NVIDIA's driver (docs/performance-webgpu.md): real adapters keep the first kernel
-  // unless SDPA_WEBGPU_SGMAT_KERNEL=mw asks for it (diagnostics, scripts/bench-webgpu.mjs).
-  if (ctx.sgmatEmulated || env('SDPA_WEBGPU_SGMAT_KERNEL') === 'mw' || env('SDPA_WEBGPU_SGMAT_TILES')) return mwPath(ctx, p);
-  return oldPath(ctx, p);
+  const which = env('SDPA_WEBGPU_SGMAT_KERNEL');
+  if (which === 'old') return oldPath(ctx, p);
+  // The multi-subgroup kernel is 4-5× the first one on an H200 (docs/performance-webgpu.md) and
+  // takes any S and L; the first one remains for what it cannot take (subgroups not 32 wide).
+  const mw = mwPath(ctx, p);
+  if (mw.kind === 'subgroup-matrix' || which === 'mw' || env('SDPA_WEBGPU_SGMAT_TILES') || ctx.sgmatEmulated) return mw;
+  const old = oldPath(ctx, p);
+  return old.kind === 'subgroup-matrix' ? old : { kind: 'portable', why: `${mw.why}; ${old.why}` };
 }
 
 const checkShaderF16 = named('checkShaderF16', () => {
@@ -206,6 +213,8 @@ export function mwProgram(t: SgmatTiles, d: number): ProgramInfo {
       OCW: ocw, OCH: d / ocw, OCT: ocw / 16, PPAD: pad(t), KPAD: pad(t), TH: t.th.toFixed(1), KVS: t.kvs ? 1 : 0,
       QR: Math.ceil(rows / qrr), QRR: qrr, CAUSAL_SKIP: envFlag('SDPA_WEBGPU_SGMAT_NOSKIP') ? 0 : 1, ABL: t.abl,
       FLG: t.flg, OWG: t.flg & 2 ? 1 : 0, QG: t.flg & 1 ? 1 : 0,
+      // Prefetch applies to direct K/V only (staged blocks come through kv_sm).
+      PF: t.flg & 2048 && !t.kvs ? 1 : 0, KDIRECT: !t.kvs && !(t.flg & 2048) ? 1 : 0,
       QONE: !(t.flg & 1) && rows <= qrr ? 1 : 0, QROUNDS: !(t.flg & 1) && rows > qrr ? 1 : 0,
       RTALWAYS: t.flg & 128 && !(t.flg & 2) ? 1 : 0,
       GSTRIDE: t.flg & 512 ? 'params.e' : 'DM',
