@@ -15,6 +15,10 @@ const lib = await import('../dist/src/index.js');
 const { flashWebgpu, flashPath, parseSgmatTiles } = await import('../dist/backends/flash/webgpu.js');
 const { getWebGpuDevice, gpuContext } = await import('../dist/src/webgpu/device.js');
 const { pipelineCompileCount } = await import('../dist/src/webgpu/programs.js');
+const { lastPassTimes } = await import('../dist/src/webgpu/attention.js');
+// Kernel times from GPU timestamps (next to the whole call's time): the difference is the call's
+// fixed cost (allocation, the f16 pack pass, submit and wait).
+process.env.SDPA_WEBGPU_TIMESTAMPS ??= '1';
 const { tensor, sdpa, withBackends, SDPBackend, registerBackend, unregisterBackend, registeredBackends, capabilities } = lib;
 
 const args = process.argv.slice(2);
@@ -139,15 +143,21 @@ async function timeCall(call, flops) {
   (await call()).dispose();
   const compiled = pipelineCompileCount();
   const times = [];
+  const kernel = [];
   const t0 = performance.now();
   while (times.length < 3 || (performance.now() - t0 < 1500 && times.length < 20)) {
     const a = performance.now();
     (await call()).dispose();
     times.push(performance.now() - a);
+    // The attention pass: not the f16 pack or the bf16 conversion.
+    const k = lastPassTimes().filter((x) => !/^(pack-half|bf16-to-f16)/.test(x.shader));
+    if (k.length) kernel.push(k.reduce((acc, x) => acc + x.ms, 0));
   }
   times.sort((x, y) => x - y);
+  kernel.sort((x, y) => x - y);
   const med = times[Math.floor(times.length / 2)] / 1000;
-  return { ms: +(med * 1000).toFixed(3), best_ms: +times[0].toFixed(3), tflops: +(flops / med / 1e12).toFixed(2), reps: times.length, recompiled: pipelineCompileCount() - compiled };
+  const kmed = kernel.length ? kernel[Math.floor(kernel.length / 2)] / 1000 : undefined;
+  return { ms: +(med * 1000).toFixed(3), best_ms: +times[0].toFixed(3), tflops: +(flops / med / 1e12).toFixed(2), ...(kmed ? { kernel_ms: +(kmed * 1000).toFixed(3), kernel_tflops: +(flops / kmed / 1e12).toFixed(2) } : {}), reps: times.length, recompiled: pipelineCompileCount() - compiled };
 }
 const B = 8, H = 12;
 
@@ -179,8 +189,8 @@ if (variants.length) {
       for (const x of [q, k, v]) x.buf.destroy();
     }
   }
-  console.log('\n| D | S | causal | path | kernel | correct | ms | TF/s |\n| --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const r of sweepRows) console.log(`| ${r.d} | ${r.S} | ${r.causal} | ${r.path} | ${r.kernel} | ${r.ok ?? (/-a\d+/.test(r.path) ? 'ablation' : '')} | ${r.ms} | ${r.tflops} |`);
+  console.log('\n| D | S | causal | path | kernel | correct | call ms | call TF/s | kernel ms | kernel TF/s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of sweepRows) console.log(`| ${r.d} | ${r.S} | ${r.causal} | ${r.path} | ${r.kernel} | ${r.ok ?? (/-a\d+/.test(r.path) ? 'ablation' : '')} | ${r.ms} | ${r.tflops} | ${r.kernel_ms ?? ''} | ${r.kernel_tflops ?? ''} |`);
 }
 
 // ---- 3) the table ----
@@ -209,8 +219,33 @@ for (const S of sizes) {
   }
   for (const x of [q, k, v]) x.buf.destroy();
 }
-console.log('\n| backend | path | kernel | S | causal | ms | TF/s |\n| --- | --- | --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(`| ${r.backend} (webgpu) | ${r.path} | ${r.kernel} | ${r.S} | ${r.causal} | ${r.ms} | ${r.tflops} |`);
+console.log('\n| backend | path | kernel | S | causal | call ms | call TF/s | kernel ms | kernel TF/s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.backend} (webgpu) | ${r.path} | ${r.kernel} | ${r.S} | ${r.causal} | ${r.ms} | ${r.tflops} | ${r.kernel_ms ?? ''} | ${r.kernel_tflops ?? ''} |`);
+
+// ---- 4) where a call's time goes: every pass's GPU time against the whole call, with the buffer
+// pool (SDPA_WEBGPU_POOL_MB) off and on ----
+const overhead = [];
+for (const S of opt('--overhead-sizes', '1024,4096').split(',').filter(Boolean).map(Number)) {
+  const q = gpuF16([B, H, S, D]), k = gpuF16([B, H, S, D]), v = gpuF16([B, H, S, D]);
+  for (const pool of ['0', '512']) {
+    const saved = process.env.SDPA_WEBGPU_POOL_MB;
+    process.env.SDPA_WEBGPU_POOL_MB = pool;
+    const calls = [];
+    for (let i = 0; i < 8; i++) {
+      const a = performance.now();
+      const out = await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q.t, k.t, v.t, { device: 'webgpu' }));
+      calls.push({ ms: performance.now() - a, passes: lastPassTimes().map((x) => [x.shader, +x.ms.toFixed(3)]) });
+      out.dispose();
+    }
+    saved === undefined ? delete process.env.SDPA_WEBGPU_POOL_MB : (process.env.SDPA_WEBGPU_POOL_MB = saved);
+    const last = calls.slice(2).sort((x, y) => x.ms - y.ms);
+    const med = last[Math.floor(last.length / 2)];
+    const row = { S, pool_mb: Number(pool), call_ms: +med.ms.toFixed(3), passes: med.passes, other_ms: +(med.ms - med.passes.reduce((a, p) => a + p[1], 0)).toFixed(3) };
+    overhead.push(row);
+    console.log('overhead', JSON.stringify(row));
+  }
+  for (const x of [q, k, v]) x.buf.destroy();
+}
 const jsonOut = opt('--json');
-if (jsonOut) (await import('node:fs')).writeFileSync(jsonOut, JSON.stringify({ adapter: ctx.adapterInfo, variantOk: Object.fromEntries(variantOk), allOk, sweepRows, rows }, null, 1));
+if (jsonOut) (await import('node:fs')).writeFileSync(jsonOut, JSON.stringify({ adapter: ctx.adapterInfo, variantOk: Object.fromEntries(variantOk), allOk, sweepRows, rows, overhead }, null, 1));
 process.exit(0);
