@@ -86,7 +86,7 @@ describe.skipIf(!avail.available)(`webgpu${skipReason ? ` (skipped: ${skipReason
       const shape = [1, 2, 10, 8];
       const host = randT(shape);
       const buf = device.createBuffer({ size: host.size * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-      device.queue.writeBuffer(buf, 0, host.data as Float32Array);
+      device.queue.writeBuffer(buf, 0, host.data as Float32Array<ArrayBuffer>);
       const q = tensor.fromGPUBuffer(buf, shape, 'float32');
       expect(q.device).toBe('webgpu');
       expect(Array.from(await q.toFloat32())).toEqual(Array.from(host.data as Float32Array));
