@@ -227,9 +227,12 @@ for (const r of rows) console.log(`| ${r.backend} (webgpu) | ${r.path} | ${r.ker
 const overhead = [];
 for (const S of opt('--overhead-sizes', '1024,4096').split(',').filter(Boolean).map(Number)) {
   const q = gpuF16([B, H, S, D]), k = gpuF16([B, H, S, D]), v = gpuF16([B, H, S, D]);
-  for (const pool of ['0', '512']) {
+  // Pool off and on with timestamps; then without timestamps (their read-back is part of the call).
+  for (const [pool, stamps] of [['0', '1'], ['512', '1'], ['512', '0']]) {
     const saved = process.env.SDPA_WEBGPU_POOL_MB;
+    const savedStamps = process.env.SDPA_WEBGPU_TIMESTAMPS;
     process.env.SDPA_WEBGPU_POOL_MB = pool;
+    process.env.SDPA_WEBGPU_TIMESTAMPS = stamps;
     const calls = [];
     for (let i = 0; i < 8; i++) {
       const a = performance.now();
@@ -238,9 +241,12 @@ for (const S of opt('--overhead-sizes', '1024,4096').split(',').filter(Boolean).
       out.dispose();
     }
     saved === undefined ? delete process.env.SDPA_WEBGPU_POOL_MB : (process.env.SDPA_WEBGPU_POOL_MB = saved);
+    savedStamps === undefined ? delete process.env.SDPA_WEBGPU_TIMESTAMPS : (process.env.SDPA_WEBGPU_TIMESTAMPS = savedStamps);
     const last = calls.slice(2).sort((x, y) => x.ms - y.ms);
     const med = last[Math.floor(last.length / 2)];
-    const row = { S, pool_mb: Number(pool), call_ms: +med.ms.toFixed(3), passes: med.passes, other_ms: +(med.ms - med.passes.reduce((a, p) => a + p[1], 0)).toFixed(3) };
+    const row = stamps === '1'
+      ? { S, pool_mb: Number(pool), timestamps: true, call_ms: +med.ms.toFixed(3), passes: med.passes, other_ms: +(med.ms - med.passes.reduce((a, p) => a + p[1], 0)).toFixed(3) }
+      : { S, pool_mb: Number(pool), timestamps: false, call_ms: +med.ms.toFixed(3) };
     overhead.push(row);
     console.log('overhead', JSON.stringify(row));
   }

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { sdpa, tensor, withBackends, SDPBackend } from '../src/index.js';
-import { giveBackStorage, pooled, takeStorage } from '../src/webgpu/buffers.js';
+import { giveBackStorage, pooled, takeStorage, takeUniform } from '../src/webgpu/buffers.js';
 import { describeGpu, getWebGpuDevice, gpuContext } from '../src/webgpu/device.js';
 import { lastPassTimes } from '../src/webgpu/attention.js';
 import { setUpWebGpuTests } from './helpers/webgpu.js';
@@ -32,6 +32,21 @@ describe.skipIf(!avail.available)(`webgpu buffer pool${skipReason ? ` (skipped: 
     expect(other).not.toBe(a);
     giveBackStorage(device, a);
     giveBackStorage(device, other);
+  });
+
+  it('reuses uniform buffers by size, apart from storage buffers of the same size', async () => {
+    const device = await getWebGpuDevice();
+    const u = takeUniform(device, new Uint32Array([1, 2, 3, 4]).buffer);
+    expect(u.usage & GPUBufferUsage.UNIFORM).toBeTruthy();
+    giveBackStorage(device, u);
+    const st = takeStorage(device, 16, 'test-same-size');
+    expect(st).not.toBe(u);
+    expect(takeUniform(device, new Uint32Array([5, 6, 7, 8]).buffer)).toBe(u);
+    // A ragged tail is padded to whole words for the queue write.
+    giveBackStorage(device, u);
+    expect(takeUniform(device, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]).buffer)).toBe(u);
+    giveBackStorage(device, u);
+    giveBackStorage(device, st);
   });
 
   it('destroys instead of pooling when SDPA_WEBGPU_POOL_MB=0, or past the byte limit', async () => {

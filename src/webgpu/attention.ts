@@ -12,7 +12,7 @@ import { named, formatBytes } from '../dispatch/constraints.js';
 import { maskView } from '../cpu/layout.js';
 import { mix32 } from '../rng.js';
 import { Tensor, shapeSize } from '../tensor.js';
-import { GpuStorage, align4, createBuffer, giveBackStorage, gpuStorageOf, takeStorage, uploadBytes } from './buffers.js';
+import { GpuStorage, align4, createBuffer, giveBackStorage, gpuStorageOf, takeStorage, takeUniform, uploadBytes } from './buffers.js';
 import { gpuContext, markLost, pollLost, requireContext, type WebGpuContext } from './device.js';
 import { bindGroupLayout, getPipeline, type BindingKind, type ProgramInfo } from './programs.js';
 
@@ -113,12 +113,9 @@ export class CallBuffers {
     return this.temp(takeStorage(this.ctx.device, Math.max(4, align4(bytes)), label));
   }
 
-  /** A uniform buffer holding `data`. */
+  /** A uniform buffer holding `data` (pooled: a fresh mapped buffer per call cost ~0.17 ms of CPU on lavapipe). */
   uniform(data: ArrayBuffer): GPUBuffer {
-    const b = createBuffer(this.ctx.device, { size: align4(data.byteLength), usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
-    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
-    b.unmap();
-    return this.temp(b);
+    return this.temp(takeUniform(this.ctx.device, data));
   }
 
   /** A CPU typed array uploaded to a temporary storage buffer. */
@@ -132,7 +129,7 @@ export class CallBuffers {
     if (i >= 0) this.temps.splice(i, 1);
   }
 
-  /** Ends the call: storage temporaries go back to the pool (buffers.ts), the rest is destroyed. */
+  /** Ends the call: storage and uniform temporaries go back to the pool (buffers.ts), the rest is destroyed. */
   destroyAll(): void {
     for (const b of this.temps) giveBackStorage(this.ctx.device, b);
     this.temps.length = 0;

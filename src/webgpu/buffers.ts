@@ -38,12 +38,17 @@ export function createBuffer(device: GPUDevice, desc: GPUBufferDescriptor): GPUB
   return b;
 }
 
-/** Usage of every pooled buffer: call temporaries, outputs and uploads. */
+/** Usage of pooled storage buffers: call temporaries, outputs and uploads. */
 const POOL_USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+/** Usage of pooled uniform buffers (written with queue.writeBuffer). */
+const UNIFORM_USAGE = () => GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+
+/** Pool key: usage and byte size. */
+const keyOf = (usage: number, size: number): string => `${usage}:${size}`;
 
 interface Pool {
-  /** Free buffers by byte size, oldest first. */
-  readonly free: Map<number, GPUBuffer[]>;
+  /** Free buffers by usage and byte size, oldest first. */
+  readonly free: Map<string, GPUBuffer[]>;
   /** Sizes in the order they were given back (for evicting the oldest). */
   readonly order: GPUBuffer[];
   bytes: number;
@@ -64,17 +69,39 @@ function poolLimit(): number {
   return Number.isFinite(mb) && mb > 0 ? mb * 2 ** 20 : 0;
 }
 
-/** A STORAGE | COPY_SRC | COPY_DST buffer of exactly `size` bytes: a pooled one when free, else new. */
-export function takeStorage(device: GPUDevice, size: number, label: string): GPUBuffer {
+function takePooled(device: GPUDevice, size: number, usage: number): GPUBuffer | undefined {
   const pool = pools.get(device);
-  const list = pool?.free.get(size);
-  const b = list?.pop();
+  const b = pool?.free.get(keyOf(usage, size))?.pop();
   if (pool && b) {
     pool.bytes -= size;
     pool.order.splice(pool.order.indexOf(b), 1);
-    return b;
   }
-  return createBuffer(device, { size, usage: POOL_USAGE(), label });
+  return b;
+}
+
+/** A STORAGE | COPY_SRC | COPY_DST buffer of exactly `size` bytes: a pooled one when free, else new. */
+export function takeStorage(device: GPUDevice, size: number, label: string): GPUBuffer {
+  return takePooled(device, size, POOL_USAGE()) ?? createBuffer(device, { size, usage: POOL_USAGE(), label });
+}
+
+/**
+ * A UNIFORM buffer holding `data` (size a multiple of 4): a pooled one rewritten through the queue
+ * (ordered before the call's submit), else a new one mapped at creation. Give it back with
+ * {@link giveBackStorage} when the call is done.
+ */
+export function takeUniform(device: GPUDevice, data: ArrayBuffer): GPUBuffer {
+  const size = align4(data.byteLength);
+  const pooledBuf = takePooled(device, size, UNIFORM_USAGE());
+  if (pooledBuf) {
+    // writeBuffer takes whole words: pad a ragged tail with zeros.
+    const words = data.byteLength % 4 === 0 ? data : (() => { const w = new Uint8Array(size); w.set(new Uint8Array(data)); return w.buffer; })();
+    device.queue.writeBuffer(pooledBuf, 0, words, 0, size);
+    return pooledBuf;
+  }
+  const b = createBuffer(device, { size, usage: UNIFORM_USAGE(), mappedAtCreation: true, label: 'uniform' });
+  new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
+  b.unmap();
+  return b;
 }
 
 /**
@@ -84,20 +111,20 @@ export function takeStorage(device: GPUDevice, size: number, label: string): GPU
  */
 export function giveBackStorage(device: GPUDevice, b: GPUBuffer): void {
   const limit = poolLimit();
-  if (b.usage !== POOL_USAGE() || b.size > limit) {
+  if ((b.usage !== POOL_USAGE() && b.usage !== UNIFORM_USAGE()) || b.size > limit) {
     b.destroy();
     return;
   }
   let pool = pools.get(device);
   if (!pool) pools.set(device, (pool = { free: new Map(), order: [], bytes: 0 }));
-  let list = pool.free.get(b.size);
-  if (!list) pool.free.set(b.size, (list = []));
+  let list = pool.free.get(keyOf(b.usage, b.size));
+  if (!list) pool.free.set(keyOf(b.usage, b.size), (list = []));
   list.push(b);
   pool.order.push(b);
   pool.bytes += b.size;
   while (pool.bytes > limit || pool.order.length > POOL_MAX_BUFFERS) {
     const old = pool.order.shift()!;
-    const l = pool.free.get(old.size)!;
+    const l = pool.free.get(keyOf(old.usage, old.size))!;
     l.splice(l.indexOf(old), 1);
     pool.bytes -= old.size;
     old.destroy();
