@@ -49,7 +49,7 @@ const keyOf = (usage: number, size: number): string => `${usage}:${size}`;
 interface Pool {
   /** Free buffers by usage and byte size, oldest first. */
   readonly free: Map<string, GPUBuffer[]>;
-  /** Sizes in the order they were given back (for evicting the oldest). */
+  /** The free buffers in the order they were given back (for evicting the oldest). */
   readonly order: GPUBuffer[];
   bytes: number;
 }
@@ -85,7 +85,7 @@ export function takeStorage(device: GPUDevice, size: number, label: string): GPU
 }
 
 /**
- * A UNIFORM buffer holding `data` (size a multiple of 4): a pooled one rewritten through the queue
+ * A UNIFORM buffer holding `data` (its size rounded up to 4 bytes): a pooled one rewritten through the queue
  * (ordered before the call's submit), else a new one mapped at creation. Give it back with
  * {@link giveBackStorage} when the call is done.
  */
