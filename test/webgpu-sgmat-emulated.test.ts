@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { causalLowerRight, sdpa, tensor, withBackends, SDPBackend, type Tensor } from '../src/index.js';
 import { readFileSync } from 'node:fs';
 import { flashPath, flashWebgpu, mwProgram, parseSgmatTiles, sgmatMwWorkgroupBytes } from '../backends/flash/webgpu.js';
-import { gpuContext } from '../src/webgpu/device.js';
+import { gpuContext, type WebGpuContext } from '../src/webgpu/device.js';
 import { emulateSubgroupMatrix } from '../src/webgpu/sgmat-emulation.js';
 import { expandDirectives, expandTemplate } from '../src/webgpu/programs.js';
 import { compare } from './helpers/compare.js';
@@ -91,6 +91,40 @@ describe('tile shapes', () => {
     } finally {
       if (saved === undefined) delete process.env.SDPA_WEBGPU_SGMAT_TILES;
       else process.env.SDPA_WEBGPU_SGMAT_TILES = saved;
+    }
+  });
+  // Routing on a real adapter, from its facts alone (a context without a device: flashPath reads
+  // only configs, subgroup sizes and limits).
+  const fakeCtx = (sg: number, storage = 49152): WebGpuContext =>
+    ({
+      adapterInfo: { vendor: 'test', architecture: '', device: 'test', description: '', subgroupMinSize: sg, subgroupMaxSize: sg },
+      features: new Set(['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']),
+      limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30, maxComputeWorkgroupStorageSize: storage, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024, maxComputeWorkgroupsPerDimension: 65535, maxStorageBuffersPerShaderStage: 8 },
+      subgroupMatrixConfigs: [{ componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 }],
+      source: 'test',
+    }) as unknown as WebGpuContext;
+  it('routes real adapters to the multi-subgroup kernel with the default tiles, the first kernel where it cannot run, and says why', () => {
+    const saved = ['SDPA_WEBGPU_SGMAT_TILES', 'SDPA_WEBGPU_SGMAT_KERNEL', 'SDPA_WEBGPU_FLASH_PATH'].map((k) => [k, process.env[k]] as const);
+    for (const [k] of saved) delete process.env[k];
+    try {
+      expect(flashPath(fakeCtx(32), { e: 64, ev: 64, s: 4096, l: 4096 }).kernel).toBe('mw-4x2x16d-t8-d64');
+      expect(flashPath(fakeCtx(32), { e: 128, ev: 128, s: 4096, l: 4096 }).kernel).toBe('mw-4x2x16d-t8-f1024-d128');
+      // Ragged L: K/V staged through workgroup memory.
+      expect(flashPath(fakeCtx(32), { e: 64, ev: 64, s: 77, l: 93 }).kernel).toBe('mw-4x2x16s-t8-d64');
+      // 64-wide subgroups: the first kernel, which takes whole tiles only.
+      expect(flashPath(fakeCtx(64), { e: 64, ev: 64, s: 128, l: 128 }).kernel).toBe('old-d64');
+      const neither = flashPath(fakeCtx(64), { e: 64, ev: 64, s: 77, l: 93 });
+      expect(neither.kind).toBe('portable');
+      expect(neither.why).toMatch(/needs 32-wide subgroups \(adapter: 64\.\.64\); the one-subgroup kernel needs S % 64 = 0/);
+      // Too little workgroup memory for the tiles: the reason names bytes and the limit.
+      expect(flashPath(fakeCtx(32, 16384), { e: 256, ev: 256, s: 256, l: 256 }).why).toMatch(/need \d+ bytes of workgroup memory, over maxComputeWorkgroupStorageSize 16384/);
+      process.env.SDPA_WEBGPU_SGMAT_KERNEL = 'old';
+      expect(flashPath(fakeCtx(32), { e: 64, ev: 64, s: 128, l: 128 }).kernel).toBe('old-d64');
+    } finally {
+      for (const [k, v] of saved) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
   it('counts the workgroup memory of S, P, the staging block and the row arrays', () => {
