@@ -13,6 +13,7 @@
  * Tile sizes come from maxComputeWorkgroupStorageSize; the path is an init-time fact per shape class.
  */
 import { named } from '../../src/dispatch/constraints.js';
+import { envVar as env } from '../../src/env.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { bindTensor, checkBuffersFit, dispatchRows, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { describeGpu, gpuAvailability, gpuContext, initWebGpu, type WebGpuContext } from '../../src/webgpu/device.js';
@@ -98,10 +99,6 @@ function hasF16Matrix(ctx: WebGpuContext): boolean {
 /** Workgroup bytes of the one-subgroup kernel: f32 scores, f16 probabilities, f32 output tile. */
 function sgmatWorkgroupBytes(sg: number, dmax: number): number {
   return sg * SGMAT_BC * 4 + sg * SGMAT_BC * 2 + sg * dmax * 4;
-}
-
-function env(name: string): string | undefined {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 }
 
 type PathQuery = Pick<AttentionParams, 'e' | 'ev'> & { causal?: AttentionParams['causal']; s?: number; l?: number };

@@ -4,6 +4,7 @@
  * lazily, only when someone listens.
  */
 import type { DispatchReport } from './select.js';
+import { envVar } from '../env.js';
 
 /** A record of one `sdpa` call's dispatch, as kept by {@link lastDispatch}. */
 export interface DispatchRecord {
@@ -36,8 +37,7 @@ export function lastDispatch(): DispatchRecord | undefined {
 }
 
 function envLogOn(): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return (env?.SDPA_LOG ?? '').split(',').map((s) => s.trim()).includes('dispatch');
+  return (envVar('SDPA_LOG') ?? '').split(',').map((s) => s.trim()).includes('dispatch');
 }
 
 /** The one-line form of a record. */

@@ -12,6 +12,7 @@ import { named, formatBytes } from '../dispatch/constraints.js';
 import { maskView } from '../cpu/layout.js';
 import { mix32 } from '../rng.js';
 import { Tensor, shapeSize } from '../tensor.js';
+import { envVar } from '../env.js';
 import { GpuStorage, align4, createBuffer, giveBackStorage, gpuStorageOf, takeStorage, takeUniform, uploadBytes } from './buffers.js';
 import { gpuContext, markLost, pollLost, requireContext, type WebGpuContext } from './device.js';
 import { bindGroupLayout, getPipeline, type BindingKind, type ProgramInfo } from './programs.js';
@@ -191,8 +192,7 @@ export function lastPassTimes(): readonly PassTime[] {
 }
 
 function timestampsWanted(device: GPUDevice): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.SDPA_WEBGPU_TIMESTAMPS === '1' && device.features.has('timestamp-query');
+  return envVar('SDPA_WEBGPU_TIMESTAMPS') === '1' && device.features.has('timestamp-query');
 }
 
 /** Runs the passes in one submit and waits for it; faults (device loss, OOM, validation) become BackendFaultError. */

@@ -8,6 +8,7 @@ import { bytesPerElement, type DType } from '../dtype.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
 import { Tensor, setGpuBufferWrapper, shapeSize, type DeviceStorage, type TensorData } from '../tensor.js';
 import { gpuContext } from './device.js';
+import { envVar } from '../env.js';
 
 /** Bytes rounded up to a multiple of 4 (WebGPU copy and binding granularity). */
 export const align4 = (n: number): number => Math.ceil(n / 4) * 4;
@@ -64,8 +65,8 @@ const POOL_MAX_BUFFERS = 32;
  * Dawn's lazy zero-fill.
  */
 function poolLimit(): number {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SDPA_WEBGPU_POOL_MB;
-  const mb = env === undefined || env === '' ? 512 : Number(env);
+  const text = envVar('SDPA_WEBGPU_POOL_MB');
+  const mb = text === undefined || text === '' ? 512 : Number(text);
   return Number.isFinite(mb) && mb > 0 ? mb * 2 ** 20 : 0;
 }
 
