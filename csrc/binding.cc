@@ -127,6 +127,7 @@ bool fits(int64_t base, int64_t rows, int64_t stride, int64_t cols, int64_t leng
 struct Call {
   AttentionArgs a{};
   std::vector<int64_t> q_base, kb, vb, mask_base;
+  std::string kernel;  // args.kernel; a.kernel points into it
   std::vector<Napi::Reference<Napi::Value>> keep;
 };
 
@@ -216,6 +217,12 @@ void parse(Napi::Env env, const Napi::Value& arg, Call& c) {
   const int64_t nt = get_int(env, o, "numThreads", false, 0);
   if (nt < 0 || nt > 1024) range_error(env, "numThreads must be in [0, 1024]");
   a.num_threads = (int32_t)nt;
+  const Napi::Value kv = o.Get("kernel");
+  if (!kv.IsUndefined()) {
+    if (!kv.IsString()) type_error(env, "args.kernel must be a kernel name (a string from kernels()) or undefined");
+    c.kernel = kv.As<Napi::String>().Utf8Value();
+    a.kernel = c.kernel.c_str();
+  }
   try {
     (void)sdpa::workspace_bytes_per_thread(a);  // runs the kernel's own validation synchronously
   } catch (const std::exception& e) {
@@ -273,21 +280,47 @@ Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sdpa::CpuFeatures f = sdpa::detect_cpu_features();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("avx2", f.avx2); o.Set("fma", f.fma); o.Set("avx512f", f.avx512f); o.Set("avx512bw", f.avx512bw);
-  o.Set("avx512vl", f.avx512vl); o.Set("avx512Bf16", f.avx512_bf16); o.Set("avx512Fp16", f.avx512_fp16);
+  o.Set("avx2", f.avx2); o.Set("fma", f.fma); o.Set("f16c", f.f16c); o.Set("avx512f", f.avx512f);
+  o.Set("avx512bw", f.avx512bw); o.Set("avx512vl", f.avx512vl); o.Set("avx512dq", f.avx512dq);
+  o.Set("avx512Bf16", f.avx512_bf16); o.Set("avx512Fp16", f.avx512_fp16);
   o.Set("amxTile", f.amx_tile); o.Set("amxBf16", f.amx_bf16); o.Set("amxPermitted", f.amx_permitted);
+  o.Set("brand", f.brand);
+  o.Set("l1dBytes", (double)f.l1d_bytes); o.Set("l2Bytes", (double)f.l2_bytes);
   return o;
 }
 
-Napi::Value KernelName(const Napi::CallbackInfo& info) {
+// The C++ kernel table, in priority order, with what each kernel needs and what this CPU lacks.
+Napi::Value Kernels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 1) type_error(env, "kernelName(dtype): expected one argument");
-  DType dt = parse_dtype(env, info[0]);
-  try {
-    return Napi::String::New(env, sdpa::selected_kernel_name(dt));
-  } catch (const std::exception& e) {
-    range_error(env, e.what());  // e.g. a bad SDPA_CPU_ISA value
+  const uint32_t have = sdpa::cpu_feature_bits();
+  auto names = [&](uint32_t bits) {
+    Napi::Array arr = Napi::Array::New(env);
+    for (int i = 0; i < sdpa::kFeatureCount; ++i)
+      if (bits & (1u << i)) arr.Set(arr.Length(), sdpa::feature_name(i));
+    return arr;
+  };
+  Napi::Array out = Napi::Array::New(env);
+  for (int i = 0; i < sdpa::kernel_count(); ++i) {
+    const sdpa::KernelInfo& k = sdpa::kernel_info(i);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", k.name);
+    o.Set("isa", k.isa);
+    Napi::Array dts = Napi::Array::New(env);
+    const char* dn[] = {"float32", "float16", "bfloat16"};
+    for (int d = 0; d < 3; ++d)
+      if (k.dtypes & (1u << d)) dts.Set(dts.Length(), dn[d]);
+    o.Set("dtypes", dts);
+    o.Set("requires", names(k.requires));
+    o.Set("missing", names(k.requires & ~have));
+    o.Set("eMultiple", (double)k.e_multiple);
+    o.Set("evMultiple", (double)k.ev_multiple);
+    o.Set("maxHeadDim", (double)k.max_head_dim);
+    o.Set("minKeys", (double)k.min_keys);
+    if (k.max_queries > 0) o.Set("maxQueries", (double)k.max_queries);
+    o.Set("summary", k.summary);
+    out.Set(i, o);
   }
+  return out;
 }
 
 Napi::Value NumThreads(const Napi::CallbackInfo& info) {
@@ -298,7 +331,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flashAttention", Napi::Function::New(env, FlashAttention, "flashAttention"));
   exports.Set("workspaceBytes", Napi::Function::New(env, WorkspaceBytes, "workspaceBytes"));
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeatures, "cpuFeatures"));
-  exports.Set("kernelName", Napi::Function::New(env, KernelName, "kernelName"));
+  exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
   return exports;
 }

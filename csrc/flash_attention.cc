@@ -56,10 +56,46 @@ bool request_amx_permission() {
 #endif
 }
 
+#ifdef SDPA_X86
+// Size in bytes of the level-`level` data (or unified) cache from a deterministic cache-parameters
+// leaf (4 on Intel, 0x8000001D on AMD: same layout), or 0.
+int64_t cache_bytes(unsigned leaf, int level) {
+  for (unsigned sub = 0; sub < 16; ++sub) {
+    unsigned a, b, c, d;
+    __cpuid_count(leaf, sub, a, b, c, d);
+    const unsigned type = a & 0x1f;
+    if (type == 0) break;
+    if ((int)((a >> 5) & 7) != level || (type != 1 && type != 3)) continue;
+    const int64_t ways = ((b >> 22) & 0x3ff) + 1, parts = ((b >> 12) & 0x3ff) + 1, line = (b & 0xfff) + 1, sets = (int64_t)c + 1;
+    return ways * parts * line * sets;
+  }
+  return 0;
+}
+#endif
+
 CpuFeatures detect_once() {
   CpuFeatures f{};
 #ifdef SDPA_X86
   unsigned a, b, c, d;
+  const unsigned max_ext = __get_cpuid_max(0x80000000, nullptr);
+  if (max_ext >= 0x80000004) {
+    unsigned* w = (unsigned*)f.brand;
+    for (unsigned leaf = 0; leaf < 3; ++leaf) __cpuid(0x80000002 + leaf, w[4 * leaf], w[4 * leaf + 1], w[4 * leaf + 2], w[4 * leaf + 3]);
+    f.brand[48] = 0;
+    // The brand string is space-padded on some CPUs: trim both ends.
+    char* s = f.brand;
+    while (*s == ' ') ++s;
+    std::memmove(f.brand, s, std::strlen(s) + 1);
+    for (size_t n = std::strlen(f.brand); n > 0 && f.brand[n - 1] == ' '; --n) f.brand[n - 1] = 0;
+  }
+  unsigned vendor[3] = {0, 0, 0};
+  const unsigned max_leaf = __get_cpuid_max(0, nullptr);
+  __cpuid(0, a, vendor[0], vendor[2], vendor[1]);
+  const bool amd = std::memcmp(vendor, "AuthenticAMD", 12) == 0;
+  bool topoext = false;
+  if (max_ext >= 0x80000001) { __cpuid(0x80000001, a, b, c, d); topoext = (c >> 22) & 1; }
+  if (amd && topoext && max_ext >= 0x8000001d) { f.l1d_bytes = cache_bytes(0x8000001d, 1); f.l2_bytes = cache_bytes(0x8000001d, 2); }
+  else if (max_leaf >= 4) { f.l1d_bytes = cache_bytes(4, 1); f.l2_bytes = cache_bytes(4, 2); }
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   const bool osxsave = (c >> 27) & 1, has_fma = (c >> 12) & 1, has_f16c = (c >> 29) & 1, has_avx = (c >> 28) & 1;
   if (!osxsave || !has_avx) return f;
@@ -68,15 +104,15 @@ CpuFeatures detect_once() {
   const bool os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
   const bool os_amx = (xcr0 & 0x60000) == 0x60000;
   if (!os_avx) return f;
-  unsigned max_leaf = __get_cpuid_max(0, nullptr);
+  f.fma = has_fma;
+  f.f16c = has_f16c;
   if (max_leaf < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
-  f.avx2 = ((b >> 5) & 1) && has_f16c;  // our AVX2 path also converts fp16 with F16C
-  f.fma = has_fma;
+  f.avx2 = (b >> 5) & 1;
   f.avx512f = os_avx512 && ((b >> 16) & 1);
-  const bool dq = (b >> 17) & 1;
+  f.avx512dq = os_avx512 && ((b >> 17) & 1);
   f.avx512bw = os_avx512 && ((b >> 30) & 1);
-  f.avx512vl = os_avx512 && ((b >> 31) & 1) && dq;  // the AVX-512 TU is built with DQ too
+  f.avx512vl = os_avx512 && ((b >> 31) & 1);
   f.avx512_fp16 = os_avx512 && ((d >> 23) & 1);
   f.amx_bf16 = os_amx && ((d >> 22) & 1);
   f.amx_tile = os_amx && ((d >> 24) & 1);
@@ -88,41 +124,44 @@ CpuFeatures detect_once() {
   return f;
 }
 
-enum Level { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
+// The kernel table in priority order: the first one that can run a call is the best one.
+const Kernel* const kTable[] = {&kernel_amx_bf16, &kernel_amx_fp16, &kernel_avx512, &kernel_avx2, &kernel_scalar};
+constexpr int kTableSize = (int)(sizeof(kTable) / sizeof(kTable[0]));
 
-Level hw_level(const CpuFeatures& f) {
-  const bool avx512 = f.avx512f && f.avx512bw && f.avx512vl && f.fma;
-  if (avx512 && f.avx512_bf16 && f.amx_tile && f.amx_bf16 && f.amx_permitted) return kAmx;
-  if (avx512) return kAvx512;
-  if (f.avx2 && f.fma) return kAvx2;
-  return kScalar;
+const char* const kFeatureNames[kFeatureCount] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
+                                                  "avx512_bf16", "amx_tile", "amx_bf16", "amx_os_permission"};
+
+std::string feature_list(uint32_t bits) {
+  std::string s;
+  for (int i = 0; i < kFeatureCount; ++i)
+    if (bits & (1u << i)) s += (s.empty() ? "" : ", ") + std::string(kFeatureNames[i]);
+  return s;
 }
 
-// SDPA_CPU_ISA may only lower the level: forcing a path the CPU lacks would crash with SIGILL.
-Level active_level() {
-  Level lv = hw_level(detect_cpu_features());
-  if (const char* env = std::getenv("SDPA_CPU_ISA")) {
-    std::string s(env);
-    Level want = lv;
-    if (s == "scalar") want = kScalar;
-    else if (s == "avx2") want = kAvx2;
-    else if (s == "avx512") want = kAvx512;
-    else if (s == "amx") want = kAmx;
-    else if (!s.empty()) throw std::invalid_argument("SDPA_CPU_ISA must be scalar, avx2, avx512 or amx, got '" + s + "'");
-    lv = std::min(lv, want);
-  }
-  return lv;
-}
+const char* dtype_name(DType d) { return d == DType::F32 ? "float32" : d == DType::F16 ? "float16" : "bfloat16"; }
 
-const Kernel& choose_kernel(Level lv, DType dt, const Plan* plan) {
-  if (lv >= kAmx) {
-    if (dt == DType::BF16 && (!plan || kernel_amx_bf16.supports(*plan))) return kernel_amx_bf16;
-    // fp16: bf16 hi/lo split on tiles (fp16-accurate); head dims that do not tile → AVX-512 fp32.
-    if (dt == DType::F16 && (!plan || kernel_amx_fp16.supports(*plan))) return kernel_amx_fp16;
+// Why kernel k cannot run args, or "" when it can. Sentences name the rule, the call's value and,
+// where it helps, what to do.
+std::string kernel_refusal(const Kernel& k, const AttentionArgs& a, const Tuning& t) {
+  const KernelInfo& in = k.info;
+  const std::string n = in.name;
+  if (!(in.dtypes & (1u << (int)a.dtype))) {
+    std::string ds;
+    for (DType d : {DType::F32, DType::F16, DType::BF16})
+      if (in.dtypes & (1u << (int)d)) ds += (ds.empty() ? "" : ", ") + std::string(dtype_name(d));
+    return n + " runs " + ds + " inputs, got " + dtype_name(a.dtype);
   }
-  if (lv >= kAvx512) return kernel_avx512;
-  if (lv >= kAvx2) return kernel_avx2;
-  return kernel_scalar;
+  const uint32_t missing = in.requires & ~cpu_feature_bits();
+  if (missing) return n + " needs the CPU features " + feature_list(in.requires) + "; this CPU lacks " + feature_list(missing);
+  if (a.e % in.e_multiple) return n + " needs the head dim e to be a multiple of " + std::to_string(in.e_multiple) + ", got e = " + std::to_string(a.e);
+  if (a.ev % in.ev_multiple) return n + " needs the value head dim ev to be a multiple of " + std::to_string(in.ev_multiple) + ", got ev = " + std::to_string(a.ev);
+  if (a.e > in.max_head_dim || a.ev > in.max_head_dim)
+    return n + " runs head dims up to " + std::to_string(in.max_head_dim) + ", got e = " + std::to_string(a.e) + ", ev = " + std::to_string(a.ev);
+  if (in.max_queries > 0 && a.s > in.max_queries)
+    return n + " runs at most " + std::to_string(in.max_queries) + " queries per head, got s = " + std::to_string(a.s);
+  if (t.speed_rules && in.min_keys > 0 && a.l < in.min_keys)
+    return n + " runs from " + std::to_string(in.min_keys) + " keys on (below that another kernel measured faster), got l = " + std::to_string(a.l);
+  return "";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,24 +290,43 @@ int env_int(const char* name, int dflt) {
   return dflt;
 }
 
-Plan make_plan(const AttentionArgs& a, int nthreads, int w) {
-  Plan p;
+int resolve_threads(const AttentionArgs& a) {
+  return a.num_threads > 0 ? a.num_threads : default_num_threads();
+}
+
+// The validated call, its kernel and that kernel's blocking.
+Plan make_plan(const AttentionArgs& a, const Tuning& t) {
+  const Kernel& k = resolve_kernel(a, t);
+  Plan p{};
   p.a = a;
+  p.k = &k;
   p.group = a.hq / a.hkv;
+  p.nthreads = resolve_threads(a);
+  p.nsplit = 1;
+  k.plan(p, t);
+  p.nthreads = (int)std::max<int64_t>(1, std::min<int64_t>(p.nthreads, p.njobs));
+  return p;
+}
+
+}  // namespace
+
+namespace detail {
+
+void plan_prefill(Plan& p, const Tuning& t) {
+  const AttentionArgs& a = p.a;
   // 128 query rows: Qt and the score tile stay in L1/L2 and reuse each K/V block for 128 queries
   // (measured best of 32/64/128 for D=64, S=2048).
   // Smaller when there are too few (head × block) jobs to keep every thread busy.
   // bf16/fp16 (AMX) take 256 rows from S = 2048 on: their Vᵀ block is repacked once per job, so
   // more rows amortise it; shorter sequences keep 128 so there are enough jobs to balance.
-  int64_t bq = env_int("SDPA_BQ", a.dtype != DType::F32 && a.s >= 2048 ? 256 : 128);
+  int64_t bq = t.bq > 0 ? t.bq : a.dtype != DType::F32 && a.s >= 2048 ? 256 : 128;
   bq = std::min<int64_t>(std::max<int64_t>(bq, 1), 512);  // apply_mask holds <= 256 vectors of queries
-  while (bq > 16 && a.bh * ((a.s + bq - 1) / bq) < 2 * (int64_t)nthreads) bq /= 2;
+  while (bq > 16 && a.bh * ((a.s + bq - 1) / bq) < 2 * (int64_t)p.nthreads) bq /= 2;
   bq = std::min<int64_t>(bq, std::max<int64_t>(a.s, 1));
-  (void)w;
   p.bq = bq;
   // Keys per block: the score tile bk×bq fp32 plus K/V blocks should sit in L2 (2 MiB/core here);
   // big head dims get fewer keys so converted K/V blocks stay small.
-  int64_t bk = env_int("SDPA_BK", 0);
+  int64_t bk = t.bk;
   if (bk <= 0) {
     const int64_t dims = a.e + a.ev;
     bk = dims <= 512 ? 128 : 64;
@@ -279,26 +337,77 @@ Plan make_plan(const AttentionArgs& a, int nthreads, int w) {
   }
   p.bk = std::max<int64_t>(bk, 16);
   p.nqb = (a.s + p.bq - 1) / p.bq;
-  // AMX bf16: 256-key blocks for head dims up to 128. Each block costs a fixed set of Oᵀ tile
-  // loads / stores and Qᵀ tile loads per strip plus the exact-max pass of a strip's first block, so
-  // longer blocks amortise them; measured +4–12% (1 thread, D = 64/128, S = 512..4096; causal
-  // neutral to +10%), where 64-key blocks were 10% slower. The fp16 split kernel measured neutral
-  // to -5% with 256 and keeps 128.
-  if (env_int("SDPA_BK", 0) <= 0 && a.e + a.ev <= 256 && a.dtype == DType::BF16 &&
-      &choose_kernel(active_level(), a.dtype, &p) == &kernel_amx_bf16)
-    p.bk = 256;
-  return p;
+  p.njobs = a.bh * p.nqb;
 }
 
-int resolve_threads(const AttentionArgs& a) {
-  return a.num_threads > 0 ? a.num_threads : default_num_threads();
+const Kernel& resolve_kernel(const AttentionArgs& args, const Tuning& t) {
+  validate(args);
+  if (args.kernel) {
+    for (const Kernel* k : kTable) {
+      if (std::strcmp(k->info.name, args.kernel) != 0) continue;
+      const std::string why = kernel_refusal(*k, args, t);
+      if (!why.empty()) throw std::invalid_argument("flash_attention: kernel " + why);
+      return *k;
+    }
+    std::string names;
+    for (const Kernel* k : kTable) names += (names.empty() ? "" : ", ") + std::string(k->info.name);
+    throw std::invalid_argument("flash_attention: kernel must be one of " + names + ", got '" + args.kernel + "'");
+  }
+  for (const Kernel* k : kTable)
+    if (kernel_refusal(*k, args, t).empty()) return *k;
+  return kernel_scalar;  // unreachable: the scalar kernel runs every validated call
 }
 
-}  // namespace
+void flash_attention_tuned(const AttentionArgs& args, const Tuning& t) {
+  Plan plan = make_plan(args, t);
+  if (args.bh == 0 || args.s == 0) return;
+  const Kernel* k = plan.k;
+  const size_t ws = k->workspace_bytes(plan);
+  // Per-call shared memory (split-KV partials), zeroed; 64-byte aligned through the uint64 vector's
+  // over-allocation.
+  const size_t sb = k->shared_bytes(plan);
+  std::vector<uint64_t> shared(sb ? (sb + 63) / 8 + 8 : 0, 0);
+  plan.shared = sb ? (void*)(((uintptr_t)shared.data() + 63) & ~(uintptr_t)63) : nullptr;
+  static std::atomic<uint64_t> calls{0};
+  plan.call_id = ++calls;
+  std::atomic<int64_t> next{0};
+  const int64_t njobs = plan.njobs;
+  auto body = [&](int) {
+    void* scratch = tls_scratch.get(ws);
+    for (;;) {
+      const int64_t job = next.fetch_add(1, std::memory_order_relaxed);
+      if (job >= njobs) break;
+      k->run(plan, job, scratch);
+    }
+  };
+  if (plan.nthreads <= 1) body(0);
+  else pool().run(plan.nthreads, body);
+}
+
+}  // namespace detail
 
 CpuFeatures detect_cpu_features() {
   static const CpuFeatures f = detect_once();  // thread-safe once (C++11 magic statics)
   return f;
+}
+
+uint32_t cpu_feature_bits() {
+  const CpuFeatures f = detect_cpu_features();
+  const bool bits[kFeatureCount] = {f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512vl, f.avx512dq,
+                                    f.avx512_bf16, f.amx_tile, f.amx_bf16, f.amx_permitted};
+  uint32_t out = 0;
+  for (int i = 0; i < kFeatureCount; ++i)
+    if (bits[i]) out |= 1u << i;
+  return out;
+}
+
+const char* feature_name(int i) { return i >= 0 && i < kFeatureCount ? kFeatureNames[i] : "unknown"; }
+
+int kernel_count() { return kTableSize; }
+
+const KernelInfo& kernel_info(int i) {
+  if (i < 0 || i >= kTableSize) throw std::out_of_range("kernel_info: index out of range");
+  return kTable[i]->info;
 }
 
 int default_num_threads() {
@@ -306,51 +415,18 @@ int default_num_threads() {
   return env_int("SDPA_NUM_THREADS", hc ? (int)hc : 1);
 }
 
-const char* selected_kernel_name(DType dt) { return choose_kernel(active_level(), dt, nullptr).name; }
-
-const char* kernel_name_for(const AttentionArgs& args) {
-  validate(args);
-  Plan plan = make_plan(args, resolve_threads(args), 16);
-  return choose_kernel(active_level(), args.dtype, &plan).name;
-}
+const char* kernel_name_for(const AttentionArgs& args) { return resolve_kernel(args, Tuning{}).info.name; }
 
 uint64_t workspace_bytes_per_thread(const AttentionArgs& args) {
-  validate(args);
-  const int nt = resolve_threads(args);
-  Plan plan = make_plan(args, nt, 16);
-  const Kernel* k = &choose_kernel(active_level(), args.dtype, &plan);
-  if (!k->supports(plan)) k = &choose_kernel(std::min(active_level(), kAvx512), args.dtype, &plan);
-  return k->workspace_bytes(plan);
+  const Plan plan = make_plan(args, Tuning{});
+  return plan.k->workspace_bytes(plan);
 }
 
-void flash_attention(const AttentionArgs& args) {
-  validate(args);
-  if (args.bh == 0 || args.s == 0) return;
-  const Level lv = active_level();
-  int nt = resolve_threads(args);
-  Plan plan = make_plan(args, nt, 16);
-  const Kernel* k = &choose_kernel(lv, args.dtype, &plan);
-  const int64_t njobs = args.bh * plan.nqb;
-  nt = (int)std::min<int64_t>(nt, njobs);
-  const size_t ws = k->workspace_bytes(plan);
-  std::atomic<int64_t> next{0};
-  const int64_t nqb = plan.nqb;
-  static std::atomic<uint64_t> calls{0};
-  plan.call_id = ++calls;
-  auto body = [&](int) {
-    void* scratch = tls_scratch.get(ws);
-    for (;;) {
-      const int64_t job = next.fetch_add(1, std::memory_order_relaxed);
-      if (job >= njobs) break;
-      // Head-major, later query blocks first. Head-major: consecutive jobs share a kv head, so the
-      // AMX kernels reuse the K/V they packed for it (per thread). Later blocks first: under a
-      // causal mask they see the most keys, so long jobs start early and short ones fill the tail.
-      const int64_t qblk = nqb - 1 - job % nqb;
-      k->run(plan, job / nqb, qblk, scratch);
-    }
-  };
-  if (nt <= 1) body(0);
-  else pool().run(nt, body);
+uint64_t shared_bytes_for(const AttentionArgs& args) {
+  const Plan plan = make_plan(args, Tuning{});
+  return plan.k->shared_bytes(plan);
 }
+
+void flash_attention(const AttentionArgs& args) { flash_attention_tuned(args, Tuning{}); }
 
 }  // namespace sdpa

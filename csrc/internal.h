@@ -22,32 +22,76 @@ extern thread_local unsigned long long prof_t[8], prof_last;
 namespace sdpa {
 namespace detail {
 
+// Tuning a C++ test or benchmark may force (the addon always passes the defaults): blockings, and
+// whether a kernel's speed rules (KernelInfo::min_keys) bind an explicitly named kernel.
+struct Tuning {
+  int64_t bq = 0, bk = 0;     // 0: the kernel's own choice
+  bool speed_rules = true;    // false: run a named kernel below its min_keys too (tests every shape)
+};
+
+struct Kernel;
+
+// KernelInfo::dtypes bits and Feature sets of the ISA levels.
+constexpr uint32_t kDtF32 = 1u << (int)DType::F32, kDtF16 = 1u << (int)DType::F16, kDtBf16 = 1u << (int)DType::BF16;
+constexpr uint32_t kDtAll = kDtF32 | kDtF16 | kDtBf16;
+constexpr uint32_t kNeedAvx2 = kFeatAvx2 | kFeatFma | kFeatF16c;
+constexpr uint32_t kNeedAvx512 = kNeedAvx2 | kFeatAvx512f | kFeatAvx512bw | kFeatAvx512vl | kFeatAvx512dq;
+constexpr uint32_t kNeedAmx = kNeedAvx512 | kFeatAvx512Bf16 | kFeatAmxTile | kFeatAmxBf16 | kFeatAmxPermission;
+constexpr int64_t kMaxHeadDim = 65536;
+
 // The validated call plus the blocking chosen for it.
 struct Plan {
   AttentionArgs a;
+  const Kernel* k;
   int64_t group;   // hq / hkv
-  int64_t bq;      // query rows per job
+  int64_t bq;      // query rows per job (prefill)
   int64_t bk;      // keys per inner block
-  int64_t nqb;     // query blocks per head
+  int64_t nqb;     // query blocks per head (prefill)
+  int64_t njobs;   // jobs the threads share (job ids 0..njobs-1, taken in order)
+  int nthreads;    // threads the call uses (<= njobs)
   uint64_t call_id;  // distinct per flash_attention call: per-thread packed K/V caches key on it
+  // Split-KV decode: each kv head's keys are cut into nsplit chunks of `chunk` keys whose partial
+  // results meet in `shared` (Kernel::shared_bytes, zeroed, 64-byte aligned, laid out by the
+  // kernel). The prefill kernels leave nsplit 1 and shared null.
+  int64_t nsplit, chunk;
+  void* shared;
 };
 
-// A kernel: one translation unit compiled with its own -m flags.
+// A kernel: one translation unit compiled with its own -m flags, and its row of the kernel table.
 struct Kernel {
-  const char* name;
-  // Whether this kernel handles these shapes (AMX needs head dims that tile).
-  bool (*supports)(const Plan&);
+  KernelInfo info;
+  // Blocking and job count for a validated call (the prefill kernels share plan_prefill).
+  void (*plan)(Plan&, const Tuning&);
   // Scratch bytes per thread (64-byte aligned region handed to run()).
   size_t (*workspace_bytes)(const Plan&);
-  // Computes query rows [qblk*bq, min(s, qblk*bq+bq)) of flat head bh.
-  void (*run)(const Plan&, int64_t bh, int64_t qblk, void* ws);
+  // Runs job `job` of the plan (prefill: one query block of one flat head).
+  void (*run)(const Plan&, int64_t job, void* ws);
+  // Bytes of per-call shared memory the plan needs besides the per-thread scratch (split-KV partials).
+  size_t (*shared_bytes)(const Plan&);
 };
+
+// Query blocks × flat heads, threads ≈ jobs: the prefill kernels' blocking (flash_attention.cc).
+void plan_prefill(Plan&, const Tuning&);
+static inline size_t no_shared_bytes(const Plan&) { return 0; }
+
+// Prefill job order: head-major, later query blocks first. Head-major: consecutive jobs share a
+// kv head, so the AMX kernels reuse the K/V they packed for it (per thread). Later blocks first:
+// under a causal mask they see the most keys, so long jobs start early and short ones fill the tail.
+static inline void prefill_job(const Plan& p, int64_t job, int64_t* bh, int64_t* qblk) {
+  *bh = job / p.nqb;
+  *qblk = p.nqb - 1 - job % p.nqb;
+}
 
 extern const Kernel kernel_scalar;
 extern const Kernel kernel_avx2;
 extern const Kernel kernel_avx512;
 extern const Kernel kernel_amx_bf16;
 extern const Kernel kernel_amx_fp16;
+
+// Runs args on the kernel args.kernel names (or the best one for them), with forced tuning.
+void flash_attention_tuned(const AttentionArgs& args, const Tuning& t);
+// The kernel flash_attention_tuned would run (validates args; throws when a named one cannot run).
+const Kernel& resolve_kernel(const AttentionArgs& args, const Tuning& t);
 
 // Portable bit conversions (scalar tails and the scalar kernel). static so every TU keeps its own.
 static inline float f16_to_f32(uint16_t h) {

@@ -18,62 +18,13 @@
 // products of the neighbouring strips into the softmax loop (no gain: the AMX and AVX-512 phases
 // did not overlap measurably), 64-key blocks (10% slower).
 #include <immintrin.h>
-#include <cstdlib>
 #include "internal.h"
 
 namespace sdpa {
 namespace detail {
 namespace isa_amx {
 
-// The AVX-512 ops are the same as kernel_avx512.cc's; this TU is compiled with a superset of its
-// flags, and its own namespace keeps the two copies apart.
-struct Ops {
-  static constexpr int W = 16;
-  using V = __m512;
-  static inline V load(const float* p) { return _mm512_loadu_ps(p); }
-  static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static inline V set1(float x) { return _mm512_set1_ps(x); }
-  static inline V zero() { return _mm512_setzero_ps(); }
-  static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-  static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
-  static inline V iota() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
-  static inline V causal_mask(V s, V idx, V thr) {
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(idx, thr, _CMP_LT_OQ), s, _mm512_set1_ps(-__builtin_inff()));
-  }
-  static inline V ninf_to_zero(V x) {
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-__builtin_inff()), _CMP_EQ_OQ), x, zero());
-  }
-  static inline V exp(V x) {
-    // Results below 2^-126 are returned as exact 0 instead of denormals: a denormal result costs a
-    // microcode assist (~100+ cycles per instruction) and masked (-inf) scores hit it on every
-    // diagonal block. Relative to the row max (exp(0) = 1) they are negligible anyway.
-    // NaN must stay NaN (PyTorch: a NaN score makes its row NaN): the compare is unordered (NaN
-    // lanes count as normal) and the clamps put the constant first, since min/max return their
-    // second operand when one is NaN.
-    const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ);
-    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), _mm512_min_ps(_mm512_set1_ps(88.7f), x));
-    V n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    V r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-    V p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_scalef_ps(normal, p, n);
-  }
-  static inline void cvt_in(const uint16_t* src, float* dst, int64_t n, bool bf16) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = bf16 ? bf16_to_f32(src[i]) : f16_to_f32(src[i]);
-  }
-  static inline void cvt_out(const float* src, uint16_t* dst, int64_t n, bool bf16, float scale, float*) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = bf16 ? f32_to_bf16(src[i] * scale) : f32_to_f16(src[i] * scale);
-  }
-};
+#include "ops_avx512.h"
 constexpr int QK_MR = 6, QK_NV = 4, PV_MR = 6, PV_NV = 4;
 
 #include "kernel_impl.h"
@@ -122,19 +73,14 @@ static AmxLayout amx_layout(const Plan& p) {
   return L;
 }
 
-static bool amx_supports(const Plan& p) {
-  // K rows feed A tiles directly in 32-element chunks; Oᵀ tiles cover 16 value dims each.
-  return p.a.dtype == DType::BF16 && p.a.e % 32 == 0 && p.a.ev % 16 == 0 && p.a.e <= 4096;
-}
-static bool amx_fp16_supports(const Plan& p) {
-  // Below ~1024 keys the three tile products per product do not pay for the per-job splitting:
-  // the AVX-512 fp32 kernel measured faster there (S=L=512: ~285 vs ~170 GFLOP/s, 2 threads).
-  // SDPA_AMX_FP16_MIN_L moves that limit (the C++ test sets 0 so every shape exercises this path).
-  static const long min_l = [] {
-    const char* e = std::getenv("SDPA_AMX_FP16_MIN_L");
-    return e && *e ? std::strtol(e, nullptr, 10) : 1024L;
-  }();
-  return p.a.dtype == DType::F16 && p.a.e % 32 == 0 && p.a.ev % 16 == 0 && p.a.e <= 4096 && p.a.l >= min_l;
+// The AMX bf16 kernel's blocking: the prefill one, with 256-key blocks for head dims up to 128.
+// Each block costs a fixed set of Oᵀ tile loads / stores and Qᵀ tile loads per strip plus the
+// exact-max pass of a strip's first block, so longer blocks amortise them; measured +4–12%
+// (1 thread, D = 64/128, S = 512..4096; causal neutral to +10%), where 64-key blocks were 10%
+// slower. The fp16 split kernel measured neutral to -5% with 256 and keeps 128.
+static void amx_bf16_plan(Plan& p, const Tuning& t) {
+  plan_prefill(p, t);
+  if (t.bk <= 0 && p.a.e + p.a.ev <= 256) p.bk = 256;
 }
 static size_t amx_ws(const Plan& p) { return amx_layout(p).total; }
 
@@ -243,6 +189,38 @@ static inline __m512 exp2_fast(__m512 y) {
   return _mm512_maskz_scalef_ps(normal, p, n);
 }
 
+// 2^(c2·s + nm) of one 16-query column of a strip's scores (St rows nqp floats apart), packed into
+// Pᵀ VNNI pairs (pb[jj·nqp], and the lo halves into pbl for fp16) with zero pairs past the nk keys
+// up to nkp; returns the column sums. The pass both softmax variants below make.
+template <bool F16>
+static inline __m512 exp_pack_column(const float* col, int64_t nqp, int64_t nk, int64_t nkp, __m512 c2, __m512 nm,
+                                     uint32_t* pb, uint32_t* pbl, __m512i interleave) {
+  // Keys 2jj and 2jj+1 → one row of pairs (bf16 rounded, or fp16's truncated hi / exact lo halves).
+  auto store_pair = [&](int64_t jj, __m512 pa, __m512 pbv) {
+    if (F16) {
+      __m512i hi, lo; split_pair(pa, pbv, hi, lo);
+      _mm512_storeu_si512(pb + jj * nqp, hi); _mm512_storeu_si512(pbl + jj * nqp, lo);
+    } else {
+      __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(pbv, pa);
+      _mm512_storeu_si512(pb + jj * nqp, _mm512_permutexvar_epi16(interleave, ab));
+    }
+  };
+  __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+  int64_t jj = 0;
+  for (; 2 * jj + 1 < nk; ++jj) {  // two chains so exp latency overlaps
+    __m512 pa = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm));
+    __m512 pbv = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + (2 * jj + 1) * nqp), c2, nm));
+    sum0 = _mm512_add_ps(sum0, pa); sum1 = _mm512_add_ps(sum1, pbv);
+    store_pair(jj, pa, pbv);
+  }
+  for (; 2 * jj < nkp; ++jj) {  // odd last key, then zero pairs up to the tile boundary
+    __m512 pa = 2 * jj < nk ? exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm)) : _mm512_setzero_ps();
+    sum0 = _mm512_add_ps(sum0, pa);
+    store_pair(jj, pa, _mm512_setzero_ps());
+  }
+  return _mm512_add_ps(sum0, sum1);
+}
+
 // Exact fast-path online softmax for one key block (a strip's first block, or after the lazy check
 // failed): St holds raw q·k; colmax the raw extreme per query.
 // Writes the un-normalised probabilities straight into Pᵀ VNNI pairs (bf16) and updates m, l, alpha.
@@ -258,33 +236,8 @@ static inline void fused_softmax_pack(const float* st, uint32_t* pb, uint32_t* p
     const __m512 muse = Ops::ninf_to_zero(mnew);
     const __m512 nm = _mm512_mul_ps(muse, _mm512_set1_ps(-1.44269504088896341f));
     const __m512 al = Ops::exp(_mm512_sub_ps(mold, muse));
-    __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
-    const float* col = st + v * 16;
-    int64_t jj = 0;
-    for (; 2 * jj + 1 < nk; ++jj) {
-      __m512 pa = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm));
-      __m512 pbv = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + (2 * jj + 1) * nqp), c2, nm));
-      sum0 = _mm512_add_ps(sum0, pa); sum1 = _mm512_add_ps(sum1, pbv);
-      if (F16) {
-        __m512i hi, lo; split_pair(pa, pbv, hi, lo);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, hi); _mm512_storeu_si512(pbl + jj * nqp + v * 16, lo);
-      } else {
-        __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(pbv, pa);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, _mm512_permutexvar_epi16(interleave, ab));
-      }
-    }
-    for (; 2 * jj < nkp; ++jj) {  // odd last key, then zero pairs up to the tile boundary
-      __m512 pa = 2 * jj < nk ? exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm)) : _mm512_setzero_ps();
-      sum0 = _mm512_add_ps(sum0, pa);
-      if (F16) {
-        __m512i hi, lo; split_pair(pa, _mm512_setzero_ps(), hi, lo);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, hi); _mm512_storeu_si512(pbl + jj * nqp + v * 16, lo);
-      } else {
-        __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(_mm512_setzero_ps(), pa);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, _mm512_permutexvar_epi16(interleave, ab));
-      }
-    }
-    _mm512_storeu_ps(l + v * 16, _mm512_fmadd_ps(_mm512_loadu_ps(l + v * 16), al, _mm512_add_ps(sum0, sum1)));
+    const __m512 sum = exp_pack_column<F16>(st + v * 16, nqp, nk, nkp, c2, nm, pb + v * 16, pbl + v * 16, interleave);
+    _mm512_storeu_ps(l + v * 16, _mm512_fmadd_ps(_mm512_loadu_ps(l + v * 16), al, sum));
     _mm512_storeu_ps(m + v * 16, mnew);
     _mm512_storeu_ps(alpha + v * 16, al);
   }
@@ -305,33 +258,7 @@ static inline bool lazy_softmax_pack(const float* st, uint32_t* pb, uint32_t* pb
   __m512 sums[2];
   for (int64_t v = 0; v < 2; ++v) {
     const __m512 nm = _mm512_mul_ps(_mm512_loadu_ps(m + v * 16), _mm512_set1_ps(-1.44269504088896341f));
-    __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
-    const float* col = st + v * 16;
-    int64_t jj = 0;
-    for (; 2 * jj + 1 < nk; ++jj) {
-      __m512 pa = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm));
-      __m512 pbv = exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + (2 * jj + 1) * nqp), c2, nm));
-      sum0 = _mm512_add_ps(sum0, pa); sum1 = _mm512_add_ps(sum1, pbv);
-      if (F16) {
-        __m512i hi, lo; split_pair(pa, pbv, hi, lo);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, hi); _mm512_storeu_si512(pbl + jj * nqp + v * 16, lo);
-      } else {
-        __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(pbv, pa);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, _mm512_permutexvar_epi16(interleave, ab));
-      }
-    }
-    for (; 2 * jj < nkp; ++jj) {  // odd last key, then zero pairs up to the tile boundary
-      __m512 pa = 2 * jj < nk ? exp2_fast<F16>(_mm512_fmadd_ps(_mm512_loadu_ps(col + 2 * jj * nqp), c2, nm)) : _mm512_setzero_ps();
-      sum0 = _mm512_add_ps(sum0, pa);
-      if (F16) {
-        __m512i hi, lo; split_pair(pa, _mm512_setzero_ps(), hi, lo);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, hi); _mm512_storeu_si512(pbl + jj * nqp + v * 16, lo);
-      } else {
-        __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(_mm512_setzero_ps(), pa);
-        _mm512_storeu_si512(pb + jj * nqp + v * 16, _mm512_permutexvar_epi16(interleave, ab));
-      }
-    }
-    sums[v] = _mm512_add_ps(sum0, sum1);
+    sums[v] = exp_pack_column<F16>(st + v * 16, nqp, nk, nkp, c2, nm, pb + v * 16, pbl + v * 16, interleave);
   }
   // Ordered <=: NaN sums fail too.
   if (_mm512_cmp_ps_mask(sums[0], limit, _CMP_LE_OQ) != 0xffff || _mm512_cmp_ps_mask(sums[1], limit, _CMP_LE_OQ) != 0xffff)
@@ -350,8 +277,10 @@ struct PackTag { uint64_t call_id; const void* ws; int64_t kvi, packed; };
 static thread_local PackTag pack_tag = {0, nullptr, -1, 0};
 
 template <bool F16>
-static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
+static void run_amx(const Plan& p, int64_t job, void* wsv) {
   const AttentionArgs& a = p.a;
+  int64_t bh, qblk;
+  prefill_job(p, job, &bh, &qblk);
   const AmxLayout L = amx_layout(p);
   char* ws = (char*)wsv;
   uint32_t* qb = (uint32_t*)(ws + L.qb);
@@ -651,9 +580,18 @@ static void run_amx(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
 
 }  // namespace isa_amx
 
-const Kernel kernel_amx_bf16 = {"amx_bf16", isa_amx::amx_supports, isa_amx::amx_ws, isa_amx::run_amx<false>};
+// K rows feed A tiles directly in 32-element chunks; Oᵀ tiles cover 16 value dims each.
+const Kernel kernel_amx_bf16 = {
+    {"amx_bf16", "amx", kDtBf16, kNeedAmx, 32, 16, 4096, 0, 0,
+     "bf16 on AMX tiles: K·Qᵀ and Vᵀ·Pᵀ as tile products with fp32 accumulation, softmax and masks in AVX-512."},
+    isa_amx::amx_bf16_plan, isa_amx::amx_ws, isa_amx::run_amx<false>, no_shared_bytes};
 // fp16 on bf16 tiles, exact to fp16 accuracy by the hi/lo split (3 tile products per product).
-const Kernel kernel_amx_fp16 = {"amx_fp16_split", isa_amx::amx_fp16_supports, isa_amx::amx_ws, isa_amx::run_amx<true>};
+// min_keys: below ~1024 keys the three tile products do not pay for the per-job splitting: the
+// AVX-512 fp32 kernel measured faster there (S=L=512: ~285 vs ~170 GFLOP/s, 2 threads).
+const Kernel kernel_amx_fp16 = {
+    {"amx_fp16_split", "amx", kDtF16, kNeedAmx, 32, 16, 4096, 1024, 0,
+     "fp16 on AMX bf16 tiles, each value split into bf16 hi + lo halves (three tile products, fp16 accuracy kept)."},
+    plan_prefill, isa_amx::amx_ws, isa_amx::run_amx<true>, no_shared_bytes};
 
 }  // namespace detail
 }  // namespace sdpa

@@ -75,7 +75,11 @@ constexpr int QK_MR = 4, QK_NV = 3, PV_MR = 4, PV_NV = 3;
 
 }  // namespace isa_avx2
 
-const Kernel kernel_avx2 = {"avx2_fp32", isa_avx2::supports_any, isa_avx2::workspace_bytes_impl, isa_avx2::run_impl};
+const Kernel kernel_avx2 = {
+    {"avx2_fp32", "avx2", kDtAll, kNeedAvx2, 1, 1, kMaxHeadDim, 0, 0,
+     "AVX2+FMA fp32 flash attention with 8-wide register tiles and an online softmax over key blocks; "
+     "fp16 (F16C) and bf16 inputs are widened to fp32 per block."},
+    plan_prefill, isa_avx2::workspace_bytes_impl, isa_avx2::run_impl, no_shared_bytes};
 
 }  // namespace detail
 }  // namespace sdpa

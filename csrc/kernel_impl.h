@@ -287,7 +287,7 @@ static void write_output(const Plan& p, int64_t bh, int64_t q0, int64_t nq, cons
 
 // ---- the vector (non-AMX) kernel --------------------------------------------------------------
 
-static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
+static void run_block(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
   using V = typename Ops::V;
   const AttentionArgs& a = p.a;
   const Layout L = make_layout(p);
@@ -376,4 +376,8 @@ static void run_impl(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
   write_output(p, bh, c.q0, c.nq, ob, evp, l, st);
 }
 
-static bool supports_any(const Plan&) { return true; }
+static void run_impl(const Plan& p, int64_t job, void* ws) {
+  int64_t bh, qblk;
+  prefill_job(p, job, &bh, &qblk);
+  run_block(p, bh, qblk, ws);
+}

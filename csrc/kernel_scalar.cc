@@ -36,7 +36,11 @@ constexpr int QK_MR = 4, QK_NV = 4, PV_MR = 4, PV_NV = 4;
 
 }  // namespace isa_scalar
 
-const Kernel kernel_scalar = {"scalar_fp32", isa_scalar::supports_any, isa_scalar::workspace_bytes_impl, isa_scalar::run_impl};
+const Kernel kernel_scalar = {
+    {"scalar_fp32", "scalar", kDtAll, 0, 1, 1, kMaxHeadDim, 0, 0,
+     "Portable fp32 flash attention (the same algorithm with 1-wide vectors): the reference the "
+     "faster paths are tested against, and the fallback on any CPU."},
+    plan_prefill, isa_scalar::workspace_bytes_impl, isa_scalar::run_impl, no_shared_bytes};
 
 }  // namespace detail
 }  // namespace sdpa

@@ -66,35 +66,73 @@ export interface NativeAttentionArgs {
   seed?: number;
   /** 0 (default): SDPA_NUM_THREADS or all cores. */
   numThreads?: number;
+  /**
+   * The kernel to run, a `name` from `kernels()`. The addon refuses (RangeError, before any work) a
+   * kernel whose CPU features are missing or whose shape rules the call breaks, and an unknown
+   * name (the message lists the valid ones). Omitted: the addon's own best kernel for the call.
+   */
+  kernel?: string;
+}
+
+/**
+ * One row of the addon's kernel table (`kernels()`, priority order): what a kernel computes and
+ * what it needs, so the TypeScript dispatcher can choose and explain; the addon enforces the same.
+ */
+export interface NativeKernelInfo {
+  /** e.g. `avx2_fp32`, `amx_bf16`, `scalar_fp32`. */
+  readonly name: string;
+  /** The instruction set it is compiled for: `scalar`, `avx2`, `avx512`, `amx`. */
+  readonly isa: string;
+  /** Input dtypes it runs. */
+  readonly dtypes: readonly FloatDType[];
+  /** CPU features it needs, as /proc/cpuinfo spells them (`avx2`, `avx512_bf16`, `amx_tile`, ...; `amx_os_permission` is the OS grant of AMX tile data). */
+  readonly requires: readonly string[];
+  /** The subset of `requires` this CPU (or OS) lacks; empty when the kernel can run here. */
+  readonly missing: readonly string[];
+  /** The head dim e must be a multiple of this (1: any). */
+  readonly eMultiple: number;
+  /** The value head dim ev must be a multiple of this (1: any). */
+  readonly evMultiple: number;
+  /** Largest e and ev. */
+  readonly maxHeadDim: number;
+  /** A measured speed rule, not a correctness one: the kernel is chosen from this many keys on (0: no rule). */
+  readonly minKeys: number;
+  /** At most this many queries per head, when limited. */
+  readonly maxQueries?: number;
+  /** One sentence on what it does. */
+  readonly summary: string;
 }
 
 /** CPU features the addon detected (cpuid + xgetbv; AMX after the kernel granted tile data). */
 export interface NativeCpuFeatures {
   avx2: boolean;
   fma: boolean;
+  f16c: boolean;
   avx512f: boolean;
   avx512bw: boolean;
   avx512vl: boolean;
+  avx512dq: boolean;
   avx512Bf16: boolean;
   avx512Fp16: boolean;
   amxTile: boolean;
   amxBf16: boolean;
   amxPermitted: boolean;
+  /** The cpuid brand string, e.g. `AMD EPYC 7B13 64-Core Processor`. */
+  brand: string;
+  /** Per-core L1 data and L2 cache bytes from cpuid (0 when not reported). */
+  l1dBytes: number;
+  l2Bytes: number;
 }
 
 /** The addon's exports. */
 export interface SdpaNative {
   /** Computes attention off the event loop; resolves when `args.out` is filled. Bad args throw TypeError/RangeError. */
   flashAttention(args: NativeAttentionArgs): Promise<void>;
-  /** Scratch bytes per thread the kernel will use for these args (its only extra memory). */
+  /** Scratch bytes per thread the kernel (`args.kernel`, or the addon's choice) will use for these args (its only extra memory). */
   workspaceBytes(args: NativeAttentionArgs): number;
   cpuFeatures(): NativeCpuFeatures;
-  /**
-   * Main kernel for a dtype here (after SDPA_CPU_ISA), e.g. `amx_bf16`, `amx_fp16_split`, `avx512_fp32`.
-   * Shape rules can still pick the AVX-512 kernel for a call: AMX needs head dims that tile (e % 32,
-   * ev % 16), and fp16 uses AMX from 1024 keys on.
-   */
-  kernelName(dtype: 0 | 1 | 2 | FloatDType): string;
+  /** The C++ kernel table in priority order, with each kernel's requirements and what this CPU lacks. */
+  kernels(): readonly NativeKernelInfo[];
   /** Threads a call uses by default (SDPA_NUM_THREADS or all cores). */
   numThreads(): number;
 }
@@ -134,7 +172,8 @@ function tryLoad(): NativeLoadResult {
   if (!found) return { ok: false, error: `native addon not built (looked for ${candidates.join(', ')}); ${REBUILD_HINT}` };
   try {
     const native = require(found) as SdpaNative;
-    if (typeof native.flashAttention !== 'function') return { ok: false, error: `${found} does not export flashAttention; ${REBUILD_HINT}` };
+    // An addon built from older sources lacks the kernel table: rebuilding fixes it, so say so.
+    if (typeof native.flashAttention !== 'function' || typeof native.kernels !== 'function') return { ok: false, error: `${found} does not export flashAttention and kernels; ${REBUILD_HINT}` };
     return { ok: true, native, path: found };
   } catch (e) {
     return { ok: false, error: `native addon ${found} failed to load (${e instanceof Error ? e.message : String(e)}); ${REBUILD_HINT}` };

@@ -1,6 +1,7 @@
-// Standalone correctness test (no node): every ISA path against a double-precision reference on
-// random shapes with masks, causal offsets, GQA, Ev != E, dropout, fully-masked rows, odd head dims
-// and non-contiguous strides. Build and run: make -C csrc test
+// Standalone correctness test (no node): every kernel of the table this CPU can run, by name,
+// against a double-precision reference on random shapes with masks, causal offsets, GQA, Ev != E,
+// dropout, fully-masked rows, odd head dims and non-contiguous strides; plus the table's refusals.
+// Build and run: make -C csrc test [CASES=n]
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -43,9 +44,15 @@ struct Buf {  // stores values in dtype, keeps the fp32 view for the reference
 
 static uint32_t mixr(uint32_t x) { return detail::mix32(x); }
 
-static double worst_by[3][4];  // [dtype][isa index]: max err/tolerance
+static double worst_by[3][32];  // [dtype][kernel index]: max err/tolerance
+static int runs_by[32];           // case-runs per kernel
 
-static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::string>& isas, double& worst) {
+// Speed rules off: a kernel that is only slower below its min_keys still runs (and is tested) there.
+static detail::Tuning tuning() { detail::Tuning t; t.speed_rules = false; return t; }
+
+// Runs case c on every kernel of `kernels` whose rules admit it; returns the failures.
+static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::string>& kernels, double& worst,
+                    const detail::Tuning& tune = tuning()) {
   std::uniform_real_distribution<float> U(-1.f, 1.f);
   const int64_t bh = c.b * c.hq;
   const int64_t qrs = c.e + c.pad, krs = c.e + c.pad, vrs = c.ev + c.pad;
@@ -123,10 +130,10 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
   else { atol = 1e-2; rtol = 1.6e-2; }                          // bf16: output and P rounding
 
   int fails = 0;
-  for (size_t ii = 0; ii < isas.size(); ++ii) {
-    const std::string& isa = isas[ii];
-    setenv("SDPA_CPU_ISA", isa.c_str(), 1);
+  for (size_t ii = 0; ii < kernels.size(); ++ii) {
+    const char* kname = kernels[ii].c_str();
     AttentionArgs a{};
+    a.kernel = kname;
     a.dtype = c.dt; a.q = q.ptr(); a.k = k.ptr(); a.v = v.ptr();
     std::vector<float> of((size_t)(bh * c.s * c.ev), NAN);
     std::vector<uint16_t> oh((size_t)(bh * c.s * c.ev), 0x7e00);
@@ -139,8 +146,13 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
     a.mask_base = mbase.data(); a.mask_stride_s = mss; a.mask_stride_l = msl;
     a.causal = c.causal; a.diagonal_offset = c.off; a.scale = c.scale;
     a.dropout_p = c.p; a.seed = c.seed; a.num_threads = c.threads;
-    const char* kname = selected_kernel_name(c.dt);
-    flash_attention(a);
+    try {
+      detail::resolve_kernel(a, tune);
+    } catch (const std::invalid_argument&) {
+      continue;  // this kernel's dtype or shape rules exclude the case
+    }
+    detail::flash_attention_tuned(a, tune);
+    ++runs_by[ii];
     double maxerr = 0; int64_t bad = -1;
     for (size_t i = 0; i < ref.size(); ++i) {
       double got = c.dt == DType::F32 ? of[i] : c.dt == DType::F16 ? detail::f16_to_f32(oh[i]) : detail::bf16_to_f32(oh[i]);
@@ -154,11 +166,56 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
     if (bad >= 0) {
       ++fails;
       double got = c.dt == DType::F32 ? of[bad] : c.dt == DType::F16 ? detail::f16_to_f32(oh[bad]) : detail::bf16_to_f32(oh[bad]);
-      std::printf("FAIL isa=%s kernel=%s dt=%d b=%lld hq=%lld hkv=%lld s=%lld l=%lld e=%lld ev=%lld mask=%d/%d causal=%d off=%lld p=%.2f thr=%d: idx %lld got %.6g want %.6g (err/lim %.3g)\n",
-                  isa.c_str(), kname, (int)c.dt, (long long)c.b, (long long)c.hq, (long long)c.hkv, (long long)c.s,
+      std::printf("FAIL kernel=%s dt=%d b=%lld hq=%lld hkv=%lld s=%lld l=%lld e=%lld ev=%lld mask=%d/%d causal=%d off=%lld p=%.2f thr=%d: idx %lld got %.6g want %.6g (err/lim %.3g)\n",
+                  kname, (int)c.dt, (long long)c.b, (long long)c.hq, (long long)c.hkv, (long long)c.s,
                   (long long)c.l, (long long)c.e, (long long)c.ev, (int)c.mk, (int)c.md, (int)c.causal, (long long)c.off,
                   c.p, c.threads, (long long)bad, got, ref[bad], maxerr);
     }
+  }
+  return fails;
+}
+
+// The table's own rules: unknown names and kernels this CPU lacks are refused with a reason, never
+// replaced; the scalar kernel runs anywhere; names are unique.
+static int test_kernel_table() {
+  int fails = 0;
+  const uint32_t have = cpu_feature_bits();
+  bool scalar = false;
+  for (int i = 0; i < kernel_count(); ++i) {
+    const KernelInfo& k = kernel_info(i);
+    if (std::string(k.name) == "scalar_fp32") scalar = k.requires == 0;
+    for (int j = 0; j < i; ++j)
+      if (std::string(kernel_info(j).name) == k.name) { std::printf("FAIL: kernel name %s twice\n", k.name); ++fails; }
+  }
+  if (!scalar) { std::printf("FAIL: no scalar_fp32 kernel without requirements\n"); ++fails; }
+  float q[4] = {0}, k[4] = {0}, v[4] = {0}, o[4];
+  int64_t zero = 0;
+  AttentionArgs a{};
+  a.dtype = DType::F32; a.q = q; a.k = k; a.v = v; a.out = o;
+  a.bh = 1; a.hq = 1; a.hkv = 1; a.s = 1; a.l = 1; a.e = 4; a.ev = 4;
+  a.q_base = &zero; a.kv_base_k = &zero; a.kv_base_v = &zero;
+  a.q_row_stride = 4; a.k_row_stride = 4; a.v_row_stride = 4; a.scale = 0.5f;
+  auto expect_refusal = [&](const char* name, const char* want) {
+    a.kernel = name;
+    try {
+      flash_attention(a);
+      std::printf("FAIL: kernel %s ran, want a refusal containing '%s'\n", name, want); ++fails;
+    } catch (const std::invalid_argument& e) {
+      if (!std::strstr(e.what(), want)) { std::printf("FAIL: kernel %s refused with '%s', want '%s'\n", name, e.what(), want); ++fails; }
+    }
+  };
+  expect_refusal("no_such_kernel", "kernel must be one of");
+  uint16_t qh[4] = {0}, kh[4] = {0}, vh[4] = {0}, oh[4];
+  for (int i = 0; i < kernel_count(); ++i) {
+    const KernelInfo& ki = kernel_info(i);
+    a.dtype = DType::F32; a.q = q; a.k = k; a.v = v; a.out = o;
+    if (!(ki.dtypes & 1)) expect_refusal(ki.name, "inputs, got float32");
+    // In a dtype it runs, e = 4: the features, then the head-dim rule refuse it, or it runs.
+    a.dtype = (ki.dtypes & 1) ? DType::F32 : (ki.dtypes & 2) ? DType::F16 : DType::BF16;
+    if (a.dtype != DType::F32) { a.q = qh; a.k = kh; a.v = vh; a.out = oh; }
+    if (ki.requires & ~have) expect_refusal(ki.name, "this CPU lacks");
+    else if (ki.e_multiple > 4) expect_refusal(ki.name, "multiple of");
+    else { a.kernel = ki.name; flash_attention(a); }
   }
   return fails;
 }
@@ -181,7 +238,7 @@ static int test_invalid() {
 // The dropout threshold is p·2^24 with p a double (as JS passes it). For each p, find seeds whose
 // element (bh 0, query 0, key 0) hashes to floor(p·2^24) (dropped) and floor(p·2^24)+1 (kept), then
 // check every ISA path drops exactly that. With p rounded to float, 0.7 would keep 11744051.
-static int test_dropout_threshold(const std::vector<std::string>& isas) {
+static int test_dropout_threshold(const std::vector<std::string>& kernels) {
   int fails = 0;
   for (double p : {0.1, 0.3, 0.7}) {
     const double t = p * 16777216.0;
@@ -203,8 +260,7 @@ static int test_dropout_threshold(const std::vector<std::string>& isas) {
           vh[i] = dt == DType::F16 ? detail::f32_to_f16(vf[i]) : detail::f32_to_bf16(vf[i]);
           if (i < 2) qh[i] = dt == DType::F16 ? detail::f32_to_f16(qf[i]) : detail::f32_to_bf16(qf[i]);
         }
-        for (const auto& isa : isas) {
-          setenv("SDPA_CPU_ISA", isa.c_str(), 1);
+        for (const auto& kname : kernels) {
           float of[2] = {NAN, NAN}; uint16_t oh[2] = {0x7e00, 0x7e00};
           int64_t zero = 0;
           AttentionArgs a{};
@@ -215,10 +271,16 @@ static int test_dropout_threshold(const std::vector<std::string>& isas) {
           a.q_base = &zero; a.kv_base_k = &zero; a.kv_base_v = &zero;
           a.q_row_stride = 2; a.k_row_stride = 2; a.v_row_stride = 2;
           a.scale = 1.0f; a.dropout_p = p; a.seed = seed; a.num_threads = 1;
-          flash_attention(a);
+          a.kernel = kname.c_str();
+          try {
+            detail::resolve_kernel(a, tuning());
+          } catch (const std::invalid_argument&) {
+            continue;  // dtype or head dims this kernel does not take
+          }
+          detail::flash_attention_tuned(a, tuning());
           const float o0 = dt == DType::F32 ? of[0] : dt == DType::F16 ? detail::f16_to_f32(oh[0]) : detail::bf16_to_f32(oh[0]);
           if ((o0 == 0.0f) != want_drop) {
-            std::printf("FAIL dropout threshold isa=%s dt=%d p=%.17g x=%u: out[0]=%g, want %s\n", isa.c_str(), (int)dt, p,
+            std::printf("FAIL dropout threshold kernel=%s dt=%d p=%.17g x=%u: out[0]=%g, want %s\n", kname.c_str(), (int)dt, p,
                         target, o0, want_drop ? "dropped" : "kept");
             ++fails;
           }
@@ -230,21 +292,24 @@ static int test_dropout_threshold(const std::vector<std::string>& isas) {
 }
 
 int main(int argc, char** argv) {
-  // The fp16 AMX split kernel normally starts at 1024 keys; test it on every shape.
-  setenv("SDPA_AMX_FP16_MIN_L", "0", 1);
   int ncases = argc > 1 ? std::atoi(argv[1]) : 300;
   CpuFeatures f = detect_cpu_features();
-  std::printf("cpu: avx2=%d fma=%d avx512f=%d bw=%d vl=%d bf16=%d fp16=%d amx_tile=%d amx_bf16=%d amx_permitted=%d\n",
-              f.avx2, f.fma, f.avx512f, f.avx512bw, f.avx512vl, f.avx512_bf16, f.avx512_fp16, f.amx_tile, f.amx_bf16, f.amx_permitted);
-  std::vector<std::string> isas = {"scalar"};
-  if (f.avx2 && f.fma) isas.push_back("avx2");
-  if (f.avx512f && f.avx512bw && f.avx512vl) isas.push_back("avx512");
-  if (f.amx_bf16 && f.amx_permitted) isas.push_back("amx");
-  for (auto& s : isas) { setenv("SDPA_CPU_ISA", s.c_str(), 1);
-    std::printf("isa %-6s → f32:%s f16:%s bf16:%s\n", s.c_str(), selected_kernel_name(DType::F32), selected_kernel_name(DType::F16), selected_kernel_name(DType::BF16)); }
+  std::printf("cpu: %s; avx2=%d fma=%d f16c=%d avx512f=%d bw=%d vl=%d dq=%d bf16=%d fp16=%d amx_tile=%d amx_bf16=%d amx_permitted=%d; L1d %lld KiB, L2 %lld KiB\n",
+              f.brand, f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512vl, f.avx512dq, f.avx512_bf16, f.avx512_fp16,
+              f.amx_tile, f.amx_bf16, f.amx_permitted, (long long)(f.l1d_bytes >> 10), (long long)(f.l2_bytes >> 10));
+  // Every kernel this CPU has (SDPA_TEST_KERNELS=a,b narrows the list, e.g. for one sanitizer run).
+  std::vector<std::string> kernels;
+  const char* only = std::getenv("SDPA_TEST_KERNELS");
+  for (int i = 0; i < kernel_count(); ++i) {
+    const KernelInfo& k = kernel_info(i);
+    const bool have = !(k.requires & ~cpu_feature_bits());
+    const bool wanted = !only || ("," + std::string(only) + ",").find("," + std::string(k.name) + ",") != std::string::npos;
+    std::printf("kernel %-16s %-7s %s\n", k.name, k.isa, !have ? "(missing CPU features: not run)" : wanted ? "" : "(not in SDPA_TEST_KERNELS)");
+    if (have && wanted) kernels.push_back(k.name);
+  }
 
   std::mt19937 rng(12345);
-  int fails = test_invalid() + test_dropout_threshold(isas), total = 0;
+  int fails = test_invalid() + test_kernel_table() + test_dropout_threshold(kernels), total = 0;
   double worst = 0;
   const int64_t dims[] = {1, 3, 8, 16, 32, 33, 64, 80, 96, 128, 256, 1024};
   for (int t = 0; t < ncases; ++t) {
@@ -269,8 +334,7 @@ int main(int argc, char** argv) {
     c.pad = rng() % 3 == 0 ? 5 : 0;
     c.threads = 1 + rng() % 2;
     if (c.e >= 256 && c.s * c.l > 6000) { c.s = std::min<int64_t>(c.s, 40); }
-    fails += run_case(c, rng, isas, worst);
-    total += (int)isas.size();
+    fails += run_case(c, rng, kernels, worst);
   }
   // Big AMX-tiled shapes too (the random cases are small): the fp16 split path must keep fp16
   // accuracy over long key ranges.
@@ -280,13 +344,13 @@ int main(int argc, char** argv) {
       c.dt = dt; c.b = 1; c.hq = 2; c.hkv = 2; c.s = 300; c.l = 700; c.e = d; c.ev = d;
       c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = d == 128; c.off = 0;
       c.scale = (float)(1.0 / std::sqrt((double)d)) * 2.0f; c.p = 0.0; c.seed = 1; c.pad = 0; c.threads = 2;
-      fails += run_case(c, rng, isas, worst);
-      total += (int)isas.size();
+      fails += run_case(c, rng, kernels, worst);
     }
   // Many query blocks per head (SDPA_BQ=32), GQA and causal offsets: consecutive jobs of a thread
   // reuse the K/V the AMX kernels packed for the head, including after a job with a shorter causal
   // key range packed it.
-  setenv("SDPA_BQ", "32", 1);
+  detail::Tuning bq32 = tuning();
+  bq32.bq = 32;
   for (DType dt : {DType::F16, DType::BF16})
     for (int64_t off : {-40, 0, 37})
       for (int threads : {1, 2}) {
@@ -294,10 +358,8 @@ int main(int argc, char** argv) {
         c.dt = dt; c.b = 2; c.hq = 4; c.hkv = 2; c.s = 260; c.l = 333; c.e = 64; c.ev = 96;
         c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = true; c.off = off;
         c.scale = 0.2f; c.p = off == 37 ? 0.1 : 0.0; c.seed = 7; c.pad = 3; c.threads = threads;
-        fails += run_case(c, rng, isas, worst);
-        total += (int)isas.size();
+        fails += run_case(c, rng, kernels, worst, bq32);
       }
-  unsetenv("SDPA_BQ");
   // Scores that keep growing along the keys (by up to ~30 octaves per key block): the AMX kernels'
   // lazy running max must fall back to the exact rescale whenever a block's probabilities outgrow it.
   // (Not fp32: scores this large lose more to fp32 rounding of the dot products than fp32's tolerance.)
@@ -308,15 +370,19 @@ int main(int argc, char** argv) {
         c.dt = dt; c.b = 1; c.hq = 2; c.hkv = 1; c.s = 200; c.l = 600; c.e = 64; c.ev = 64;
         c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = causal; c.off = c.l - c.s;
         c.scale = 0.125f; c.p = 0.0; c.seed = 3; c.pad = 0; c.threads = 2; c.kramp = ramp;
-        fails += run_case(c, rng, isas, worst);
-        total += (int)isas.size();
+        fails += run_case(c, rng, kernels, worst);
       }
   const char* dn[] = {"f32", "f16", "bf16"};
   for (int d = 0; d < 3; ++d) {
     std::printf("worst err/tolerance %-4s:", dn[d]);
-    for (size_t ii = 0; ii < isas.size(); ++ii) std::printf(" %s %.3f", isas[ii].c_str(), worst_by[d][ii]);
+    for (size_t ii = 0; ii < kernels.size(); ++ii) std::printf(" %s %.3f", kernels[ii].c_str(), worst_by[d][ii]);
     std::printf("\n");
   }
-  std::printf("%d case-runs over %zu ISA paths, %d failed; worst err/tolerance %.3f\n", total, isas.size(), fails, worst);
+  std::printf("case-runs per kernel:");
+  for (size_t ii = 0; ii < kernels.size(); ++ii) { std::printf(" %s %d", kernels[ii].c_str(), runs_by[ii]); total += runs_by[ii]; }
+  std::printf("\n");
+  for (size_t ii = 0; ii < kernels.size(); ++ii)
+    if (runs_by[ii] == 0) { std::printf("FAIL: kernel %s ran no case\n", kernels[ii].c_str()); ++fails; }
+  std::printf("%d case-runs over %zu kernels, %d failed; worst err/tolerance %.3f\n", total, kernels.size(), fails, worst);
   return fails ? 1 : 0;
 }
