@@ -3,7 +3,7 @@
 // EFFICIENT (webgpu), inputs resident on the GPU, each call awaited to completion.
 //  1) correctness: small shapes (aligned and ragged, causal, lower-right, GQA, dropout, bf16, large
 //     scores that move the row max) on every kernel path against the CPU MATH reference;
-//  2) tile sweep (--variants): flash-sgmat-mw.wgsl tile shapes (SDPA_WEBGPU_SGMAT_TILES) and
+//  2) tile sweep (--variants): flash-sgmat-mw.wgsl tile shapes (each a bench-only kernel variant) and
 //     ablations (`-aN`: timed only, their results are wrong on purpose), next to the routed default
 //     and the first kernel (`old`), at --sweep-sizes and --sweep-d;
 //  3) the table: B=8, H=12, D=64, fp16, S = 512..16384, causal and not.
@@ -12,7 +12,9 @@
 //        [--sweep-sizes 4096] [--sweep-d 64,128] [--no-check] [--json out.json]
 import { performance } from 'node:perf_hooks';
 const lib = await import('../dist/src/index.js');
-const { flashWebgpu, flashPath, parseSgmatTiles } = await import('../dist/backends/flash/webgpu.js');
+const { flashWebgpu } = await import('../dist/backends/flash/webgpu.js');
+const { parseSgmatTiles, sgmatMwKernel } = await import('../dist/backends/flash/webgpu-sgmat.js');
+const { webgpuPart } = await import('../dist/src/webgpu/part.js');
 const { getWebGpuDevice, gpuContext } = await import('../dist/src/webgpu/device.js');
 const { pipelineCompileCount } = await import('../dist/src/webgpu/programs.js');
 const { lastPassTimes } = await import('../dist/src/webgpu/attention.js');
@@ -47,20 +49,29 @@ let seed = 7;
 const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
 const randF32 = (n, amp = 1) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = rnd() * amp; return a; };
 
-/** Sets the environment that selects one kernel path; returns a restore function. */
-function usePath(path) {
-  const keys = ['SDPA_WEBGPU_FLASH_PATH', 'SDPA_WEBGPU_SGMAT_KERNEL', 'SDPA_WEBGPU_SGMAT_TILES'];
-  const saved = keys.map((k) => process.env[k]);
-  for (const k of keys) delete process.env[k];
-  if (path === 'portable') process.env.SDPA_WEBGPU_FLASH_PATH = 'portable';
-  else if (path === 'old') process.env.SDPA_WEBGPU_SGMAT_KERNEL = 'old';
-  else if (path === 'mw') process.env.SDPA_WEBGPU_SGMAT_KERNEL = 'mw';
-  else if (path !== 'routed' && path !== '-') process.env.SDPA_WEBGPU_SGMAT_TILES = path;
-  return () => keys.forEach((k, i) => (saved[i] === undefined ? delete process.env[k] : (process.env[k] = saved[i])));
+// Tile shapes under test are bench-only kernel variants of a backend of their own (shipped
+// kernels carry no tile switch): FLASH_TILES, one `t<i>` kernel per --variants entry.
+if (variants.length) {
+  registerBackend({
+    name: 'FLASH_TILES',
+    priority: -1,
+    summary: 'bench-only: flash-sgmat-mw.wgsl with the tile shapes under test',
+    parts: [webgpuPart({ ...flashWebgpu, kernels: variants.map((v, i) => sgmatMwKernel(flashWebgpu.label, () => parseSgmatTiles(v), `t${i}`)) })],
+  });
 }
-function kernelOf(path, d, s, l) {
-  const restore = usePath(path);
-  try { const fp = flashPath(ctx, { e: d, ev: d, s, l }); return fp.kernel ?? `portable (${fp.why})`; } finally { restore(); }
+/** The withBackends list that runs one kernel path of FLASH (webgpu), or EFFICIENT for '-'. */
+function scopeOf(path) {
+  if (path === '-') return [SDPBackend.EFFICIENT_ATTENTION];
+  if (path === 'routed') return [SDPBackend.FLASH_ATTENTION];
+  const pinned = { portable: 'tiled_f16', old: 'sgmat_1sg', mw: 'sgmat_mw' }[path];
+  if (pinned) return [{ backend: SDPBackend.FLASH_ATTENTION, device: 'webgpu', kernel: pinned }];
+  return [{ backend: 'FLASH_TILES', device: 'webgpu', kernel: `t${variants.indexOf(path)}` }];
+}
+/** The kernel a path runs for this shape (or why none can). */
+async function kernelOf(path, d, s, l) {
+  const z = (n) => tensor(new Uint16Array(n * d), [1, 1, n, d], 'float16');
+  const c = await withBackends(scopeOf(path), () => lib.explainDispatch(z(s), z(l), z(l), { device: 'webgpu' }).candidates.find((x) => x.eligible));
+  return c ? `${c.backend === 'FLASH_TILES' ? path : c.kernel}` : 'none eligible';
 }
 
 // ---- 1) correctness ----
@@ -95,13 +106,12 @@ if (check) {
     const tol = dt === 'float16' ? 4e-3 : 1.6e-2;
     for (const path of [...checkPaths, '-']) {
       const backend = path === '-' ? 'EFFICIENT_ATTENTION' : 'FLASH_ATTENTION';
-      const kernel = path === '-' ? 'tiled f32' : kernelOf(path, c.d, c.s, c.l);
+      const kernel = path === '-' ? 'tiled_f32' : await kernelOf(path, c.d, c.s, c.l);
       // 'old' only where it runs (aligned): elsewhere it names the portable kernel, already checked.
-      if (path === 'old' && !kernel.startsWith('old')) continue;
-      const restore = usePath(path);
+      if (path === 'old' && kernel !== 'sgmat_1sg') continue;
       let line;
       try {
-        const out = await withBackends([backend], () => sdpa(q, k, v, { ...opts, device: 'webgpu' }));
+        const out = await withBackends(scopeOf(path), () => sdpa(q, k, v, { ...opts, device: 'webgpu' }));
         const got = await out.toFloat32();
         out.dispose();
         let maxd = 0, worst = 0, bad = 0;
@@ -119,8 +129,6 @@ if (check) {
       } catch (err) {
         if (variants.includes(path)) variantOk.set(path, false); else allOk = false;
         line = `ERR  ${c.name.padEnd(40)} ${path}: ${String(err.message ?? err).split('\n').slice(0, 8).join(' | ').slice(0, 1500)}`;
-      } finally {
-        restore();
       }
       console.log(line);
     }
@@ -170,19 +178,16 @@ if (variants.length) {
       for (const causal of [false, true]) {
         const flops = 4 * B * H * S * S * d * (causal ? 0.5 : 1);
         for (const path of ['routed', 'old', ...variants]) {
-          const kernel = kernelOf(path, d, S, S);
+          const kernel = await kernelOf(path, d, S, S);
           // A variant that does not fit (workgroup memory) falls back to portable: nothing to time.
-          if ((path === 'old' && !kernel.startsWith('old')) || kernel.startsWith('portable')) { console.log('sweep skip', d, path, kernel); continue; }
-          const restore = usePath(path);
+          if ((path === 'old' && kernel !== 'sgmat_1sg') || kernel === 'tiled_f16' || kernel === 'none eligible') { console.log('sweep skip', d, path, kernel); continue; }
           try {
-            const r = await timeCall(() => withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q.t, k.t, v.t, { isCausal: causal, device: 'webgpu' })), flops);
+            const r = await timeCall(() => withBackends(scopeOf(path), () => sdpa(q.t, k.t, v.t, { isCausal: causal, device: 'webgpu' })), flops);
             const row = { d, S, causal, path, kernel, ok: variantOk.get(path), ...r };
             sweepRows.push(row);
             console.log('sweep', JSON.stringify(row));
           } catch (err) {
             console.log('sweep', JSON.stringify({ d, S, causal, path, error: String(err.message ?? err).slice(0, 600) }));
-          } finally {
-            restore();
           }
         }
       }
@@ -203,17 +208,14 @@ for (const S of sizes) {
     for (const [backend, path] of [['FLASH_ATTENTION', 'routed'], ['FLASH_ATTENTION', 'old'], ['FLASH_ATTENTION', 'portable'], ['EFFICIENT_ATTENTION', '-']]) {
       if ((path === 'portable' || backend === 'EFFICIENT_ATTENTION') && S > 2048) continue;
       if (path === 'old' && S > 4096) continue;
-      const kernel = backend === 'EFFICIENT_ATTENTION' ? 'tiled f32' : kernelOf(path, D, S, S);
-      const restore = usePath(path);
+      const kernel = backend === 'EFFICIENT_ATTENTION' ? 'tiled_f32' : await kernelOf(path, D, S, S);
       try {
-        const r = await timeCall(() => withBackends([backend], () => sdpa(q.t, k.t, v.t, { isCausal: causal, device: 'webgpu' })), flops);
+        const r = await timeCall(() => withBackends(backend === 'EFFICIENT_ATTENTION' ? scopeOf('-') : scopeOf(path), () => sdpa(q.t, k.t, v.t, { isCausal: causal, device: 'webgpu' })), flops);
         const row = { backend, path, kernel, S, causal, ...r };
         rows.push(row);
         console.log(JSON.stringify(row));
       } catch (err) {
         console.log(JSON.stringify({ backend, path, S, causal, error: String(err.message ?? err).slice(0, 400) }));
-      } finally {
-        restore();
       }
     }
   }

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { capabilities, causalLowerRight, explainDispatch, registeredBackends, sdpa, setDispatchLogger, tensor, withBackends, type FloatDType, type SdpaOptions, type Tensor, type Device } from './index.js';
 import { buildParams } from './params.js';
-import { mathReference } from '../backends/math/cpu.js';
+import { referenceAttention as mathReference } from './builtins.js';
 import { DEFAULT_BENCH_OPTIONS, QUICK_BENCH_OPTIONS, runBench } from './bench/run.js';
 import { describeRun, formatMarkdownTable } from './bench/format.js';
 import { renderHtml } from './bench/html.js';
@@ -108,7 +108,13 @@ async function doctor(): Promise<void> {
   for (const b of caps.backends) {
     console.log(`${b.available ? '✓' : '✗'} ${b.backend} (${b.device})${b.available ? '' : `: ${b.reason}`}`);
     for (const [k, v] of Object.entries(b.details)) console.log(`    ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    if (!b.available) continue;
+    for (const kc of b.kernels) console.log(`    kernel ${kc.available ? '✓' : '✗'} ${kc.name}${kc.available ? `: ${kc.summary}` : `: ${kc.reason}`}`);
+    if (b.pinned) console.log(`    pinned by ${b.pinned.source} to ${b.pinned.kernels.join(', ')}`);
   }
+  const env = Object.entries(caps.env.switches);
+  if (env.length) console.log(`switches: ${env.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  for (const p of caps.env.problems) console.log(`warning: ${p}`);
 }
 
 async function demo(): Promise<void> {

@@ -8,8 +8,8 @@ import { CausalBias, StructuredBias, isAttentionBias, type AttentionBias } from 
 import { FLOAT_DTYPES, type FloatDType } from './dtype.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from './errors.js';
 import { Tensor, shapeSize, type Device } from './tensor.js';
-// onnxruntime Tensors (duck-typed: dims/type/data) are accepted as q/k/v/mask; no runtime import.
-import { fromOrtTensor, isOrtTensorLike } from '../backends/onnxruntime/interop.js';
+// Foreign tensors (onnxruntime's, registered by its backend) are accepted as q/k/v/mask.
+import { adaptForeignTensor } from './tensor-adapters.js';
 import type { AlibiInfo, AttentionParams, BlockDiagonalInfo, CausalInfo, MaskInfo, WindowInfo } from './dispatch/types.js';
 
 /** Options of {@link sdpa} and {@link explainDispatch} (PyTorch's keyword arguments, camelCased). */
@@ -98,14 +98,16 @@ export function parseOptions(fn: string, opts: unknown): SdpaOptions {
     throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
   }
   const rawMask = (opts as { attnMask?: unknown }).attnMask;
-  if (isOrtTensorLike(rawMask)) opts = { ...opts, attnMask: fromOrtTensor(fn, 'opts.attnMask', rawMask) };
+  const foreignMask = adaptForeignTensor(fn, 'opts.attnMask', rawMask);
+  if (foreignMask) opts = { ...opts, attnMask: foreignMask };
   const r = optionsSchema.safeParse(opts);
   if (!r.success) throw optionsError(fn, r.error.issues, opts as Record<string, unknown>);
   return r.data as SdpaOptions;
 }
 
 function checkTensorArg(fn: string, name: string, x: unknown): Tensor {
-  if (isOrtTensorLike(x)) return fromOrtTensor(fn, name, x);
+  const foreign = adaptForeignTensor(fn, name, x);
+  if (foreign) return foreign;
   if (!tensorSchema.safeParse(x).success) {
     throw new SdpaTypeError(fn, { argument: name, expected: 'a Tensor created with tensor() or tensor.fromFloat32()', received: describeValue(x) });
   }

@@ -6,7 +6,7 @@ import { BackendFaultError } from './errors.js';
 import { buildParams, describeParams, type SdpaOptions } from './params.js';
 import { candidatesFor, evaluate, makeReport, selectBackend, type DispatchReport } from './dispatch/select.js';
 import { recordDispatch } from './dispatch/trace.js';
-import type { AttentionParams, BackendPart, RunContext } from './dispatch/types.js';
+import type { AttentionParams, KernelVariant, RunContext } from './dispatch/types.js';
 import type { Tensor } from './tensor.js';
 import { ensureBuiltinsRegistered } from './builtins.js';
 
@@ -36,6 +36,7 @@ function formatNothingEligible(p: AttentionParams, report: DispatchReport): stri
   for (const c of report.candidates) {
     lines.push(`\`${c.backend}\` (${c.device}) is not supported because:`);
     for (const r of c.reasons) lines.push(`    ${r}`);
+    if (c.kernels.length > 1 || c.kernels.some((k) => !k.eligible)) for (const k of c.kernels) for (const r of k.reasons) lines.push(`      · ${r}`);
   }
   return lines.join('\n');
 }
@@ -67,16 +68,16 @@ export function explainDispatch(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOpti
 export async function sdpa(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOptions): Promise<Tensor> {
   ensureBuiltinsRegistered();
   const params = buildParams('sdpa', q, k, v, opts);
-  return dispatchRun(params, (part, ctx) => part.run(params, ctx));
+  return dispatchRun(params, (kernel, ctx) => kernel.run(params, ctx));
 }
 
 /**
  * @internal The one dispatch loop (sdpa and the advanced APIs): probes lazy engines that only
- * availability stands against, runs the first eligible part through `invoke`, falls back past
- * parts that throw {@link BackendFaultError}, records the dispatch, and throws
- * {@link SdpaDispatchError} when nothing could run.
+ * availability stands against, runs the first eligible kernel of the first eligible part through
+ * `invoke`, falls back past kernels (then parts) that throw {@link BackendFaultError}, records the
+ * dispatch, and throws {@link SdpaDispatchError} when nothing could run.
  */
-export async function dispatchRun<T>(params: AttentionParams, invoke: (part: BackendPart, ctx: RunContext) => Promise<T>): Promise<T> {
+export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: KernelVariant, ctx: RunContext) => Promise<T>): Promise<T> {
   const cands = candidatesFor(params);
   // Probe lazily: an engine is initialised only when availability is all that stands in its way.
   for (const { rp } of cands) {
@@ -85,26 +86,36 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (part: Bac
     if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) await rp.ensureInit();
   }
   const report = selectBackend(params);
-  const fallbacks: { backend: string; device: string; reason: string }[] = [];
+  const fallbacks: { backend: string; device: string; kernel: string; reason: string }[] = [];
   for (const c of report.candidates) {
     if (!c.eligible) continue;
     const rp = cands.find((x) => x.backend === c.backend)?.rp;
     if (!rp) continue;
-    let allocated = 0;
-    const t0 = performance.now();
-    try {
-      const out = await invoke(rp.part, { recordAllocation: (b) => void (allocated += b) });
-      recordDispatch({ report, ran: { backend: c.backend, device: c.device }, fallbacks, allocatedBytes: allocated, ms: performance.now() - t0 });
-      return out;
-    } catch (err) {
-      if (!(err instanceof BackendFaultError)) throw err;
-      fallbacks.push({ backend: c.backend, device: c.device, reason: err.message });
+    // The part's eligible kernels in its order: a kernel that faults gives way to the next one.
+    for (const kt of c.kernels) {
+      if (!kt.eligible) continue;
+      const kernel = rp.kernels.find((k) => k.variant.name === kt.name)!.variant;
+      let allocated = 0;
+      const t0 = performance.now();
+      try {
+        const out = await invoke(kernel, { recordAllocation: (b) => void (allocated += b) });
+        recordDispatch({ report, ran: { backend: c.backend, device: c.device, kernel: kernel.name }, fallbacks, allocatedBytes: allocated, ms: performance.now() - t0 });
+        return out;
+      } catch (err) {
+        if (!(err instanceof BackendFaultError)) throw err;
+        fallbacks.push({ backend: c.backend, device: c.device, kernel: kernel.name, reason: err.message });
+      }
     }
   }
   const finalReport = fallbacks.length
     ? makeReport(params, report.candidates.map((c) => {
-        const f = fallbacks.find((x) => x.backend === c.backend);
-        return f ? { ...c, eligible: false, reasons: [...c.reasons, `faulted while running: ${f.reason}`], failed: [...c.failed, 'run'] } : c;
+        const fs = fallbacks.filter((x) => x.backend === c.backend && x.device === c.device);
+        if (!fs.length) return c;
+        const kernels = c.kernels.map((k) => {
+          const f = fs.find((x) => x.kernel === k.name);
+          return f ? { ...k, eligible: false, selected: false, reasons: [...k.reasons, `${k.name} faulted while running: ${f.reason}`], failed: [...k.failed, 'run'] } : k;
+        });
+        return { ...c, eligible: false, kernel: undefined, kernels, reasons: [...c.reasons, ...fs.map((f) => `faulted while running kernel ${f.kernel}: ${f.reason}`)], failed: [...c.failed, 'run'] };
       }))
     : report;
   recordDispatch({ report: finalReport, ran: null, fallbacks, allocatedBytes: 0, ms: 0 });

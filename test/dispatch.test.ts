@@ -158,7 +158,7 @@ describe('errors, logging and fallback', () => {
     for (const b of ALL) if (b !== SDPBackend.MATH) setBackendEnabled(b, false);
     await sdpa(q, k, v);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^\[sdpa\] MATH \(cpu\) for q \[1, 2, 8, 16\].* — skipped .*EFFICIENT_ATTENTION: EFFICIENT_ATTENTION is disabled/);
+    expect(lines[0]).toMatch(/^\[sdpa\] MATH \(cpu\) kernel float64_reference for q \[1, 2, 8, 16\].* — skipped .*EFFICIENT_ATTENTION: EFFICIENT_ATTENTION is disabled/);
     setDispatchLogger(undefined);
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
     process.env.SDPA_LOG = 'dispatch';
@@ -197,7 +197,7 @@ describe('errors, logging and fallback', () => {
       expect(out.shape).toEqual([1, 2, 8, 16]);
       const rec = lastDispatch()!;
       expect(rec.ran?.backend).not.toBe('FLASH_ATTENTION');
-      expect(rec.fallbacks).toEqual([{ backend: 'FLASH_ATTENTION', device: 'cpu', reason: 'injected fault: device went away' }]);
+      expect(rec.fallbacks).toEqual([{ backend: 'FLASH_ATTENTION', device: 'cpu', kernel: 'default', reason: 'injected fault: device went away' }]);
     } finally {
       unregisterBackend(SDPBackend.FLASH_ATTENTION);
       if (original) registerBackend(original);

@@ -4,11 +4,11 @@
  * part's own tolerance. A new backend is covered by registering it; no new test file needed.
  */
 import { describe, expect, it } from 'vitest';
-import { capabilities, causalLowerRight, explainDispatch, sdpa, tensor, withBackends, type FloatDType, type SdpaOptions, type Tensor } from '../src/index.js';
+import { capabilities, causalLowerRight, explainDispatch, lastDispatch, sdpa, tensor, withBackends, type FloatDType, type SdpaOptions, type Tensor } from '../src/index.js';
 import { mathReference } from '../backends/math/cpu.js';
 import { buildParams } from '../src/params.js';
 import { compare } from './helpers/compare.js';
-import { testedParts } from './helpers/parts.js';
+import { testedVariants, variantVerdict } from './helpers/parts.js';
 import { randBoolMask, randInt, randTensor, rng } from './helpers/random.js';
 
 interface Problem {
@@ -59,34 +59,48 @@ function makeProblem(seed: number): Problem {
 }
 
 const N = Number(process.env.SDPA_PARITY_CASES ?? 60);
-const problems = Array.from({ length: N }, (_, i) => makeProblem(1000 + i));
+/** Causal S = L calls without a mask, one per dtype: kernels specialised for them (e.g. ORT's GroupQueryAttention) always get some. */
+function causalSquare(seed: number, dtype: FloatDType): Problem {
+  const r = rng(seed);
+  const s = randInt(r, 5, 40);
+  const shape = [1, 2, s, 16];
+  return { id: `#${seed} ${dtype} causal square q[${shape}]`, q: randTensor(r, shape, dtype), k: randTensor(r, shape, dtype), v: randTensor(r, shape, dtype), opts: { isCausal: true } };
+}
+const problems = [...Array.from({ length: N }, (_, i) => makeProblem(1000 + i)), ...DTYPES.map((d, i) => causalSquare(900 + i, d))];
 await capabilities();
 
-for (const { backend, part } of testedParts()) {
-    describe(`parity: ${backend} (${part.device}) vs math reference`, () => {
-      let ran = 0;
-      const skipped: string[] = [];
-      for (const p of problems) {
-        const opts = { ...p.opts, device: part.device };
-        const cand = explainDispatch(p.q, p.k, p.v, opts).candidates.find((c) => c.backend === backend)!;
-        if (!cand.eligible) {
-          skipped.push(cand.reasons[0]);
-          continue;
-        }
-        ran++;
-        it(p.id, async () => {
-          const expected = mathReference(buildParams('test', p.q, p.k, p.v, opts));
-          const out = await withBackends([backend], () => sdpa(p.q, p.k, p.v, opts));
-          const c = compare(await out.toFloat32(), expected, part.tolerance[p.q.dtype as FloatDType]);
-          expect(c.ok, c.message).toBe(true);
-        });
+for (const tv of testedVariants()) {
+  const { part, pin, label } = tv;
+  const available = part.availability().available ? (tv.variant?.availability?.() ?? { available: true as const }) : part.availability();
+  describe(`parity: ${label} vs math reference`, () => {
+    if (!available.available) {
+      it.skip(`${label} cannot run on this machine: ${available.reason}`, () => {});
+      return;
+    }
+    let ran = 0;
+    const skipped: string[] = [];
+    for (const p of problems) {
+      const opts = { ...p.opts, device: part.device };
+      const cand = explainDispatch(p.q, p.k, p.v, opts).candidates.find((c) => c.backend === tv.backend)!;
+      const verdict = variantVerdict(cand, tv.kernel);
+      if (!verdict.eligible) {
+        skipped.push(verdict.reasons[0]);
+        continue;
       }
-      it(`ran ${ran} of ${problems.length} problems (the rest ineligible, reasons recorded)`, () => {
-        const a = part.availability();
-        if (a.available) expect(ran).toBeGreaterThan(0);
-        for (const reason of skipped) expect(reason.length).toBeGreaterThan(10);
+      ran++;
+      it(p.id, async () => {
+        const expected = mathReference(buildParams('test', p.q, p.k, p.v, opts));
+        const out = await withBackends([pin], () => sdpa(p.q, p.k, p.v, opts));
+        expect(lastDispatch()?.ran?.kernel).toBe(tv.kernel);
+        const c = compare(await out.toFloat32(), expected, tv.tolerance(p.q.dtype as FloatDType));
+        expect(c.ok, c.message).toBe(true);
       });
+    }
+    it(`ran ${ran} of ${problems.length} problems (the rest ineligible, reasons recorded)`, () => {
+      expect(ran).toBeGreaterThan(0);
+      for (const reason of skipped) expect(reason.length).toBeGreaterThan(10);
     });
+  });
 }
 
 describe('dropout is the same on every backend', () => {

@@ -44,7 +44,7 @@ describe('webgpu device lifecycle', () => {
 
     const q = tensor.fromFloat32(new Float32Array(2 * 6 * 8).fill(0.5), [2, 6, 8], 'float32');
     const params = buildParams('sdpa', q, q, q, { device: 'webgpu' });
-    await expect(efficientWebgpu.run(params, { recordAllocation: () => {} })).rejects.toBeInstanceOf(BackendFaultError);
+    await expect(efficientWebgpu.kernels![0].run(params, { recordAllocation: () => {} })).rejects.toBeInstanceOf(BackendFaultError);
 
     expect(gpuAvailability().available).toBe(false);
     expect((gpuAvailability() as { reason: string }).reason).toMatch(/device was lost/);

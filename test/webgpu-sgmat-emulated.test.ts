@@ -9,11 +9,13 @@
  */
 process.env.SDPA_WEBGPU_SGMAT_EMULATE = '1';
 
-import { afterAll, describe, expect, it } from 'vitest';
-import { causalLowerRight, sdpa, tensor, withBackends, SDPBackend, type Tensor } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { causalLowerRight, explainDispatch, sdpa, tensor, withBackends, SDPBackend, type Tensor } from '../src/index.js';
 import { readFileSync } from 'node:fs';
-import { flashPath, flashWebgpu, mwProgram, parseSgmatTiles, sgmatMwWorkgroupBytes } from '../backends/flash/webgpu.js';
-import { gpuContext, type WebGpuContext } from '../src/webgpu/device.js';
+import { flashWebgpu } from '../backends/flash/webgpu.js';
+import { mwProgram, parseSgmatTiles, sgmatCompileFailures, sgmatMwKernel, sgmatMwWorkgroupBytes } from '../backends/flash/webgpu-sgmat.js';
+import { buildParams } from '../src/params.js';
+import { gpuContext, withContextForTesting, type WebGpuContext } from '../src/webgpu/device.js';
 import { emulateSubgroupMatrix } from '../src/webgpu/sgmat-emulation.js';
 import { expandDirectives, expandTemplate } from '../src/webgpu/programs.js';
 import { compare } from './helpers/compare.js';
@@ -79,53 +81,43 @@ describe('tile shapes', () => {
     expect(parseSgmatTiles('3x1x64d')).toBeUndefined();
     expect(parseSgmatTiles('4x1x48d')).toBeUndefined();
   });
-  it('a malformed SDPA_WEBGPU_SGMAT_TILES is a reason, not a silent default', () => {
-    const ctx = gpuContext();
-    if (!ctx) return expect(avail.available).toBe(false);
-    const saved = process.env.SDPA_WEBGPU_SGMAT_TILES;
-    process.env.SDPA_WEBGPU_SGMAT_TILES = '3x1x64d';
-    try {
-      const path = flashPath(ctx, { e: 64, ev: 64, s: 64, l: 64 });
-      expect(path.kind).toBe('portable');
-      expect(path.why).toMatch(/SDPA_WEBGPU_SGMAT_TILES='3x1x64d' is not NWxRTxBC/);
-    } finally {
-      if (saved === undefined) delete process.env.SDPA_WEBGPU_SGMAT_TILES;
-      else process.env.SDPA_WEBGPU_SGMAT_TILES = saved;
-    }
-  });
-  // Routing on a real adapter, from its facts alone (a context without a device: flashPath reads
-  // only configs, subgroup sizes and limits).
+  // Routing on a real adapter, from its facts alone (a context whose device is never used: the
+  // kernels' constraints read only configs, subgroup sizes and limits).
   const fakeCtx = (sg: number, storage = 49152): WebGpuContext =>
     ({
-      adapterInfo: { vendor: 'test', architecture: '', device: 'test', description: '', subgroupMinSize: sg, subgroupMaxSize: sg },
+      adapterInfo: { vendor: 'test', architecture: '', device: 'test', description: 'fake adapter', subgroupMinSize: sg, subgroupMaxSize: sg },
       features: new Set(['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']),
       limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30, maxComputeWorkgroupStorageSize: storage, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024, maxComputeWorkgroupsPerDimension: 65535, maxStorageBuffersPerShaderStage: 8 },
       subgroupMatrixConfigs: [{ componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 }],
       source: 'test',
     }) as unknown as WebGpuContext;
-  it('routes real adapters to the multi-subgroup kernel with the default tiles, the first kernel where it cannot run, and says why', () => {
-    const saved = ['SDPA_WEBGPU_SGMAT_TILES', 'SDPA_WEBGPU_SGMAT_KERNEL', 'SDPA_WEBGPU_FLASH_PATH'].map((k) => [k, process.env[k]] as const);
-    for (const [k] of saved) delete process.env[k];
-    try {
-      expect(flashPath(fakeCtx(32), { e: 64, ev: 64, s: 4096, l: 4096 }).kernel).toBe('mw-4x2x16d-t8-d64');
-      expect(flashPath(fakeCtx(32), { e: 128, ev: 128, s: 4096, l: 4096 }).kernel).toBe('mw-4x2x16d-t8-f1024-d128');
-      // Ragged L: K/V staged through workgroup memory.
-      expect(flashPath(fakeCtx(32), { e: 64, ev: 64, s: 77, l: 93 }).kernel).toBe('mw-4x2x16s-t8-d64');
-      // 64-wide subgroups: the first kernel, which takes whole tiles only.
-      expect(flashPath(fakeCtx(64), { e: 64, ev: 64, s: 128, l: 128 }).kernel).toBe('old-d64');
-      const neither = flashPath(fakeCtx(64), { e: 64, ev: 64, s: 77, l: 93 });
-      expect(neither.kind).toBe('portable');
-      expect(neither.why).toMatch(/needs 32-wide subgroups \(adapter: 64\.\.64\); the one-subgroup kernel needs S % 64 = 0/);
-      // Too little workgroup memory for the tiles: the reason names bytes and the limit.
-      expect(flashPath(fakeCtx(32, 16384), { e: 256, ev: 256, s: 256, l: 256 }).why).toMatch(/need \d+ bytes of workgroup memory, over maxComputeWorkgroupStorageSize 16384/);
-      process.env.SDPA_WEBGPU_SGMAT_KERNEL = 'old';
-      expect(flashPath(fakeCtx(32), { e: 64, ev: 64, s: 128, l: 128 }).kernel).toBe('old-d64');
-    } finally {
-      for (const [k, v] of saved) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+  const explainOn = (ctx: WebGpuContext, s: number, l: number, d: number) => {
+    const z = (len: number) => tensor(new Uint16Array(len * d), [1, 1, len, d], 'float16');
+    return withContextForTesting(ctx, () => explainDispatch(z(s), z(l), z(l), { device: 'webgpu' }).candidates.find((c) => c.backend === 'FLASH_ATTENTION')!);
+  };
+  const reasonsOf = (c: ReturnType<typeof explainOn>, k: string) => c.kernels.find((x) => x.name === k)!.reasons.join('; ');
+  it('routes real adapters to the multi-subgroup kernel, the first kernel where it cannot run, else the portable one, and says why', () => {
+    expect(explainOn(fakeCtx(32), 4096, 4096, 64).kernel).toBe('sgmat_mw');
+    expect(explainOn(fakeCtx(32), 77, 93, 64).kernel).toBe('sgmat_mw'); // ragged: K/V staged
+    // 64-wide subgroups: the first kernel, which takes whole tiles only.
+    const wide = explainOn(fakeCtx(64), 128, 128, 64);
+    expect(wide.kernel).toBe('sgmat_1sg');
+    expect(reasonsOf(wide, 'sgmat_mw')).toMatch(/^sgmat_mw needs 32-wide subgroups, the adapter has 64\.\.64/);
+    const neither = explainOn(fakeCtx(64), 77, 93, 64);
+    expect(neither.kernel).toBe('tiled_f16');
+    expect(reasonsOf(neither, 'sgmat_1sg')).toMatch(/sgmat_1sg needs whole tiles, S % 64 = 0 and L % 64 = 0, got S=77, L=93/);
+    // Too little workgroup memory for the tiles: the reason names bytes and the limit.
+    expect(reasonsOf(explainOn(fakeCtx(32, 16384), 256, 256, 256), 'sgmat_mw')).toMatch(/need \d+ bytes of workgroup memory, over maxComputeWorkgroupStorageSize 16384/);
+    // Head dims that are not tensor-core tiles.
+    expect(reasonsOf(explainOn(fakeCtx(32), 64, 64, 24), 'sgmat_mw')).toMatch(/sgmat_mw needs E = Ev, a multiple of 16 up to 256, got E=24/);
+  });
+  it('a pinned kernel runs instead of the first eligible one', async () => {
+    const z = tensor(new Uint16Array(128 * 64), [1, 1, 128, 64], 'float16');
+    const c = await withBackends([{ backend: SDPBackend.FLASH_ATTENTION, device: 'webgpu', kernel: 'sgmat_1sg' }], () =>
+      withContextForTesting(fakeCtx(32), () => explainDispatch(z, z, z, { device: 'webgpu' }).candidates.find((x) => x.backend === 'FLASH_ATTENTION')!),
+    );
+    expect(c.kernel).toBe('sgmat_1sg');
+    expect(reasonsOf(c, 'sgmat_mw')).toBe('sgmat_mw is not used: withBackends pins flash (webgpu) to sgmat_1sg');
   });
   it('counts the workgroup memory of S, P, the staging block and the row arrays', () => {
     // 64 rows: S 64·64·4, P 64·72·2, K/V staging 2·64·72·2, row arrays 2·64·4, flags 16.
@@ -171,12 +163,6 @@ describe('workgroup memory of the tensor-core kernel', () => {
 });
 
 describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernel, emulated${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  const saved = process.env.SDPA_WEBGPU_SGMAT_TILES;
-  afterAll(() => {
-    if (saved === undefined) delete process.env.SDPA_WEBGPU_SGMAT_TILES;
-    else process.env.SDPA_WEBGPU_SGMAT_TILES = saved;
-  });
-
   interface Case {
     name: string;
     b: number; hq: number; hkv: number; s: number; l: number; d: number;
@@ -221,11 +207,9 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernel, 
     describe(`tiles ${cfg.tiles}, head dim ${cfg.d}`, () => {
       for (const c of cfg.cases) {
         it(c.name, async () => {
-          process.env.SDPA_WEBGPU_SGMAT_TILES = cfg.tiles;
-          const ctx = gpuContext()!;
-          const path = flashPath(ctx, { e: c.d, ev: c.d, s: c.s, l: c.l });
-          expect(path.kind, path.why).toBe('subgroup-matrix');
-          expect(path.why).toContain('(emulated)');
+          expect(gpuContext()!.sgmatEmulated).toBe(true);
+          // The kernel with this config's tiles, run directly (the shipped variant keeps its own tiles).
+          const kernel = sgmatMwKernel('flash (webgpu)', () => parseSgmatTiles(cfg.tiles)!, 'sgmat_mw_test');
           const dtype = c.dtype ?? 'float16';
           const q = randT([c.b, c.hq, c.s, c.d], dtype, c.qAmp ?? 1);
           const k = randT([c.b, c.hkv, c.l, c.d], dtype);
@@ -235,10 +219,10 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernel, 
             attnMask: c.lowerRight ? causalLowerRight(c.s, c.l) : undefined,
           };
           const ref = await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { ...opts, device: 'cpu' }));
-          const out = await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, k, v, { ...opts, device: 'webgpu' }));
+          const out = await kernel.run(buildParams('test', q, k, v, { ...opts, device: 'webgpu' }), { recordAllocation: () => undefined });
           const r = compare(await out.toFloat32(), await ref.toFloat32(), flashWebgpu.tolerance[dtype]);
           expect(r.ok, r.message).toBe(true);
-          expect(flashWebgpu.describe?.().sgmatCompileFailures).toEqual({});
+          expect(sgmatCompileFailures()).toEqual({});
         }, 600_000);
       }
     });

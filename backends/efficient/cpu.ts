@@ -333,8 +333,15 @@ export const efficientCpu: BackendPart = {
   },
   availability: () => ({ available: true }),
   constraints: [],
-  run,
-  runWithLse,
+  kernels: [
+    {
+      name: 'ts_online_softmax',
+      summary: `TypeScript tiled online softmax (${BR}×${BC} tiles) with float64 accumulation, yielding between row blocks`,
+      program: { kind: 'typescript', fn: 'efficientKernel' },
+      run,
+      runWithLse,
+    },
+  ],
   tolerance: {
     float32: { atol: 2e-6, rtol: 2e-6 },
     float16: { atol: 1e-3, rtol: 1e-3 },

@@ -8,24 +8,15 @@
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
-import { bindMask, bindTensor, checkBuffersFit, dispatchRows, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
-import { describeGpu, gpuAvailability, gpuContext, initWebGpu, type WebGpuContext } from '../../src/webgpu/device.js';
+import { bindMask, bindTensor, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { gpuContext } from '../../src/webgpu/device.js';
+import { webgpuPart } from '../../src/webgpu/part.js';
 import type { ProgramInfo } from '../../src/webgpu/programs.js';
 
 const LABEL = 'efficient (webgpu)';
 /** Query rows per workgroup (one thread each). */
 const BR = 64;
 const MAX_HEAD_DIM = 256;
-
-/**
- * Keys per block for f32 (4-byte) or f16 (2-byte) tiles: the largest power of two up to 64 whose
- * k and v tiles fit the adapter's maxComputeWorkgroupStorageSize.
- */
-export function keysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, tileBytes: number): number {
-  let bc = 64;
-  while (bc > 1 && bc * (dmax + dvmax) * tileBytes > ctx.limits.maxComputeWorkgroupStorageSize) bc /= 2;
-  return bc;
-}
 
 const checkTileFits = named('checkWorkgroupStorage', (p: AttentionParams) => {
   const ctx = gpuContext();
@@ -55,22 +46,25 @@ async function run(p: AttentionParams, rctx: RunContext) {
 }
 
 /** The EFFICIENT_ATTENTION backend's WebGPU part. */
-export const efficientWebgpu: BackendPart = {
-  device: 'webgpu',
+export const efficientWebgpu: BackendPart = webgpuPart({
   label: LABEL,
   caps: {
     ...FULL_SEMANTICS_CAPS,
     maxHeadDim: MAX_HEAD_DIM,
     notes: `WGSL, f32 tiles and accumulation, tiled online softmax (${BR} rows per workgroup, key blocks sized from maxComputeWorkgroupStorageSize), O(S) memory; halves read in place`,
   },
-  availability: gpuAvailability,
-  init: initWebGpu,
-  constraints: [checkTileFits, checkBuffersFit(LABEL)],
-  run,
+  constraints: [checkTileFits],
+  kernels: [
+    {
+      name: 'tiled_f32',
+      summary: `f32 tiles, one query row per invocation (${BR} per workgroup), K/V blocks in workgroup memory, any mask read in place`,
+      program: { kind: 'wgsl', shaders: ['tiled-attention.wgsl'] },
+      run,
+    },
+  ],
   tolerance: {
     float32: { atol: 2e-4, rtol: 2e-4 },
     float16: { atol: 1.2e-3, rtol: 1.2e-3 },
     bfloat16: { atol: 8e-3, rtol: 8e-3 },
   },
-  describe: describeGpu,
-};
+});

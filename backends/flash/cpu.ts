@@ -1,15 +1,12 @@
 /**
- * FLASH_ATTENTION on the CPU: the native C++ kernel (`csrc/`) — query blocks × key blocks with an
- * online softmax, no S×L buffer, AVX-512 / AVX2 / scalar fp32 paths and AMX-BF16 tiles for
- * bfloat16. The addon's kernel table (`kernels()`) says what each path needs; the kernel is chosen
- * here from it (SDPA_CPU_ISA pins the kernels of one ISA) and named to the addon, which refuses one
- * the CPU or the call's shape cannot run. The addon reads q/k/v/mask in place through per-head
+ * FLASH_ATTENTION on the CPU: the native C++ kernels (`csrc/`) — query blocks × key blocks with an
+ * online softmax, no S×L buffer, AMX tiles for bfloat16/float16, AVX-512 / AVX2 / scalar fp32 —
+ * each a kernel variant judged by the dispatcher from the addon's kernel table (ISA, shape rules). The addon reads q/k/v/mask in place through per-head
  * base offsets and strides; the kernel runs on the addon's thread pool, off the event loop.
  */
 import { BackendFaultError } from '../../src/errors.js';
-import { envVar } from '../../src/env.js';
 import { named } from '../../src/dispatch/constraints.js';
-import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
+import type { AttentionParams, BackendPart, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import { headView, maskView } from '../../src/cpu/layout.js';
 import { Tensor } from '../../src/tensor.js';
 import { loadNative, NATIVE_DTYPE, type NativeAttentionArgs, type NativeKernelInfo, type NativeMaskDType } from './native.js';
@@ -67,80 +64,95 @@ export function buildNativeArgs(p: AttentionParams, out: Float32Array | Uint16Ar
   return args;
 }
 
-/** The values SDPA_CPU_ISA takes: the `isa` of the addon's kernels. */
-export const CPU_ISA_VALUES = ['scalar', 'avx2', 'avx512', 'amx'] as const;
-
-let isaPin: { readonly value: string | undefined } | undefined;
-/** SDPA_CPU_ISA, read once (the first dispatch): it pins FLASH (cpu) to the kernels of that ISA. */
-export function cpuIsaPin(): string | undefined {
-  isaPin ??= { value: envVar('SDPA_CPU_ISA') || undefined };
-  return isaPin.value;
-}
-
-/** Why `k` cannot run `p`, or undefined: the rules the addon enforces, in the same order. */
-export function nativeKernelRefusal(k: NativeKernelInfo, p: AttentionParams, cpu: string): string | undefined {
-  if (!k.dtypes.includes(p.dtype)) return `${k.name} runs ${k.dtypes.join(', ')} inputs, got ${p.dtype}`;
-  if (k.missing.length > 0) return `${k.name} needs the CPU features ${k.missing.join(', ')}; this CPU (${cpu}) lacks them`;
-  if (p.e % k.eMultiple !== 0) return `${k.name} needs the head dim E to be a multiple of ${k.eMultiple}, got E=${p.e}`;
-  if (p.ev % k.evMultiple !== 0) return `${k.name} needs the value head dim Ev to be a multiple of ${k.evMultiple}, got Ev=${p.ev}`;
-  if (p.e > k.maxHeadDim || p.ev > k.maxHeadDim) return `${k.name} runs head dims up to ${k.maxHeadDim}, got E=${p.e}, Ev=${p.ev}`;
-  if (k.maxQueries !== undefined && p.s > k.maxQueries) return `${k.name} runs at most ${k.maxQueries} queries per head, got S=${p.s}`;
-  if (k.minKeys > 0 && p.l < k.minKeys) return `${k.name} runs from ${k.minKeys} keys on (another kernel measured faster below), got L=${p.l}`;
-  return undefined;
-}
-
 /**
- * The kernel FLASH (cpu) runs for `p`: the first of the addon's table that can, among the kernels
- * of SDPA_CPU_ISA's ISA when it is set; or why none can.
+ * The native kernels this package's addon provides, in priority order, with the ISA each belongs
+ * to (`SDPA_CPU_ISA` pins by ISA). The addon's own table (`kernels()`) holds their requirements
+ * and shape rules; a test keeps this list and that table equal.
  */
-export function chooseNativeKernel(p: AttentionParams): { readonly kernel: NativeKernelInfo } | { readonly reason: string } {
-  const loaded = loadNative();
-  if (!loaded.ok) return { reason: `flash (cpu) is unavailable: ${loaded.error}` };
-  const table = loaded.native.kernels();
-  const cpu = loaded.native.cpuFeatures().brand || 'unknown';
-  const pin = cpuIsaPin();
-  if (pin !== undefined && !(CPU_ISA_VALUES as readonly string[]).includes(pin)) {
-    return { reason: `SDPA_CPU_ISA must be one of ${CPU_ISA_VALUES.join(', ')}, got '${pin}'` };
-  }
-  const candidates = pin === undefined ? table : table.filter((k) => k.isa === pin);
-  const refusals: string[] = [];
-  for (const k of candidates) {
-    const why = nativeKernelRefusal(k, p, cpu);
-    if (why === undefined) return { kernel: k };
-    refusals.push(why);
-  }
-  const names = candidates.map((k) => k.name).join(', ');
-  return { reason: pin === undefined ? `no native kernel can run this call: ${refusals.join('; ')}` : `pinned by SDPA_CPU_ISA=${pin} to ${names}, which cannot run this call: ${refusals.join('; ')}` };
+export const NATIVE_KERNELS: readonly { readonly name: string; readonly isa: 'amx' | 'avx512' | 'avx2' | 'scalar' }[] = [
+  { name: 'amx_bf16', isa: 'amx' },
+  { name: 'amx_fp16_split', isa: 'amx' },
+  { name: 'avx512_fp32', isa: 'avx512' },
+  { name: 'avx2_fp32', isa: 'avx2' },
+  { name: 'scalar_fp32', isa: 'scalar' },
+];
+
+const ISAS = ['scalar', 'avx2', 'avx512', 'amx'] as const;
+
+/** The addon's table entry of `name`, or why there is none. */
+function nativeInfo(name: string): { info: NativeKernelInfo; brand: string } | { error: string } {
+  const r = loadNative();
+  if (!r.ok) return { error: `${name} needs the native addon: ${r.error}` };
+  const info = r.native.kernels().find((k) => k.name === name);
+  if (!info) return { error: `${name} is not in this build of the native addon (${r.path}); rebuild it with \`npm rebuild sdpa-dispatch\`` };
+  return { info, brand: r.native.cpuFeatures().brand.trim() || 'this CPU' };
 }
 
-/** A native kernel can run the call (under SDPA_CPU_ISA's pin when set). */
-const checkNativeKernel = named('checkNativeKernel', (p: AttentionParams) => {
-  const c = chooseNativeKernel(p);
-  return 'reason' in c ? c.reason : undefined;
-});
+function tableRule(name: string, rule: (k: NativeKernelInfo, p: AttentionParams) => string | undefined, check: string): Constraint {
+  return named(check, (p: AttentionParams) => {
+    const n = nativeInfo(name);
+    return 'info' in n ? rule(n.info, p) : undefined;
+  });
+}
 
-async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
+/** One native kernel as a variant of FLASH (cpu): its rules are the addon table's, judged here. */
+function nativeKernel(name: string, isa: string): KernelVariant {
+  return {
+    name,
+    summary: `native ${isa} kernel (see capabilities() for the addon's description)`,
+    program: { kind: 'native', entry: 'flashAttention', isa },
+    availability() {
+      const n = nativeInfo(name);
+      if ('error' in n) return { available: false, reason: n.error };
+      const { missing } = n.info;
+      return missing.length === 0
+        ? { available: true }
+        : { available: false, reason: `${name} needs ${missing.join(', ')}; this CPU (${n.brand}) lacks ${missing.length > 1 ? 'them' : 'it'}` };
+    },
+    constraints: [
+      tableRule(name, (k, p) => (k.dtypes.includes(p.dtype) ? undefined : `${name} runs ${k.dtypes.join(', ')} inputs, got ${p.dtype}`), 'checkKernelDtype'),
+      tableRule(
+        name,
+        (k, p) =>
+          p.e % k.eMultiple === 0 && p.ev % k.evMultiple === 0 && p.e <= k.maxHeadDim && p.ev <= k.maxHeadDim
+            ? undefined
+            : `${name} needs head dims that tile (E a multiple of ${k.eMultiple}, Ev of ${k.evMultiple}, both <= ${k.maxHeadDim}), got E=${p.e}, Ev=${p.ev}`,
+        'checkKernelHeadDims',
+      ),
+      tableRule(name, (k, p) => (k.maxQueries === undefined || p.s <= k.maxQueries ? undefined : `${name} is a decode kernel for at most ${k.maxQueries} queries per head, got S=${p.s}`), 'checkKernelQueries'),
+      tableRule(
+        name,
+        (k, p) => (k.minKeys === 0 || p.l >= k.minKeys ? undefined : `${name} is used from ${k.minKeys} keys on (below that the next kernel measured faster), got L=${p.l}`),
+        'checkKernelMinKeys',
+      ),
+    ],
+    run: (p, ctx) => runNative(p, ctx, name),
+    describe() {
+      const n = nativeInfo(name);
+      return 'info' in n ? { ...n.info } : { error: n.error };
+    },
+  };
+}
+
+async function runNative(p: AttentionParams, ctx: RunContext, kernel: string): Promise<Tensor> {
   const loaded = loadNative();
   if (!loaded.ok) throw new BackendFaultError(`flash (cpu): ${loaded.error}`);
   ctx.signal?.throwIfAborted();
-  const choice = chooseNativeKernel(p);
-  if ('reason' in choice) throw new BackendFaultError(`flash (cpu): ${choice.reason}`);
   const n = p.batch * p.hq * p.s * p.ev;
   const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-  const args = buildNativeArgs(p, out);
-  args.kernel = choice.kernel.name;
+  const args = { ...buildNativeArgs(p, out), kernel };
   const native = loaded.native;
   ctx.recordAllocation(out.byteLength + native.workspaceBytes(args) * native.numThreads());
   try {
     await native.flashAttention(args);
   } catch (e) {
     // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
-    throw new BackendFaultError(`flash (cpu): native kernel failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new BackendFaultError(`flash (cpu): native kernel ${kernel} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
 }
 
-/** FLASH_ATTENTION's CPU part (native addon). */
+/** FLASH_ATTENTION's CPU part (native addon kernels). */
 export const flashCpu: BackendPart = {
   device: 'cpu',
   label: 'flash (cpu)',
@@ -155,7 +167,7 @@ export const flashCpu: BackendPart = {
     gqa: true,
     customScale: true,
     valueDimDiffers: true,
-    notes: 'native C++ (AVX-512/AVX2/scalar fp32, AMX-BF16 tiles for bfloat16), 128×128 query×key blocks, online softmax, per-thread scratch only',
+    notes: 'native C++ (AMX-BF16 tiles for bfloat16/float16, AVX-512/AVX2/scalar fp32), query × key blocks, online softmax, per-thread scratch only',
   },
   availability() {
     const r = loadNative();
@@ -164,8 +176,13 @@ export const flashCpu: BackendPart = {
   async init() {
     loadNative();
   },
-  constraints: [checkNativeKernel],
-  run,
+  constraints: [],
+  kernels: NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)),
+  envPin: {
+    variable: 'SDPA_CPU_ISA',
+    values: ISAS,
+    kernelsFor: (v) => ((ISAS as readonly string[]).includes(v) ? NATIVE_KERNELS.filter((k) => k.isa === v).map((k) => k.name) : undefined),
+  },
   tolerance: {
     // fp32 scores carry a rounding error of |logit|·2^-24: with the conformance case's logits of
     // ~2.6e3 that is ~1.6e-4 in the exponent, which any fp32 kernel (PyTorch's too) shows.
@@ -176,12 +193,6 @@ export const flashCpu: BackendPart = {
   describe() {
     const r = loadNative();
     if (!r.ok) return { addon: 'unavailable' };
-    return {
-      addon: r.path,
-      kernels: r.native.kernels().map((k) => ({ name: k.name, isa: k.isa, dtypes: k.dtypes, available: k.missing.length === 0, ...(k.missing.length ? { missing: k.missing } : {}) })),
-      ...(cpuIsaPin() !== undefined ? { pinnedIsa: cpuIsaPin() } : {}),
-      threads: r.native.numThreads(),
-      cpu: r.native.cpuFeatures(),
-    };
+    return { addon: r.path, threads: r.native.numThreads(), cpu: r.native.cpuFeatures() };
   },
 };

@@ -219,6 +219,15 @@ export const mathCpu: BackendPart = {
     notes: 'float64 reference; materializes the [batch·Hq, S, L] score matrix (memory budget: SDPA_MATH_MAX_BYTES, default ¼ of RAM)',
   },
   availability: () => ({ available: true }),
+  kernels: [
+    {
+      name: 'float64_reference',
+      summary: 'the textbook formula in float64: scores, softmax, then P·V, one head at a time',
+      program: { kind: 'typescript', fn: 'mathReferenceWithLse' },
+      run,
+      runWithLse,
+    },
+  ],
   constraints: [
     checkMemoryBudget(
       'math (cpu)',
@@ -228,8 +237,6 @@ export const mathCpu: BackendPart = {
       'use EFFICIENT_ATTENTION or FLASH_ATTENTION (O(S) memory), or raise SDPA_MATH_MAX_BYTES',
     ),
   ],
-  run,
-  runWithLse,
   // float64 throughout: only the final rounding to the output dtype differs from the reference.
   tolerance: {
     float32: { atol: 1e-6, rtol: 1e-6 },

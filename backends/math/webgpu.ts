@@ -7,8 +7,9 @@
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named, formatBytes } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
-import { WG, bindMask, bindTensor, checkBuffersFit, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
-import { describeGpu, gpuAvailability, gpuContext, initWebGpu } from '../../src/webgpu/device.js';
+import { WG, bindMask, bindTensor, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { gpuContext } from '../../src/webgpu/device.js';
+import { webgpuPart } from '../../src/webgpu/part.js';
 import type { BindingKind, ProgramInfo } from '../../src/webgpu/programs.js';
 
 const LABEL = 'math (webgpu)';
@@ -52,22 +53,25 @@ async function run(p: AttentionParams, rctx: RunContext) {
 }
 
 /** The MATH backend's WebGPU part. */
-export const mathWebgpu: BackendPart = {
-  device: 'webgpu',
+export const mathWebgpu: BackendPart = webgpuPart({
   label: LABEL,
   caps: {
     ...FULL_SEMANTICS_CAPS,
     notes: 'naive WGSL, f32 arithmetic; materializes the [batch·Hq, S, L] f32 score buffer (refused beyond maxStorageBufferBindingSize)',
   },
-  availability: gpuAvailability,
-  init: initWebGpu,
-  constraints: [checkScoreBufferFits, checkBuffersFit(LABEL)],
-  run,
+  constraints: [checkScoreBufferFits],
+  kernels: [
+    {
+      name: 'naive_3pass',
+      summary: 'three passes over a materialized f32 score buffer: scores, softmax rows, P·V',
+      program: { kind: 'wgsl', shaders: ['math.wgsl'] },
+      run,
+    },
+  ],
   // f32 on the GPU (exp may be a few ulp off on GPUs) against a float64 reference.
   tolerance: {
     float32: { atol: 2e-4, rtol: 2e-4 },
     float16: { atol: 1.2e-3, rtol: 1.2e-3 },
     bfloat16: { atol: 8e-3, rtol: 8e-3 },
   },
-  describe: describeGpu,
-};
+});

@@ -31,7 +31,7 @@ for (const S of seqs.length ? seqs : [512, 1024, 2048]) {
     const reps = S >= 2048 ? 2 : 4;
     const att = await time(() => runOrtAttention(p, ctx, { ...base, op: 'Attention' }), reps);
     const mha = await time(() => runOrtAttention(p, ctx, { ...base, op: 'MultiHeadAttention' }), reps);
-    const gqa = isCausal ? (await time(() => runOrtAttention(p, ctx, { ...base, op: 'Attention', gqaForCausal: true }), reps)).toFixed(1) : '-';
+    const gqa = isCausal ? (await time(() => runOrtAttention(p, ctx, { ...base, op: 'GroupQueryAttention' }), reps)).toFixed(1) : '-';
     const part = await time(() => withBackends([SDPBackend.ONNXRUNTIME], () => sdpa(q, k, v, { isCausal })), reps);
     const eff = await time(() => withBackends([SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { isCausal })), 1);
     const flops = 4 * H * S * S * D * (isCausal ? 0.5 : 1);

@@ -33,12 +33,8 @@ export interface EngineConfig {
   /** Execution provider name: `cpu` (onnxruntime-node), `wasm`, `webgpu`. */
   readonly ep: string;
   readonly label: string;
+  /** The one-node graph's op (the part's kernel variant chose it). */
   readonly op: AttentionOp;
-  /**
-   * Use com.microsoft.GroupQueryAttention for calls it serves (causal, S = L, no mask, float32):
-   * measured ~2× faster than opset-23 Attention on onnxruntime-node's CPU EP (it skips the masked half).
-   */
-  readonly gqaForCausal?: boolean;
   /** MultiHeadAttention's `unidirectional` is trusted only for S == L: otherwise causal becomes a mask. */
   readonly causalAttrOnlySquare: boolean;
   /** Feed bool masks as additive float (0 / -inf): MultiHeadAttention takes only float biases. */
@@ -176,7 +172,7 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
   const causalAttr = offset === 0 && (!cfg.causalAttrOnlySquare || p.s === p.l);
   const causalInMask = offset !== undefined && !causalAttr;
   const mask = maskFeed(p, g, cfg, causalInMask);
-  const op: AttentionOp = cfg.gqaForCausal && g === 'float32' && usesGqaOp(p) ? 'GroupQueryAttention' : cfg.op;
+  const op: AttentionOp = cfg.op;
   const spec: { -readonly [K in keyof AttentionGraphSpec]: AttentionGraphSpec[K] } = {
     op,
     dtype: g,

@@ -85,11 +85,18 @@ export const onnxruntimeWebgpu: BackendPart = {
   availability,
   init,
   constraints: [checkOrtInputsOnCpu(LABEL), checkOrtTensorSize(LABEL), checkOrtScoreMemory(LABEL, true)],
-  run(p, ctx) {
-    if (!ort) throw new Error(`${LABEL}: run() before a successful init()`);
-    const cfg: EngineConfig = { ort, ep: 'webgpu', label: LABEL, op: 'MultiHeadAttention', causalAttrOnlySquare: true, boolMaskAsFloat: true, zeroFullyMaskedRows: true, nativeFp16: true };
-    return runOrtAttention(p, ctx, cfg);
-  },
+  kernels: [
+    {
+      name: 'multi_head_attention',
+      summary: 'com.microsoft.MultiHeadAttention on the WebGPU EP (opset-23 Attention has no WebGPU kernel in onnxruntime-web 1.30)',
+      program: { kind: 'onnx', op: 'com.microsoft.MultiHeadAttention' },
+      run(p, ctx) {
+        if (!ort) throw new Error(`${LABEL}: run() before a successful init()`);
+        const cfg: EngineConfig = { ort, ep: 'webgpu', label: LABEL, op: 'MultiHeadAttention', causalAttrOnlySquare: true, boolMaskAsFloat: true, zeroFullyMaskedRows: true, nativeFp16: true };
+        return runOrtAttention(p, ctx, cfg);
+      },
+    },
+  ],
   tolerance: {
     float32: { atol: 1e-4, rtol: 1e-4 },
     float16: { atol: 3e-3, rtol: 3e-3 },

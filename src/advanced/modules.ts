@@ -5,7 +5,7 @@
  * structured biases and reasons are the library's.
  */
 import { StructuredBias, causalLowerRight, isAttentionBias, type AttentionBias } from '../bias.js';
-import { withBackends } from '../dispatch/context.js';
+import { withBackends } from '../dispatch/scope.js';
 import { SDPBackend } from '../dispatch/types.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
 import type { SdpaOptions } from '../params.js';

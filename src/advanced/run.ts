@@ -18,6 +18,7 @@ export interface AttentionWithLse {
 
 /** Validated params of an advanced call, with `needLse` when asked. */
 export function advancedParams(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions, needLse: boolean): AttentionParams {
+  ensureBuiltinsRegistered();
   const p = buildParams(fn, q, k, v, opts);
   return needLse ? Object.freeze({ ...p, needLse: true }) : p;
 }
@@ -37,9 +38,9 @@ export function runAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions)
 export async function runAttentionWithLse(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions): Promise<AttentionWithLse> {
   ensureBuiltinsRegistered();
   const params = advancedParams(fn, q, k, v, opts, true);
-  return dispatchRun(params, (part, ctx) => {
-    // checkLse guarantees runWithLse on eligible parts; a part that lies about caps is a bug.
-    if (!part.runWithLse) throw new Error(`${part.label} declares caps.lse but has no runWithLse`);
-    return part.runWithLse(params, ctx);
+  return dispatchRun(params, (kernel, ctx) => {
+    // checkKernelLse makes kernels without runWithLse ineligible here; reaching one is a bug.
+    if (!kernel.runWithLse) throw new Error(`kernel ${kernel.name} was chosen for a log-sum-exp call but has no runWithLse`);
+    return kernel.runWithLse(params, ctx);
   });
 }

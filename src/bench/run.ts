@@ -10,13 +10,13 @@ import os from 'node:os';
 import { capabilities } from '../capabilities.js';
 import { registeredBackends } from '../dispatch/registry.js';
 import { lastDispatch } from '../dispatch/trace.js';
-import { withBackends } from '../dispatch/context.js';
+import { withBackends } from '../dispatch/scope.js';
 import { buildParams } from '../params.js';
 import { explainDispatch, sdpa } from '../sdpa.js';
 import { tensor, type Tensor } from '../tensor.js';
 import type { SdpaOptions } from '../params.js';
-import type { SDPBackend, Tolerance } from '../dispatch/types.js';
-import { mathMemoryBudget, mathReference, mathScoreBytes } from '../../backends/math/cpu.js';
+import type { BackendName, Tolerance } from '../dispatch/types.js';
+import { referenceAttention as mathReference, referenceMemoryBudget as mathMemoryBudget, referenceScoreBytes as mathScoreBytes } from '../builtins.js';
 import type { BenchEnvironment, BenchOptions, BenchReference, BenchResult, BenchRow } from './types.js';
 
 /** Progress of a run, for a progress bar. */
@@ -170,7 +170,7 @@ function rssSampler() {
   };
 }
 
-function toleranceOf(backend: SDPBackend, o: BenchOptions): Tolerance | undefined {
+function toleranceOf(backend: BackendName, o: BenchOptions): Tolerance | undefined {
   return registeredBackends()
     .find((d) => d.name === backend)
     ?.parts.find((p) => p.device === o.device)?.tolerance[o.dtype];
@@ -211,7 +211,7 @@ export async function runBench(options: BenchOptions, onProgress?: (p: BenchProg
   const rows: BenchRow[] = [];
   const references: Record<number, BenchReference> = {};
   // Per backend: the last measured (flops, ms), to extrapolate the next S and stay within budget.
-  const last = new Map<SDPBackend, { flops: number; ms: number; s: number }>();
+  const last = new Map<BackendName, { flops: number; ms: number; s: number }>();
   let total = 0;
   let done = 0;
 

@@ -3,7 +3,7 @@
  * CLI writes is a {@link BenchResult} as is, so other tools (and the HTML report) read these names.
  */
 import type { FloatDType } from '../dtype.js';
-import type { SDPBackend } from '../dispatch/types.js';
+import type { BackendName } from '../dispatch/types.js';
 import type { Device } from '../tensor.js';
 
 /** What to measure. */
@@ -52,7 +52,7 @@ export interface BenchReference {
 /** One backend at one sequence length: a measurement, or why there is none. */
 export interface BenchRow {
   readonly s: number;
-  readonly backend: SDPBackend;
+  readonly backend: BackendName;
   readonly device: Device;
   readonly status: 'ok' | 'ineligible' | 'skipped' | 'failed';
   /** Why there is no number: the dispatcher's reasons (ineligible), the bench's budget (skipped) or the error (failed). */

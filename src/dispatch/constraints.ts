@@ -4,7 +4,8 @@
  * Each returns undefined when met, else one sentence: the requirement, the actual value, a hint.
  */
 import { isBackendEnabled, inScope } from './context.js';
-import type { AttentionParams, BackendCaps, BackendPart, CausalVariant, Constraint, SDPBackend } from './types.js';
+import { activePin, envPinFor } from './pins.js';
+import type { AttentionParams, BackendCaps, BackendName, BackendPart, CausalVariant, Constraint, KernelVariant } from './types.js';
 
 const list = (xs: readonly string[]): string => (xs.length === 0 ? 'none' : xs.join(', '));
 
@@ -15,7 +16,7 @@ export function named<T extends Constraint>(name: string, fn: T): T {
 }
 
 /** First constraint of every backend: it is enabled in the calling context. */
-export function checkEnabledInContext(backend: SDPBackend): Constraint {
+export function checkEnabledInContext(backend: BackendName): Constraint {
   return named('checkEnabledInContext', () => {
     if (isBackendEnabled(backend)) return undefined;
     return inScope()
@@ -30,6 +31,36 @@ export function checkAvailable(part: BackendPart): Constraint {
     const a = part.availability();
     return a.available ? undefined : a.reason;
   });
+}
+
+/** An environment pin of the part (`SDPA_KERNEL`, `SDPA_CPU_ISA`) names kernels the part has. */
+export function checkEnvPin(backend: BackendName, part: BackendPart, names: readonly string[]): Constraint {
+  return named('checkEnvPin', () => {
+    const r = envPinFor(backend, part, names);
+    return r && 'error' in r ? r.error : undefined;
+  });
+}
+
+/** The kernel is one the pin in force allows (a `withBackends` kernel pin, else the environment's). */
+export function checkKernelPin(backend: BackendName, part: BackendPart, name: string, names: readonly string[]): Constraint {
+  return named('checkKernelPin', () => {
+    const pin = activePin(backend, part, names);
+    if (!pin || pin.kernels.includes(name)) return undefined;
+    return `${name} is not used: ${pin.source} pins ${part.label} to ${pin.kernels.length ? pin.kernels.join(' or ') : 'no kernel it has'}`;
+  });
+}
+
+/** The kernel can run on this machine (its ISA, the adapter's features). */
+export function checkKernelAvailable(variant: KernelVariant): Constraint {
+  return named('checkKernelAvailable', () => {
+    const a = variant.availability?.();
+    return !a || a.available ? undefined : a.reason;
+  });
+}
+
+/** A call that needs the log-sum-exp runs only on kernels that return it. */
+export function checkKernelLse(variant: KernelVariant): Constraint {
+  return named('checkKernelLse', (p) => (!p.needLse || variant.runWithLse ? undefined : `${variant.name} does not return the log-sum-exp (returnLse / split-KV)`));
 }
 
 /** dtype is one the part computes. */
@@ -117,9 +148,11 @@ export function checkLse(label: string, caps: BackendCaps): Constraint {
   );
 }
 
-/** The generic constraints every part gets from its caps, in check order. */
-export function capsConstraints(part: BackendPart): Constraint[] {
-  const { label, caps } = part;
+/**
+ * The generic constraints a part (or a kernel variant, labelled by its name) gets from its caps,
+ * in check order.
+ */
+export function capsConstraints(label: string, caps: BackendCaps): Constraint[] {
   return [
     checkDtype(label, caps),
     checkHeadDim(label, caps),

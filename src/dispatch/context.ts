@@ -1,18 +1,31 @@
 /**
- * Which backends may run, and in which order: a global state (`setBackendEnabled`) and scopes
- * (`withBackends`) that replace it for the duration of a function, like PyTorch's
- * `torch.nn.attention.sdpa_kernel`. In Node the scope follows async work through
- * AsyncLocalStorage, so concurrent tasks never see each other's toggles. Browsers have no
- * AsyncLocalStorage: there the scope is a module variable restored in `finally`, which is exact
- * for sequential code but visible to other tasks that run while `fn` awaits (documented).
+ * Which backends may run, in which order, and which kernels they are pinned to: a global state
+ * (`setBackendEnabled`, `setBackendPriority`) and scopes (`withBackends`, src/dispatch/scope.ts)
+ * that replace it for the duration of a function, like PyTorch's `torch.nn.attention.sdpa_kernel`.
+ * In Node the scope follows async work through AsyncLocalStorage, so concurrent tasks never see
+ * each other's toggles. Browsers have no AsyncLocalStorage: there the scope is a module variable
+ * restored in `finally`, which is exact for sequential code but visible to other tasks that run
+ * while `fn` awaits (documented).
  */
 import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
-import { DEFAULT_PRIORITY, SDPBackend } from './types.js';
+import { BUILTIN_PRIORITY, DEFAULT_PRIORITY, SDPBackend, type BackendName } from './types.js';
+import type { Device } from '../tensor.js';
 
-/** The toggles in force: per-backend switches and the priority order. */
+/** A part pinned to some of its kernels, and who pinned it (for reasons). */
+export interface KernelPin {
+  readonly kernels: readonly string[];
+  /** Who pinned it, as reasons say it: `withBackends` or `SDPA_CPU_ISA=avx2`. */
+  readonly source: string;
+}
+
+/** The toggles in force: per-backend switches, the priority order and kernel pins. */
 export interface BackendState {
-  readonly enabled: Map<SDPBackend, boolean>;
-  priority: SDPBackend[];
+  readonly enabled: Map<BackendName, boolean>;
+  /** Whether a backend absent from `enabled` may run (true globally, false inside a scope). */
+  readonly enabledByDefault: boolean;
+  priority: BackendName[];
+  /** Kernel pins by part key (`BACKEND/device`). */
+  readonly pins: ReadonlyMap<string, KernelPin>;
 }
 
 interface AsyncStore<T> {
@@ -28,52 +41,95 @@ function makeStore(): AsyncStore<BackendState> | undefined {
 }
 
 const store = makeStore();
-const ALL: readonly SDPBackend[] = Object.values(SDPBackend);
-const globalState: BackendState = { enabled: new Map(ALL.map((b) => [b, true])), priority: [...DEFAULT_PRIORITY] };
+const BUILTINS: readonly string[] = Object.values(SDPBackend);
+/** Every backend name known to this process with its numeric priority (built-ins always). */
+const names = new Map<BackendName, number>(Object.entries(BUILTIN_PRIORITY));
+const globalState: BackendState = { enabled: new Map(), enabledByDefault: true, priority: [...DEFAULT_PRIORITY], pins: new Map() };
 let fallbackScope: BackendState | undefined; // browsers only
 
 /** True when scopes are isolated per async task (Node); false in browsers. */
 export const scopesAreAsyncIsolated = store !== undefined;
+
+/** The key of a backend part in pin maps and reports. */
+export function partKey(backend: BackendName, device: Device): string {
+  return `${backend}/${device}`;
+}
 
 /** The state in force for the calling async context. */
 export function currentState(): BackendState {
   return store?.getStore() ?? fallbackScope ?? globalState;
 }
 
-/** True when a scope from {@link withBackends} is active here. */
+/** True when a scope from `withBackends` is active here. */
 export function inScope(): boolean {
   return currentState() !== globalState;
 }
 
-function checkBackendName(fn: string, argument: string, b: unknown): SDPBackend {
-  if (typeof b !== 'string' || !(ALL as readonly string[]).includes(b)) {
-    throw new SdpaTypeError(fn, { argument, expected: `one of SDPBackend.${ALL.join(', SDPBackend.')}`, received: describeValue(b) });
+/**
+ * @internal Makes a registered name known, placing a new one in the global order by its numeric
+ * priority (higher first). A name already placed keeps its place unless `explicit` moves it.
+ */
+export function addBackendName(name: BackendName, priority: number, explicit = false): void {
+  const known = globalState.priority.includes(name);
+  names.set(name, priority);
+  if (known && !explicit) return;
+  if (known) globalState.priority.splice(globalState.priority.indexOf(name), 1);
+  const at = globalState.priority.findIndex((b) => (names.get(b) ?? 0) < priority);
+  globalState.priority.splice(at < 0 ? globalState.priority.length : at, 0, name);
+}
+
+/** @internal Forgets a non-built-in name (unregistered); built-ins stay known. */
+export function removeBackendName(name: BackendName): void {
+  if (BUILTINS.includes(name)) return;
+  names.delete(name);
+  const i = globalState.priority.indexOf(name);
+  if (i >= 0) globalState.priority.splice(i, 1);
+}
+
+/** The backend names this process knows (built-ins and registered ones). */
+export function knownBackendNames(): BackendName[] {
+  return [...names.keys()];
+}
+
+/** Validates a backend name argument: a built-in or a registered name. */
+export function checkBackendName(fn: string, argument: string, b: unknown): BackendName {
+  if (typeof b !== 'string' || !names.has(b)) {
+    const extra = [...names.keys()].filter((n) => !BUILTINS.includes(n));
+    throw new SdpaTypeError(fn, {
+      argument,
+      expected: `one of SDPBackend.${BUILTINS.join(', SDPBackend.')}${extra.length ? ` or a registered backend (${extra.join(', ')})` : ''}`,
+      received: describeValue(b),
+    });
   }
-  return b as SDPBackend;
+  return b;
 }
 
 /**
- * Globally (or, inside {@link withBackends}, for that scope only) enables or disables a backend,
+ * Globally (or, inside `withBackends`, for that scope only) enables or disables a backend,
  * like `torch.backends.cuda.enable_flash_sdp(False)`.
  */
-export function setBackendEnabled(backend: SDPBackend, enabled: boolean): void {
+export function setBackendEnabled(backend: BackendName, enabled: boolean): void {
   const b = checkBackendName('setBackendEnabled', 'backend', backend);
   if (typeof enabled !== 'boolean') throw new SdpaTypeError('setBackendEnabled', { argument: 'enabled', expected: 'a boolean', received: describeValue(enabled) });
   currentState().enabled.set(b, enabled);
 }
 
 /** Whether `backend` may be chosen in the calling context (scope first, then the global switch). */
-export function isBackendEnabled(backend: SDPBackend): boolean {
+export function isBackendEnabled(backend: BackendName): boolean {
   const b = checkBackendName('isBackendEnabled', 'backend', backend);
-  return currentState().enabled.get(b) ?? false;
+  const st = currentState();
+  return st.enabled.get(b) ?? st.enabledByDefault;
 }
 
-/** The priority order in force in the calling context. */
-export function getBackendPriority(): SDPBackend[] {
-  return [...currentState().priority];
+/** The priority order in force in the calling context (every known name, registered ones included). */
+export function getBackendPriority(): BackendName[] {
+  const p = currentState().priority;
+  // A backend registered after a scope began is not in its copied order: it goes last there.
+  return [...p, ...globalState.priority.filter((b) => !p.includes(b))];
 }
 
-function checkList(fn: string, list: unknown): SDPBackend[] {
+/** Validates a list of backend names (no duplicates, at least one). */
+export function checkBackendList(fn: string, list: unknown): BackendName[] {
   if (!Array.isArray(list)) throw new SdpaTypeError(fn, { argument: 'backends', expected: 'an array of SDPBackend values', received: describeValue(list) });
   if (list.length === 0) throw new SdpaRangeError(fn, { argument: 'backends', expected: 'at least one SDPBackend (an empty list would make every call fail)', received: '[]' });
   const out = list.map((b, i) => checkBackendName(fn, `backends[${i}]`, b));
@@ -83,38 +139,17 @@ function checkList(fn: string, list: unknown): SDPBackend[] {
 }
 
 /** Sets the global (or current scope's) priority order; backends not listed keep their relative order after the listed ones. */
-export function setBackendPriority(backends: SDPBackend[]): void {
-  const list = checkList('setBackendPriority', backends);
+export function setBackendPriority(backends: BackendName[]): void {
+  const list = checkBackendList('setBackendPriority', backends);
   const st = currentState();
-  st.priority = [...list, ...st.priority.filter((b) => !list.includes(b))];
-}
-
-/** Options of {@link withBackends}. */
-export interface WithBackendsOptions {
-  /** Make the list's order the priority order inside the scope (PyTorch's `set_priority=True`). */
-  setPriority?: boolean;
+  st.priority = [...list, ...getBackendPriority().filter((b) => !list.includes(b))];
 }
 
 /**
- * Runs `fn` with only `backends` allowed (an inner call replaces, not intersects, the outer set).
- * The previous state is restored when `fn` settles, also when it throws.
- *
- * @example
- * await withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.MATH], () => sdpa(q, k, v));
+ * @internal Runs `fn` with `scope` as the state in force (AsyncLocalStorage in Node; a module
+ * variable restored in `finally` elsewhere).
  */
-export async function withBackends<T>(backends: SDPBackend[], fn: () => T | Promise<T>, options?: WithBackendsOptions): Promise<Awaited<T>> {
-  const list = checkList('withBackends', backends);
-  if (typeof fn !== 'function') throw new SdpaTypeError('withBackends', { argument: 'fn', expected: 'a function to run inside the scope', received: describeValue(fn) });
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new SdpaTypeError('withBackends', { argument: 'options', expected: 'an object { setPriority?: boolean } or undefined', received: describeValue(options) });
-  }
-  const setPriority = options?.setPriority ?? false;
-  if (typeof setPriority !== 'boolean') throw new SdpaTypeError('withBackends', { argument: 'options.setPriority', expected: 'a boolean', received: describeValue(setPriority) });
-  const outer = currentState();
-  const scope: BackendState = {
-    enabled: new Map(ALL.map((b) => [b, list.includes(b)])),
-    priority: setPriority ? [...list, ...outer.priority.filter((b) => !list.includes(b))] : [...outer.priority],
-  };
+export async function runInScope<T>(scope: BackendState, fn: () => T | Promise<T>): Promise<Awaited<T>> {
   if (store) return store.run(scope, async (): Promise<Awaited<T>> => await fn());
   const prev = fallbackScope;
   fallbackScope = scope;

@@ -1,46 +1,135 @@
 /**
  * The backend registry: descriptors by name, each part with its full constraint list computed
- * once at registration (enabled-in-context, available, caps-derived, then the part's own).
+ * once at registration (enabled-in-context, available, caps-derived, then the part's own), and
+ * each of its kernel variants with theirs (pin, available, caps-derived, then the variant's own).
+ * One evaluator (select.ts) judges both levels.
  */
-import { capsConstraints, checkAvailable, checkEnabledInContext } from './constraints.js';
-import type { BackendDescriptor, BackendPart, Constraint, SDPBackend } from './types.js';
+import { SdpaTypeError, describeValue } from '../errors.js';
+import { capsConstraints, checkAvailable, checkEnabledInContext, checkEnvPin, checkKernelAvailable, checkKernelLse, checkKernelPin } from './constraints.js';
+import { addBackendName, removeBackendName } from './context.js';
+import { BUILTIN_PRIORITY, type BackendDescriptor, type BackendName, type BackendPart, type Constraint, type KernelVariant } from './types.js';
 import type { Device } from '../tensor.js';
+
+/** A registered kernel variant with its constraint list. */
+export interface RegisteredKernel {
+  readonly variant: KernelVariant;
+  readonly constraints: readonly Constraint[];
+}
 
 /** A registered part with everything selection needs. */
 export interface RegisteredPart {
-  readonly backend: SDPBackend;
+  readonly backend: BackendName;
   readonly part: BackendPart;
   readonly constraints: readonly Constraint[];
   /** Index in `constraints` where the part's own (engine-specific) constraints begin. */
   readonly ownFrom: number;
+  /** The part's kernel variants in priority order (one implicit `default` for parts without `kernels`). */
+  readonly kernels: readonly RegisteredKernel[];
   /** Resolves once `part.init()` has run (memoised: init runs at most once per process). */
   ensureInit(): Promise<void>;
 }
 
-const registry = new Map<SDPBackend, { descriptor: BackendDescriptor; parts: RegisteredPart[] }>();
+const registry = new Map<BackendName, { descriptor: BackendDescriptor; parts: RegisteredPart[] }>();
 
-/** Registers a backend. Registering the same name twice throws (a second engine must pick a new name). */
+/** Index in a kernel's constraints after the pin and availability checks (the rest need a runnable kernel). */
+export const KERNEL_OWN_FROM = 2;
+
+/** Kernel names are short identifiers: pins, reports and env switches spell them. */
+const KERNEL_NAME = /^[a-z][a-z0-9_]*$/;
+
+function bad(argument: string, expected: string, received: unknown): never {
+  throw new SdpaTypeError('registerBackend', { argument, expected, received: describeValue(received) });
+}
+
+/** The part's variants, or one implicit `default` variant built from its `run` / `runWithLse`. */
+function variantsOf(part: BackendPart, where: string): readonly KernelVariant[] {
+  if (part.kernels !== undefined) {
+    if (!Array.isArray(part.kernels) || part.kernels.length === 0) bad(`${where}.kernels`, 'a non-empty array of kernel variants', part.kernels);
+    part.kernels.forEach((k, i) => {
+      if (typeof k !== 'object' || k === null) bad(`${where}.kernels[${i}]`, 'a kernel variant object', k);
+      if (typeof k.name !== 'string' || !KERNEL_NAME.test(k.name)) bad(`${where}.kernels[${i}].name`, 'a snake_case name such as "avx2_fp32"', k.name);
+      if (typeof k.run !== 'function') bad(`${where}.kernels[${i}].run`, 'a function (params, ctx) => Promise<Tensor>', k.run);
+      if (part.kernels!.findIndex((x) => x.name === k.name) !== i) bad(`${where}.kernels[${i}].name`, 'a name not used by another kernel of the part', k.name);
+    });
+    return part.kernels;
+  }
+  const run = part.run;
+  if (typeof run !== 'function') bad(`${where}.run`, 'a function (or a kernels array)', run);
+  const lse = part.runWithLse;
+  return [
+    {
+      name: 'default',
+      summary: `the part's run()`,
+      program: { kind: 'custom', description: `${part.label} run()` },
+      run: (p, ctx) => run.call(part, p, ctx),
+      ...(lse ? { runWithLse: (p, ctx) => lse.call(part, p, ctx) } : {}),
+    },
+  ];
+}
+
+function checkDescriptor(d: unknown): BackendDescriptor {
+  if (typeof d !== 'object' || d === null) bad('descriptor', 'a backend descriptor { name, summary, parts }', d);
+  const desc = d as BackendDescriptor;
+  if (typeof desc.name !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(desc.name)) bad('descriptor.name', 'an identifier such as "MY_BACKEND"', desc.name);
+  if (desc.priority !== undefined && !Number.isFinite(desc.priority)) bad('descriptor.priority', 'a finite number (higher runs first; FLASH_ATTENTION is 40)', desc.priority);
+  if (!Array.isArray(desc.parts) || desc.parts.length === 0) bad('descriptor.parts', 'a non-empty array of backend parts', desc.parts);
+  desc.parts.forEach((p, i) => {
+    if (typeof p !== 'object' || p === null) bad(`descriptor.parts[${i}]`, 'a backend part object', p);
+    if (p.device !== 'cpu' && p.device !== 'webgpu') bad(`descriptor.parts[${i}].device`, "'cpu' or 'webgpu'", p.device);
+    if (typeof p.label !== 'string') bad(`descriptor.parts[${i}].label`, 'a string such as "mine (cpu)"', p.label);
+    if (typeof p.caps !== 'object' || p.caps === null) bad(`descriptor.parts[${i}].caps`, 'a BackendCaps object', p.caps);
+    if (typeof p.availability !== 'function') bad(`descriptor.parts[${i}].availability`, 'a function returning { available }', p.availability);
+    if (!Array.isArray(p.constraints)) bad(`descriptor.parts[${i}].constraints`, 'an array of constraints (may be empty)', p.constraints);
+    if (typeof p.tolerance !== 'object' || p.tolerance === null) bad(`descriptor.parts[${i}].tolerance`, 'tolerances per dtype', p.tolerance);
+  });
+  return desc;
+}
+
+/**
+ * Registers a backend: a built-in name or a new one, placed in the default order by its
+ * `priority` (higher first). Registering the same name twice throws (a second engine must pick a
+ * new name). Such a backend is then selected, scoped by `withBackends` and explained like the built-ins.
+ *
+ * @example registerBackend({ name: 'MY_BACKEND', priority: 100, summary: '…', parts: [myCpuPart] });
+ */
 export function registerBackend(descriptor: BackendDescriptor): void {
-  if (registry.has(descriptor.name)) throw new Error(`registerBackend: ${descriptor.name} is already registered`);
-  const devices = descriptor.parts.map((p) => p.device);
-  if (new Set(devices).size !== devices.length) throw new Error(`registerBackend: ${descriptor.name} has two parts for one device`);
-  const parts = descriptor.parts.map((part): RegisteredPart => {
+  const d = checkDescriptor(descriptor);
+  if (registry.has(d.name)) throw new Error(`registerBackend: ${d.name} is already registered`);
+  const devices = d.parts.map((p) => p.device);
+  if (new Set(devices).size !== devices.length) throw new Error(`registerBackend: ${d.name} has two parts for one device`);
+  const parts = d.parts.map((part, i): RegisteredPart => {
     let init: Promise<void> | undefined;
-    const generic = [checkEnabledInContext(descriptor.name), checkAvailable(part), ...capsConstraints(part)];
+    const variants = variantsOf(part, `descriptor.parts[${i}]`);
+    const names = variants.map((v) => v.name);
+    const generic = [checkEnabledInContext(d.name), checkAvailable(part), checkEnvPin(d.name, part, names), ...capsConstraints(part.label, part.caps)];
+    const kernels = variants.map((variant): RegisteredKernel => ({
+      variant,
+      constraints: [
+        checkKernelPin(d.name, part, variant.name, names),
+        checkKernelAvailable(variant),
+        checkKernelLse(variant),
+        ...(variant.caps ? capsConstraints(variant.name, variant.caps) : []),
+        ...(variant.constraints ?? []),
+      ],
+    }));
     return {
-      backend: descriptor.name,
+      backend: d.name,
       part,
       constraints: [...generic, ...part.constraints],
       ownFrom: generic.length,
+      kernels,
       ensureInit: () => (init ??= part.init ? part.init().catch(() => undefined) : Promise.resolve()),
     };
   });
-  registry.set(descriptor.name, { descriptor, parts });
+  registry.set(d.name, { descriptor: d, parts });
+  addBackendName(d.name, d.priority ?? (BUILTIN_PRIORITY as Record<string, number>)[d.name] ?? 0);
 }
 
 /** Removes a backend (tests and hot-swapping engines); returns whether it was registered. */
-export function unregisterBackend(name: SDPBackend): boolean {
-  return registry.delete(name);
+export function unregisterBackend(name: BackendName): boolean {
+  const had = registry.delete(name);
+  if (had) removeBackendName(name);
+  return had;
 }
 
 /** Every registered descriptor, in registration order. */
@@ -49,8 +138,13 @@ export function registeredBackends(): BackendDescriptor[] {
 }
 
 /** The registered part of `backend` on `device`, if any. */
-export function findPart(backend: SDPBackend, device: Device): RegisteredPart | undefined {
+export function findPart(backend: BackendName, device: Device): RegisteredPart | undefined {
   return registry.get(backend)?.parts.find((p) => p.part.device === device);
+}
+
+/** The registered parts of `backend` (all devices). */
+export function partsOf(backend: BackendName): readonly RegisteredPart[] {
+  return registry.get(backend)?.parts ?? [];
 }
 
 /** Every registered part, all devices. */
@@ -59,6 +153,6 @@ export function allParts(): RegisteredPart[] {
 }
 
 /** True when `backend` is registered. */
-export function isRegistered(backend: SDPBackend): boolean {
+export function isRegistered(backend: BackendName): boolean {
   return registry.has(backend);
 }

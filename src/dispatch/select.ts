@@ -1,31 +1,51 @@
 /**
- * Selection: walk the priority list in force, evaluate every candidate's constraints, take the
- * first with no reasons. `explainDispatch` returns the same evaluation as a report.
+ * Selection: walk the priority list in force, evaluate every candidate part's constraints and
+ * each of its kernel variants' constraints with the same code, take the first part with no
+ * reasons and an eligible kernel, and run that part's first eligible kernel. `explainDispatch`
+ * returns the same evaluation as a report.
  */
 import { describeParams } from '../params.js';
-import { currentState } from './context.js';
-import { findPart, isRegistered, type RegisteredPart } from './registry.js';
-import type { AttentionParams, SDPBackend } from './types.js';
+import { getBackendPriority } from './context.js';
+import { activePin } from './pins.js';
+import { KERNEL_OWN_FROM, findPart, isRegistered, type RegisteredKernel, type RegisteredPart } from './registry.js';
+import type { AttentionParams, BackendName, Constraint } from './types.js';
 import type { Device } from '../tensor.js';
 
-/** One backend's verdict for a call. */
-export interface CandidateTrace {
-  readonly backend: SDPBackend;
-  readonly device: Device;
-  /** Enabled in the calling context (global switch or withBackends scope). */
-  readonly enabled: boolean;
-  /** No constraint failed. */
+/** One kernel variant's verdict for a call. */
+export interface KernelTrace {
+  readonly name: string;
+  /** No constraint of the kernel failed. */
   readonly eligible: boolean;
   /** Every failed constraint's sentence, in check order (empty when eligible). */
   readonly reasons: readonly string[];
   /** Names of the failed constraints, parallel to `reasons`. */
   readonly failed: readonly string[];
+  /** This kernel is the one the part runs (the part's first eligible kernel, when the part is eligible). */
+  readonly selected: boolean;
+}
+
+/** One backend part's verdict for a call. */
+export interface CandidateTrace {
+  readonly backend: BackendName;
+  readonly device: Device;
+  /** Enabled in the calling context (global switch or withBackends scope). */
+  readonly enabled: boolean;
+  /** No constraint failed and one of its kernels is eligible. */
+  readonly eligible: boolean;
+  /** Every failed constraint's sentence, in check order (empty when eligible). */
+  readonly reasons: readonly string[];
+  /** Names of the failed constraints, parallel to `reasons`. */
+  readonly failed: readonly string[];
+  /** Every kernel variant of the part, in its priority order, with its verdict (empty while the engine is unavailable). */
+  readonly kernels: readonly KernelTrace[];
+  /** The kernel the part would run, when it is eligible. */
+  readonly kernel: string | undefined;
 }
 
 /** What `explainDispatch` returns. */
 export interface DispatchReport {
-  /** The backend `sdpa` would run, or null when none is eligible. */
-  readonly selected: { readonly backend: SDPBackend; readonly device: Device } | null;
+  /** The backend `sdpa` would run (and its kernel), or null when none is eligible. */
+  readonly selected: { readonly backend: BackendName; readonly device: Device; readonly kernel: string } | null;
   /** Every registered backend, in the priority order in force. */
   readonly candidates: readonly CandidateTrace[];
   /** One line describing the inputs. */
@@ -34,34 +54,63 @@ export interface DispatchReport {
   toString(): string;
 }
 
-/** Runs the constraints of one registered part (all of them: the report shows every reason). */
-export function evaluate(rp: RegisteredPart, params: AttentionParams): CandidateTrace {
+/** Runs a constraint list; `stopAt` lets a caller skip the rest once a named check failed. */
+function runConstraints(list: readonly Constraint[], params: AttentionParams, device: Device, skipFrom?: { index: number; ifFailed: string }) {
   const reasons: string[] = [];
   const failed: string[] = [];
-  const device = rp.part.device;
-  let enabled = true;
-  for (const [i, c] of rp.constraints.entries()) {
-    // Engine-specific constraints may need init-time facts: skip them while the engine is unavailable.
-    if (i >= rp.ownFrom && failed.includes('checkAvailable')) break;
+  for (const [i, c] of list.entries()) {
+    if (skipFrom && i >= skipFrom.index && failed.includes(skipFrom.ifFailed)) break;
     const r = c(params, device);
     if (r !== undefined) {
       reasons.push(r);
       failed.push(c.name);
-      if (i === 0) enabled = false;
     }
   }
-  return { backend: rp.backend, device, enabled, eligible: reasons.length === 0, reasons, failed };
+  return { reasons, failed };
+}
+
+/** Evaluates one kernel variant of a part: once it cannot run here at all, its other rules are noise. */
+function evaluateKernel(k: RegisteredKernel, params: AttentionParams, device: Device) {
+  return runConstraints(k.constraints, params, device, { index: KERNEL_OWN_FROM, ifFailed: 'checkKernelAvailable' });
+}
+
+/**
+ * Runs the constraints of one registered part and of each of its kernels (all of them: the
+ * report shows every reason). The part is eligible when its own constraints pass and a kernel is.
+ */
+export function evaluate(rp: RegisteredPart, params: AttentionParams): CandidateTrace {
+  const device = rp.part.device;
+  // Engine-specific constraints may need init-time facts: skip them while the engine is unavailable.
+  const part = runConstraints(rp.constraints, params, device, { index: rp.ownFrom, ifFailed: 'checkAvailable' });
+  const enabled = !part.failed.includes('checkEnabledInContext');
+  const unavailable = part.failed.includes('checkAvailable');
+  const verdicts = unavailable ? [] : rp.kernels.map((k) => ({ name: k.variant.name, ...evaluateKernel(k, params, device) }));
+  const firstOk = verdicts.find((v) => v.reasons.length === 0);
+  const reasons = [...part.reasons];
+  const failed = [...part.failed];
+  if (!unavailable && !firstOk) {
+    const pin = activePin(rp.backend, rp.part, rp.kernels.map((k) => k.variant.name));
+    reasons.push(
+      pin
+        ? `${rp.part.label} is pinned by ${pin.source} to ${pin.kernels.join(' or ') || 'no kernel it has'}, which cannot run this call (reasons under its kernels)`
+        : `${rp.part.label} has no kernel that can run this call (reasons under its kernels)`,
+    );
+    failed.push('checkKernels');
+  }
+  const eligible = reasons.length === 0;
+  const kernels: KernelTrace[] = verdicts.map((v) => ({ ...v, eligible: v.reasons.length === 0, selected: eligible && v === firstOk }));
+  return { backend: rp.backend, device, enabled, eligible, reasons, failed, kernels, kernel: eligible ? firstOk?.name : undefined };
 }
 
 /** Candidates for a call in priority order, with the registered part where one exists on the device. */
-export function candidatesFor(params: AttentionParams): { backend: SDPBackend; rp: RegisteredPart | undefined }[] {
-  return currentState()
-    .priority.filter(isRegistered)
+export function candidatesFor(params: AttentionParams): { backend: BackendName; rp: RegisteredPart | undefined }[] {
+  return getBackendPriority()
+    .filter(isRegistered)
     .map((backend) => ({ backend, rp: findPart(backend, params.device) }));
 }
 
-function noPart(backend: SDPBackend, device: Device): CandidateTrace {
-  return { backend, device, enabled: true, eligible: false, reasons: [`${backend} has no ${device} implementation`], failed: ['checkDevice'] };
+function noPart(backend: BackendName, device: Device): CandidateTrace {
+  return { backend, device, enabled: true, eligible: false, reasons: [`${backend} has no ${device} implementation`], failed: ['checkDevice'], kernels: [], kernel: undefined };
 }
 
 /** Evaluates every candidate and picks the first eligible one. */
@@ -75,11 +124,16 @@ export function makeReport(params: AttentionParams, candidates: CandidateTrace[]
   const first = candidates.find((c) => c.eligible);
   const inputs = describeParams(params);
   return {
-    selected: first ? { backend: first.backend, device: first.device } : null,
+    selected: first ? { backend: first.backend, device: first.device, kernel: first.kernel ?? 'default' } : null,
     candidates,
     inputs,
     toString: () => formatReport(inputs, candidates, first),
   };
+}
+
+/** Kernel lines are worth showing when a part has a real choice or its only kernel failed. */
+function showKernels(c: CandidateTrace): boolean {
+  return c.kernels.length > 1 || c.kernels.some((k) => !k.eligible);
 }
 
 function formatReport(inputs: string, candidates: readonly CandidateTrace[], first: CandidateTrace | undefined): string {
@@ -88,8 +142,16 @@ function formatReport(inputs: string, candidates: readonly CandidateTrace[], fir
   for (const c of candidates) {
     const label = `${c.backend} (${c.device})`.padEnd(width);
     const verdict = c === first ? 'selected' : c.eligible ? 'eligible (lower priority)' : c.enabled ? 'not eligible' : 'disabled';
-    lines.push(`  ${c === first ? '→' : ' '} ${label}  ${verdict}`);
+    const kernel = c.eligible && c.kernel && (c.kernels.length > 1 || c.kernel !== 'default') ? ` — kernel ${c.kernel}` : '';
+    lines.push(`  ${c === first ? '→' : ' '} ${label}  ${verdict}${kernel}`);
     for (const r of c.reasons) lines.push(`      - ${r}`);
+    if (!showKernels(c)) continue;
+    for (const k of c.kernels) {
+      if (k.selected) continue;
+      if (k.eligible) lines.push(`        · ${k.name}: eligible (lower priority)`);
+      // Kernel reasons are sentences that begin with the kernel's name.
+      for (const r of k.reasons) lines.push(`        · ${r}`);
+    }
   }
   if (!first) lines.push('  no backend can run this call');
   return lines.join('\n');

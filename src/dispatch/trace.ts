@@ -10,10 +10,10 @@ import { envVar } from '../env.js';
 export interface DispatchRecord {
   /** The evaluation before running (all candidates and reasons). */
   readonly report: DispatchReport;
-  /** The backend that produced the result (may differ from `report.selected` after a fallback). */
-  readonly ran: { readonly backend: string; readonly device: string } | null;
-  /** Backends that were selected but faulted while running, with the fault, in order. */
-  readonly fallbacks: readonly { readonly backend: string; readonly device: string; readonly reason: string }[];
+  /** The backend and kernel that produced the result (may differ from `report.selected` after a fallback). */
+  readonly ran: { readonly backend: string; readonly device: string; readonly kernel: string } | null;
+  /** Backend kernels that were selected but faulted while running, with the fault, in order. */
+  readonly fallbacks: readonly { readonly backend: string; readonly device: string; readonly kernel: string; readonly reason: string }[];
   /** Bytes the running backend reported allocating for this call. */
   readonly allocatedBytes: number;
   /** Wall time of the backend's run, in milliseconds. */
@@ -42,13 +42,20 @@ function envLogOn(): boolean {
 
 /** The one-line form of a record. */
 export function formatDispatchLine(r: DispatchRecord): string {
-  const chosen = r.ran ? `${r.ran.backend} (${r.ran.device})` : 'none';
+  const chosen = r.ran ? `${r.ran.backend} (${r.ran.device}) kernel ${r.ran.kernel}` : 'none';
   const skipped: string[] = [];
   for (const c of r.report.candidates) {
-    if (r.ran && c.backend === r.ran.backend) break;
+    if (r.ran && c.backend === r.ran.backend) {
+      // Kernels of the part that ran, ahead of the one that ran, and why they did not.
+      for (const k of c.kernels) {
+        if (k.name === r.ran.kernel) break;
+        if (!k.eligible) skipped.push(k.reasons.join('; '));
+      }
+      break;
+    }
     if (!c.eligible) skipped.push(`${c.backend}: ${c.reasons.join('; ')}`);
   }
-  for (const f of r.fallbacks) skipped.push(`${f.backend} faulted: ${f.reason}`);
+  for (const f of r.fallbacks) skipped.push(`${f.backend} kernel ${f.kernel} faulted: ${f.reason}`);
   return `[sdpa] ${chosen} for ${r.report.inputs} in ${r.ms.toFixed(1)} ms${skipped.length ? ` — skipped ${skipped.join(' | ')}` : ''}`;
 }
 

@@ -18,6 +18,24 @@ export const SDPBackend = {
 export type SDPBackend = (typeof SDPBackend)[keyof typeof SDPBackend];
 
 /**
+ * A backend name: a built-in {@link SDPBackend} or a name given to {@link registerBackend}
+ * (names are open, TF.js style). The `string & {}` keeps editor completion for the built-ins.
+ */
+export type BackendName = SDPBackend | (string & {});
+
+/**
+ * Numeric priorities of the built-in backends (higher runs first, as TF.js's `registerBackend`
+ * priority). {@link DEFAULT_PRIORITY} is this table sorted; a registered backend with priority 100
+ * goes before all of them.
+ */
+export const BUILTIN_PRIORITY: Readonly<Record<SDPBackend, number>> = {
+  FLASH_ATTENTION: 40,
+  ONNXRUNTIME: 30,
+  EFFICIENT_ATTENTION: 20,
+  MATH: 10,
+};
+
+/**
  * Every backend name, in the default priority order. DESIGN §3 starts from FLASH, EFFICIENT,
  * ONNXRUNTIME, MATH "changed only on measured evidence": ONNX Runtime's CPU Attention measured
  * 100–240× faster than the TypeScript EFFICIENT kernel (docs/onnxruntime.md), so it comes second.
@@ -148,6 +166,9 @@ export interface Tolerance {
   readonly rtol: number;
 }
 
+/** A tolerance per float dtype. */
+export type FloatTolerances = Readonly<Record<FloatDType, Tolerance>>;
+
 /** What a backend part can do, as data: generic constraints and the support matrix derive from it. */
 export interface BackendCaps {
   readonly dtypes: readonly FloatDType[];
@@ -198,7 +219,63 @@ export interface RunContext {
 /** Availability of a part: known, or not yet probed (async engines probe in `init()`). */
 export type Availability = { readonly available: true } | { readonly available: false; readonly reason: string };
 
-/** A backend on one device: capabilities, checks and the kernel. */
+/**
+ * What a kernel variant runs, as data (`capabilities()` and the docs show it): a native addon
+ * entry and its ISA, a WebAssembly module, WGSL shader files, a TypeScript function or an ONNX op.
+ */
+export type KernelProgram =
+  | { readonly kind: 'native'; readonly entry: string; readonly isa: string }
+  | { readonly kind: 'wasm'; readonly module: string; readonly entry: string; readonly simd: string }
+  | { readonly kind: 'wgsl'; readonly shaders: readonly string[]; readonly note?: string }
+  | { readonly kind: 'typescript'; readonly fn: string }
+  | { readonly kind: 'onnx'; readonly op: string }
+  | { readonly kind: 'custom'; readonly description: string };
+
+/**
+ * One kernel of a backend part (xFormers makes each its own op; here they are entries under the
+ * part, judged by the same evaluator): its own caps, constraints, tolerance and code. A part runs
+ * the first eligible variant of its `kernels`, in that (priority) order.
+ */
+export interface KernelVariant {
+  /** Unique within the part, snake_case: `avx2_fp32`, `tiled_f16`. Pins and reports use it. */
+  readonly name: string;
+  /** One sentence on what it is. */
+  readonly summary: string;
+  /** What this variant can do; defaults to the part's caps. Narrower caps become this variant's reasons. */
+  readonly caps?: BackendCaps;
+  /**
+   * Whether this kernel can run on this machine at all (the ISA, an adapter feature), known after
+   * the part's `init()`. Omitted: available whenever the part is.
+   */
+  availability?(): Availability;
+  /** Variant-specific constraints, checked after the caps-derived ones (same sentence form as parts'). */
+  readonly constraints?: readonly Constraint[];
+  /** What it runs. */
+  readonly program: KernelProgram;
+  /** Computes attention. Throw {@link BackendFaultError} for faults that should fall back. */
+  run(params: AttentionParams, ctx: RunContext): Promise<Tensor>;
+  /** Attention plus the per-row log-sum-exp, present exactly when the variant's caps say `lse`. */
+  runWithLse?(params: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }>;
+  /** Tolerance per dtype against the float64 reference; defaults to the part's. */
+  readonly tolerance?: Readonly<Record<FloatDType, Tolerance>>;
+  /** Static facts for `capabilities()`: ISA found, tile shape, subgroup-matrix configs. */
+  describe?(): Record<string, unknown>;
+}
+
+/**
+ * An environment switch that pins a part to some of its kernels (read once, at first use). A
+ * value `kernelsFor` does not know is a reason on the part, never a silent default.
+ */
+export interface KernelEnvPin {
+  /** The variable, e.g. `SDPA_CPU_ISA`. */
+  readonly variable: string;
+  /** The values it takes, for the reason when it holds another. */
+  readonly values: readonly string[];
+  /** The kernels a value pins the part to (undefined: not a valid value). */
+  kernelsFor(value: string): readonly string[] | undefined;
+}
+
+/** A backend on one device: capabilities, checks and its kernel variants. */
 export interface BackendPart {
   readonly device: Device;
   /** Short label used in reasons, e.g. `flash (cpu)`. */
@@ -216,11 +293,18 @@ export interface BackendPart {
    * (e.g. a memory budget, a buffer limit).
    */
   readonly constraints: readonly Constraint[];
-  /** Computes attention. Throw {@link BackendFaultError} for faults that should fall back. */
-  run(params: AttentionParams, ctx: RunContext): Promise<Tensor>;
+  /**
+   * The part's kernel variants in priority order; the first eligible one runs. A part without
+   * `kernels` has one implicit variant named `default` made of its `run` / `runWithLse`.
+   */
+  readonly kernels?: readonly KernelVariant[];
+  /** An environment switch that pins this part's kernel (e.g. `SDPA_CPU_ISA`), besides `SDPA_KERNEL`. */
+  readonly envPin?: KernelEnvPin;
+  /** Computes attention (parts without `kernels`). Throw {@link BackendFaultError} for faults that should fall back. */
+  run?(params: AttentionParams, ctx: RunContext): Promise<Tensor>;
   /**
    * Computes attention and the per-row log-sum-exp of the scores (`[...batch, Hq, S]` float32;
-   * -Infinity for rows that see no key). Present exactly when `caps.lse` is true.
+   * -Infinity for rows that see no key). Parts without `kernels`, when `caps.lse` is true.
    */
   runWithLse?(params: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }>;
   /** Tolerance per dtype against the float64 reference. */
@@ -231,7 +315,13 @@ export interface BackendPart {
 
 /** One backend: a name and its parts per device. */
 export interface BackendDescriptor {
-  readonly name: SDPBackend;
+  /** A built-in {@link SDPBackend} or a new name. */
+  readonly name: BackendName;
+  /**
+   * Where it goes in the default order: higher runs first ({@link BUILTIN_PRIORITY}: FLASH 40 …
+   * MATH 10). Defaults to the built-in's priority, or 0 (last) for a new name.
+   */
+  readonly priority?: number;
   /** One sentence on what it is. */
   readonly summary: string;
   readonly parts: readonly BackendPart[];

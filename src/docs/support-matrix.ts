@@ -4,11 +4,29 @@
  */
 import { ensureBuiltinsRegistered } from '../builtins.js';
 import { allParts } from '../dispatch/registry.js';
-import type { BackendCaps } from '../dispatch/types.js';
+import type { BackendCaps, KernelProgram } from '../dispatch/types.js';
 
 const yes = (b: boolean): string => (b ? 'yes' : 'no');
 const dims = (c: BackendCaps): string =>
   `${c.maxHeadDim >= Number.MAX_SAFE_INTEGER ? 'any' : `≤ ${c.maxHeadDim}`}${c.headDimMultiple > 1 ? `, multiple of ${c.headDimMultiple}` : ''}`;
+
+/** What a kernel runs, in a few words. */
+function programText(p: KernelProgram): string {
+  switch (p.kind) {
+    case 'native':
+      return `native \`${p.entry}\` (${p.isa})`;
+    case 'wasm':
+      return `wasm \`${p.module}\` (${p.simd})`;
+    case 'wgsl':
+      return p.shaders.map((s) => `\`${s}\``).join(', ');
+    case 'typescript':
+      return `TypeScript \`${p.fn}\``;
+    case 'onnx':
+      return `ONNX \`${p.op}\``;
+    case 'custom':
+      return p.description;
+  }
+}
 
 /** Markdown of the devices × backends support matrix and each part's constraint names. */
 export function supportMatrixMarkdown(): string {
@@ -51,6 +69,22 @@ export function supportMatrixMarkdown(): string {
   for (const rp of parts) {
     out.push(`- **${rp.backend} (${rp.part.device})**: ${rp.constraints.map((c) => `\`${c.name}\``).join(' → ')}`);
     if (rp.part.caps.notes) out.push(`  - ${rp.part.caps.notes}`);
+  }
+  out.push(
+    '',
+    '## Kernel variants per part, in priority order',
+    '',
+    'A part runs its first eligible kernel; `explainDispatch` gives every other one its reasons. Each kernel is checked',
+    'by its own constraints (after the pin and availability checks every kernel gets).',
+    '',
+    '| backend | device | kernel | runs | constraints | summary |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
+  for (const rp of parts) {
+    for (const { variant: k, constraints } of rp.kernels) {
+      const own = constraints.map((c) => `\`${c.name}\``).join(' → ');
+      out.push(`| ${rp.backend} | ${rp.part.device} | \`${k.name}\` | ${programText(k.program)} | ${own} | ${k.summary.replace(/\|/g, '\\|')} |`);
+    }
   }
   out.push('');
   return out.join('\n');

@@ -47,6 +47,16 @@ export function headDimBucket(d: number): number {
   return d;
 }
 
+/**
+ * Keys per block for f32 (4-byte) or f16 (2-byte) tiles: the largest power of two up to 64 whose
+ * k and v tiles fit the adapter's maxComputeWorkgroupStorageSize (tiled-attention.wgsl).
+ */
+export function keysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, tileBytes: number): number {
+  let bc = 64;
+  while (bc > 1 && bc * (dmax + dvmax) * tileBytes > ctx.limits.maxComputeWorkgroupStorageSize) bc /= 2;
+  return bc;
+}
+
 /** The 80-byte uniform block of shaders/common.wgsl. */
 export function paramsUniform(p: AttentionParams): ArrayBuffer {
   const buf = new ArrayBuffer(80);

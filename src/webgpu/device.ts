@@ -256,3 +256,17 @@ export function injectDeviceForTesting(device: GPUDevice): void {
   if (state.kind !== 'ready') throw new Error('injectDeviceForTesting: WebGPU is not initialised');
   state.ctx.device = device;
 }
+
+/**
+ * @internal Tests: runs `fn` (synchronously) with `ctx` as the context in use — adapter facts of
+ * another GPU, so kernel routing can be checked from its facts alone — then restores the real one.
+ */
+export function withContextForTesting<T>(ctx: WebGpuContext, fn: () => T): T {
+  const saved = state;
+  state = { kind: 'ready', ctx };
+  try {
+    return fn();
+  } finally {
+    state = saved;
+  }
+}

@@ -1,24 +1,22 @@
 /**
  * Split-KV attention on one machine: the keys/values are cut into contiguous chunks, each chunk is
- * attended by a worker (worker_threads in Node, Web Workers in browsers) running the EFFICIENT CPU
- * kernel on its key range, and the partial results are merged by their log-sum-exps — exact, since
- * attention over A ∪ B is the LSE-weighted mix of attention over A and over B (src/advanced/merge.ts).
- *
- * Workers get the kernel's own source text (`efficientKernel.toString()`), so they need no module
- * resolution or build step, and compute exactly what the in-process EFFICIENT path computes.
- * Inputs travel once, in SharedArrayBuffers every worker reads.
+ * attended by a worker (worker_threads in Node, module Web Workers in browsers) running the
+ * EFFICIENT CPU kernel on its key range (split-kv-worker.ts), and the partial results are merged
+ * by their log-sum-exps — exact, since attention over A ∪ B is the LSE-weighted mix of attention
+ * over A and over B (src/advanced/merge.ts). Inputs travel once, in SharedArrayBuffers every
+ * worker reads.
  */
-import { efficientKernel, makeEfficientJob, type EfficientJob } from '../../backends/efficient/cpu.js';
-import { ensureBuiltinsRegistered } from '../builtins.js';
-import { SDPBackend } from '../dispatch/types.js';
-import { selectBackend } from '../dispatch/select.js';
-import { withBackends } from '../dispatch/context.js';
-import { outputTensor } from '../cpu/layout.js';
-import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
-import { buildParams, type SdpaOptions } from '../params.js';
-import { SdpaDispatchError } from '../sdpa.js';
-import { Tensor } from '../tensor.js';
-import { mergeStates } from '../advanced/merge.js';
+import { makeEfficientJob, type EfficientJob } from './cpu.js';
+import { handleSplitKv, type SplitKvReply, type SplitKvRequest } from './split-kv-worker.js';
+import { SDPBackend } from '../../src/dispatch/types.js';
+import { selectBackend } from '../../src/dispatch/select.js';
+import { withBackends } from '../../src/dispatch/scope.js';
+import { outputTensor } from '../../src/cpu/layout.js';
+import { SdpaRangeError, SdpaTypeError, describeValue } from '../../src/errors.js';
+import { buildParams, type SdpaOptions } from '../../src/params.js';
+import { SdpaDispatchError } from '../../src/sdpa.js';
+import { Tensor } from '../../src/tensor.js';
+import { mergeStates } from '../../src/advanced/merge.js';
 
 /** Options of {@link sdpaSplitKv}: `sdpa`'s options plus the split. */
 export interface SplitKvOptions extends Omit<SdpaOptions, 'device'> {
@@ -34,39 +32,26 @@ interface Partial {
   lse: Float64Array;
 }
 
-/** Message to a worker: the job (over shared memory) and the flat heads / rows to compute. */
-interface WorkerRequest {
-  job: EfficientJob;
-  bhCount: number;
-}
+type WorkerRequest = SplitKvRequest;
 
-/** The worker's program: compile the kernel from its source, run one request, post the partial back. */
-function workerSource(kind: 'node' | 'web'): string {
-  const body = `
-const kernel = (${efficientKernel.toString()});
-function handle(msg) {
-  const { job, bhCount } = msg;
-  const out = new Float64Array(bhCount * job.s * job.ev);
-  const lse = new Float64Array(bhCount * job.s).fill(-Infinity);
-  kernel(job, 0, bhCount, 0, job.s, out, lse);
-  return { out, lse };
-}`;
-  return kind === 'node'
-    ? `${body}
-const { parentPort } = require('node:worker_threads');
-parentPort.on('message', (msg) => { try { const r = handle(msg); parentPort.postMessage(r, [r.out.buffer, r.lse.buffer]); } catch (e) { parentPort.postMessage({ error: String(e && e.stack || e) }); } });`
-    : `${body}
-self.onmessage = (ev) => { try { const r = handle(ev.data); self.postMessage(r, [r.out.buffer, r.lse.buffer]); } catch (e) { self.postMessage({ error: String(e && e.stack || e) }); } };`;
+/**
+ * The compiled worker module. From dist/ it sits beside this file; from the sources (vitest runs
+ * TypeScript, which a worker thread cannot load) it is the build's copy under dist/.
+ */
+function workerUrl(): URL {
+  return import.meta.url.endsWith('.ts')
+    ? new URL('../../dist/backends/efficient/split-kv-worker.js', import.meta.url)
+    : new URL('./split-kv-worker.js', import.meta.url);
 }
 
 interface NodeWorkerLike {
-  on(ev: 'message', fn: (m: Partial | { error: string }) => void): void;
+  on(ev: 'message', fn: (m: SplitKvReply) => void): void;
   on(ev: 'error', fn: (e: Error) => void): void;
   postMessage(m: WorkerRequest): void;
   terminate(): Promise<number>;
 }
 interface WebWorkerLike {
-  onmessage: ((ev: { data: Partial | { error: string } }) => void) | null;
+  onmessage: ((ev: { data: SplitKvReply }) => void) | null;
   onerror: ((ev: { message?: string }) => void) | null;
   postMessage(m: WorkerRequest): void;
   terminate(): void;
@@ -77,9 +62,9 @@ type Runner = (req: WorkerRequest) => Promise<Partial>;
 /** Starts one worker and returns a function that runs a request on it and then ends it. */
 function startWorker(): Runner | undefined {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const wt = proc?.getBuiltinModule?.('node:worker_threads') as { Worker: new (src: string, o: { eval: true }) => NodeWorkerLike } | undefined;
+  const wt = proc?.getBuiltinModule?.('node:worker_threads') as { Worker: new (url: URL) => NodeWorkerLike } | undefined;
   if (wt) {
-    const w = new wt.Worker(workerSource('node'), { eval: true });
+    const w = new wt.Worker(workerUrl());
     return (req) =>
       new Promise<Partial>((resolve, reject) => {
         w.on('message', (m) => ('error' in m ? reject(new Error(`split-KV worker failed: ${m.error}`)) : resolve(m)));
@@ -87,19 +72,15 @@ function startWorker(): Runner | undefined {
         w.postMessage(req);
       }).finally(() => void w.terminate());
   }
-  const g = globalThis as { Worker?: new (url: string) => WebWorkerLike; Blob?: typeof Blob; URL?: typeof URL };
-  if (g.Worker && g.Blob && g.URL?.createObjectURL) {
-    const url = g.URL.createObjectURL(new g.Blob([workerSource('web')], { type: 'text/javascript' }));
-    const w = new g.Worker(url);
+  const g = globalThis as { Worker?: new (url: URL, o: { type: 'module' }) => WebWorkerLike };
+  if (g.Worker) {
+    const w = new g.Worker(workerUrl(), { type: 'module' });
     return (req) =>
       new Promise<Partial>((resolve, reject) => {
         w.onmessage = (ev) => ('error' in ev.data ? reject(new Error(`split-KV worker failed: ${ev.data.error}`)) : resolve(ev.data));
         w.onerror = (ev) => reject(new Error(`split-KV worker failed: ${ev.message ?? 'error'}`));
         w.postMessage(req);
-      }).finally(() => {
-        w.terminate();
-        g.URL!.revokeObjectURL(url);
-      });
+      }).finally(() => w.terminate());
   }
   return undefined;
 }
@@ -135,7 +116,6 @@ export async function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts?: SplitK
   if (rawWorkers !== undefined && (typeof rawWorkers !== 'number' || !Number.isInteger(rawWorkers) || rawWorkers < 0)) {
     throw new (typeof rawWorkers === 'number' ? SdpaRangeError : SdpaTypeError)(fn, { argument: 'opts.workers', expected: 'a non-negative integer', received: describeValue(rawWorkers) });
   }
-  ensureBuiltinsRegistered();
   const params = Object.freeze({ ...buildParams(fn, q, k, v, { ...rest, device: 'cpu' }), needLse: true });
   // The chunks run EFFICIENT's kernel: the call must be one EFFICIENT (cpu) accepts.
   const report = await withBackends([SDPBackend.EFFICIENT_ATTENTION], async () => selectBackend(params));
@@ -147,12 +127,7 @@ export async function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts?: SplitK
   const bhCount = params.batch * params.hq;
   const bounds = Array.from({ length: chunks + 1 }, (_, c) => Math.round((c * params.l) / chunks));
   const requests: WorkerRequest[] = bounds.slice(0, -1).map((jMin, c) => ({ job: { ...job, jMin, jMax: bounds[c + 1] }, bhCount }));
-  const runInProcess: Runner = async (req) => {
-    const out = new Float64Array(bhCount * params.s * params.ev);
-    const lse = new Float64Array(bhCount * params.s).fill(-Infinity);
-    efficientKernel(req.job, 0, bhCount, 0, params.s, out, lse);
-    return { out, lse };
-  };
+  const runInProcess: Runner = async (req) => handleSplitKv(req);
   const partials = await Promise.all(requests.map((req) => (nWorkers > 0 ? (startWorker() ?? runInProcess) : runInProcess)(req)));
   let acc = partials[0];
   for (const p of partials.slice(1)) acc = mergeStates(acc.out, acc.lse, p.out, p.lse, params.ev);
