@@ -15,6 +15,7 @@ import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatc
 import { headView, maskView, numericStorage, outputTensor } from '../../src/cpu/layout.js';
 import { makeYielder } from '../../src/cpu/cooperate.js';
 import { Tensor } from '../../src/tensor.js';
+import { mix32 } from '../../src/rng.js';
 
 /** Query rows per block: their accumulators stay in cache while a key block streams past. */
 const BR = 32;
@@ -151,14 +152,7 @@ export function makeEfficientJob(p: AttentionParams, jMin = 0, jMax = p.l): Effi
 export function efficientKernel(job: EfficientJob, bhFrom: number, bhTo: number, iFrom: number, iTo: number, out: Float64Array, lse: Float64Array): void {
   const TR = 32; // query rows per block (BR above)
   const TC = 64; // keys per block (BC above)
-  const mix = (x: number): number => {
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x7feb352d);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x846ca68b);
-    x ^= x >>> 16;
-    return x >>> 0;
-  };
+  const mix = mix32;
   const { q, k, v, mask, s: S, l: L, e: E, ev: Ev, hq, hkv, group, scale, softcap, causalOff, rowBlock, alibi } = job;
   const { qrs, qcs, krs, kcs, vrs, vcs, mrs, mcs, maskBool, dropoutP, jMin, jMax } = job;
   const sc = new Float64Array(TR * TC);

@@ -10,7 +10,7 @@ import { named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { bindMask, bindTensor, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
-import { webgpuPart } from '../../src/webgpu/part.js';
+import { GPU_F32_TOLERANCE, webgpuPart } from '../../src/webgpu/part.js';
 import type { ProgramInfo } from '../../src/webgpu/programs.js';
 
 const LABEL = 'efficient (webgpu)';
@@ -62,9 +62,5 @@ export const efficientWebgpu: BackendPart = webgpuPart({
       run,
     },
   ],
-  tolerance: {
-    float32: { atol: 2e-4, rtol: 2e-4 },
-    float16: { atol: 1.2e-3, rtol: 1.2e-3 },
-    bfloat16: { atol: 8e-3, rtol: 8e-3 },
-  },
+  tolerance: GPU_F32_TOLERANCE,
 });

@@ -5,6 +5,7 @@
  * base offsets and strides; the kernel runs on the addon's thread pool, off the event loop.
  */
 import { BackendFaultError } from '../../src/errors.js';
+import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import { headView, maskView } from '../../src/cpu/layout.js';
@@ -157,16 +158,8 @@ export const flashCpu: BackendPart = {
   device: 'cpu',
   label: 'flash (cpu)',
   caps: {
-    dtypes: ['float32', 'float16', 'bfloat16'],
+    ...FULL_SEMANTICS_CAPS,
     maxHeadDim: FLASH_CPU_MAX_HEAD_DIM,
-    headDimMultiple: 1,
-    maskKinds: ['none', 'bool', 'float'],
-    causalVariants: ['upper-left', 'lower-right', 'both'],
-    maskWithCausal: true,
-    dropout: true,
-    gqa: true,
-    customScale: true,
-    valueDimDiffers: true,
     notes: 'native C++ (AMX-BF16 tiles for bfloat16/float16, AVX-512/AVX2/scalar fp32), query × key blocks, online softmax, per-thread scratch only',
   },
   availability() {

@@ -9,7 +9,7 @@ import { named, formatBytes } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { WG, bindMask, bindTensor, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
-import { webgpuPart } from '../../src/webgpu/part.js';
+import { GPU_F32_TOLERANCE, webgpuPart } from '../../src/webgpu/part.js';
 import type { BindingKind, ProgramInfo } from '../../src/webgpu/programs.js';
 
 const LABEL = 'math (webgpu)';
@@ -68,10 +68,5 @@ export const mathWebgpu: BackendPart = webgpuPart({
       run,
     },
   ],
-  // f32 on the GPU (exp may be a few ulp off on GPUs) against a float64 reference.
-  tolerance: {
-    float32: { atol: 2e-4, rtol: 2e-4 },
-    float16: { atol: 1.2e-3, rtol: 1.2e-3 },
-    bfloat16: { atol: 8e-3, rtol: 8e-3 },
-  },
+  tolerance: GPU_F32_TOLERANCE,
 });

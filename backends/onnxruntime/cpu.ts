@@ -5,6 +5,7 @@
  * for causal S = L calls without a mask on onnxruntime-node — `com.microsoft.GroupQueryAttention`,
  * which skips the masked half and was measured about twice as fast.
  */
+import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendCaps, BackendPart, Availability, RunContext } from '../../src/dispatch/types.js';
 import { checkOrtScoreMemory, checkOrtTensorSize } from './constraints.js';
@@ -17,16 +18,8 @@ import { isNode, loadOnnxSchema, loadOrt, type OrtFlavor } from './runtime.js';
 const LABEL = 'onnxruntime (cpu)';
 
 const caps: BackendCaps = {
-  dtypes: ['float32', 'float16', 'bfloat16'],
-  maxHeadDim: Number.MAX_SAFE_INTEGER,
-  headDimMultiple: 1,
-  maskKinds: ['none', 'bool', 'float'],
-  causalVariants: ['upper-left', 'lower-right', 'both'],
-  maskWithCausal: true,
+  ...FULL_SEMANTICS_CAPS,
   dropout: false,
-  gqa: true,
-  customScale: true,
-  valueDimDiffers: true,
   notes:
     'opset-23 Attention (is_causal = upper-left; lower-right folded into a bool mask), GroupQueryAttention for causal S = L; ' +
     'float16/bfloat16 computed as float32; masks fed as [Bm, Hm, S, L] (copied when S or L broadcast); materializes batch·Hq·S·L float32 scores',

@@ -34,3 +34,13 @@ export function webgpuPart(spec: WebGpuPartSpec): BackendPart {
     describe: () => ({ ...describeGpu(), ...spec.describe?.() }),
   };
 }
+
+/**
+ * The tolerance of WebGPU parts that compute in f32 (EFFICIENT, MATH): exp may be a few ulp off on
+ * GPUs, and half inputs add their output rounding, against the float64 reference.
+ */
+export const GPU_F32_TOLERANCE: FloatTolerances = {
+  float32: { atol: 2e-4, rtol: 2e-4 },
+  float16: { atol: 1.2e-3, rtol: 1.2e-3 },
+  bfloat16: { atol: 8e-3, rtol: 8e-3 },
+};
