@@ -31,6 +31,8 @@ if (!existsSync(installed) || mtime(lock) > mtime(installed)) {
   run(existsSync(lock) ? 'npm ci' : 'npm install');
 }
 
+// The embedded assets (shaders/*.wgsl → src/generated/) first: a changed shader is a changed source.
+(await import('./embed-assets.mjs')).embedAssets();
 const built = join(root, 'dist', 'src', 'index.js');
 const sources = Math.max(...['src', 'backends', 'scripts'].map((d) => newestIn(join(root, d))), mtime(join(root, 'tsconfig.json')));
 if (!existsSync(built) || sources > mtime(built)) run('npx tsc -p tsconfig.json');

@@ -8,6 +8,7 @@
  */
 import type { WebGpuContext } from './device.js';
 import { emulateSubgroupMatrix } from './sgmat-emulation.js';
+import { embeddedFile } from '../assets.js';
 
 /** A compute program: which shader, its template values and entry point. */
 export interface ProgramInfo {
@@ -33,28 +34,27 @@ export function pipelineCompileCount(): number {
   return compileCount;
 }
 
-interface NodeProcess {
-  versions?: { node?: string };
-  getBuiltinModule?: (id: string) => unknown;
+/**
+ * A shader's text, from the WGSL embedded at build time (scripts/embed-assets.mjs turns every
+ * shaders/*.wgsl into src/generated/shaders.ts). Nothing is read from a path or fetched: a path
+ * relative to this module breaks once a bundler moves it, and a dev server then answers with its
+ * index.html. The embedded module is imported on first use, so bundlers split it into a chunk that
+ * only pages using WebGPU load.
+ */
+async function readShaderFile(name: string): Promise<string> {
+  const { SHADERS } = await import('../generated/shaders.js');
+  return assertWgsl(name, embeddedFile(SHADERS, 'shaders', name));
 }
 
 /**
- * Reads a shader file. The compiled module sits at dist/src/webgpu/, the source at src/webgpu/
- * (vitest): shaders/ is two or three levels up, so both are tried.
+ * Refuses text that is markup rather than WGSL (a dev server's index.html where a shader file was
+ * expected is how a path-based loader failed in bundled apps): the error names the shader and what
+ * arrived, instead of the compiler's "1:1 unexpected token".
  */
-async function readShaderFile(name: string): Promise<string> {
-  const candidates = [new URL(`../../shaders/${name}`, import.meta.url), new URL(`../../../shaders/${name}`, import.meta.url)];
-  const proc = (globalThis as { process?: NodeProcess }).process;
-  if (proc?.versions?.node && candidates[0].protocol === 'file:') {
-    const fs = proc.getBuiltinModule?.('node:fs') as { existsSync(p: URL): boolean; readFileSync(p: URL, enc: 'utf8'): string };
-    for (const u of candidates) if (fs.existsSync(u)) return fs.readFileSync(u, 'utf8');
-    throw new Error(`shader ${name} not found (looked in ${candidates.map((u) => u.pathname).join(', ')})`);
-  }
-  for (const u of candidates) {
-    const r = await fetch(u);
-    if (r.ok) return r.text();
-  }
-  throw new Error(`shader ${name} could not be fetched`);
+export function assertWgsl(name: string, text: string): string {
+  const head = text.trimStart();
+  if (head.startsWith('<')) throw new Error(`shader ${name}: got markup, not WGSL (it starts with ${JSON.stringify(head.slice(0, 15))})`);
+  return text;
 }
 
 /** Loads a shader, expanding `//#include "file.wgsl"` lines (one level, for the shared prelude). */
