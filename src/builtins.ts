@@ -10,7 +10,7 @@ import type { BackendDescriptor } from './dispatch/types.js';
 import { mathBackend } from '../backends/math/index.js';
 import { efficientBackend } from '../backends/efficient/index.js';
 import { sdpaSplitKv as splitKv, type SplitKvOptions } from '../backends/efficient/split-kv.js';
-import { fromOrtTensor, isOrtTensorLike, onnxruntimeBackend } from '../backends/onnxruntime/index.js';
+import { isOrtTensorLike, onnxruntimeBackend, tensorFromOrt } from '../backends/onnxruntime/index.js';
 import { registerTensorAdapter } from './tensor-adapters.js';
 import { flashBackend } from '../backends/flash/index.js';
 
@@ -24,7 +24,7 @@ export function ensureBuiltinsRegistered(): void {
   done = true;
   for (const d of BUILTIN_BACKENDS) if (!isRegistered(d.name)) registerBackend(d);
   // onnxruntime Tensors (duck-typed: dims/type/data) are accepted as q/k/v/mask; no runtime import.
-  registerTensorAdapter({ name: 'onnxruntime', matches: isOrtTensorLike, convert: (fn, argument, x) => fromOrtTensor(fn, argument, x as Parameters<typeof fromOrtTensor>[2]) });
+  registerTensorAdapter({ name: 'onnxruntime', matches: isOrtTensorLike, convert: (fn, argument, x) => tensorFromOrt(fn, argument, x as Parameters<typeof tensorFromOrt>[2]) });
 }
 
 /** The float64 reference (MATH on cpu) and its memory rule, for the CLI's and the bench's accuracy columns. */

@@ -2,11 +2,12 @@
  * sdpa-dispatch: scaled dot-product attention for JavaScript with PyTorch 2.11 semantics and
  * explainable backend dispatch. The public API (DESIGN §1) is re-exported from here.
  */
-export { tensor, Tensor, type Device, type TensorData, type DeviceStorage, type TensorFactory } from './tensor.js';
+export { tensor, Tensor, type Device, type TensorData, type TensorSource, type Float16ArrayLike, type DeviceStorage, type TensorFactory } from './tensor.js';
 export type { DType, FloatDType } from './dtype.js';
 export { sdpa, explainDispatch, SdpaDispatchError } from './sdpa.js';
 export type { SdpaOptions } from './params.js';
 export { SDPBackend, DEFAULT_PRIORITY, BUILTIN_PRIORITY } from './dispatch/types.js';
+export type { TensorInput, OrtTensorLike } from './tensor-adapters.js';
 export type {
   AttentionParams,
   BackendCaps,

@@ -9,13 +9,16 @@ import { FLOAT_DTYPES, type FloatDType } from './dtype.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from './errors.js';
 import { Tensor, shapeSize, type Device } from './tensor.js';
 // Foreign tensors (onnxruntime's, registered by its backend) are accepted as q/k/v/mask.
-import { adaptForeignTensor } from './tensor-adapters.js';
+import { adaptForeignTensor, type OrtTensorLike } from './tensor-adapters.js';
 import type { AlibiInfo, AttentionParams, BlockDiagonalInfo, CausalInfo, MaskInfo, WindowInfo } from './dispatch/types.js';
 
 /** Options of {@link sdpa} and {@link explainDispatch} (PyTorch's keyword arguments, camelCased). */
 export interface SdpaOptions {
-  /** Bool (1 = may attend) or additive float mask broadcastable to `[..., Hq, S, L]`, or a causal bias object. */
-  attnMask?: Tensor | AttentionBias;
+  /**
+   * Bool (1 = may attend) or additive float mask broadcastable to `[..., Hq, S, L]` (a library or
+   * an onnxruntime tensor), or a causal bias object.
+   */
+  attnMask?: Tensor | OrtTensorLike | AttentionBias;
   /** Probability of dropping an attention weight, 0 <= p < 1. */
   dropoutP?: number;
   /** Upper-left causal mask (query i sees keys j <= i), ANDed with `attnMask`. */
@@ -234,7 +237,7 @@ export function buildParams(fn: string, q: unknown, k: unknown, v: unknown, rawO
     checkTensorArg(fn, 'opts.attnMask', m);
     const okDtype = m.dtype === 'bool' || m.dtype === 'float32' || m.dtype === qt.dtype;
     if (!okDtype) {
-      throw new SdpaTypeError(fn, { argument: 'opts.attnMask.dtype', expected: `bool, float32 or ${qt.dtype} (the dtype of q)`, received: m.dtype });
+      throw new SdpaTypeError(fn, { argument: 'opts.attnMask.dtype', expected: qt.dtype === 'float32' ? 'bool or float32' : `bool, float32 or ${qt.dtype} (the dtype of q)`, received: m.dtype });
     }
     if (m.device !== 'cpu' && m.device !== device) {
       throw new SdpaTypeError(fn, { argument: 'opts.attnMask', expected: `a tensor on cpu or ${device}`, received: `a tensor on ${m.device}` });

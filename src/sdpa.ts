@@ -8,6 +8,7 @@ import { candidatesFor, evaluate, makeReport, selectBackend, type DispatchReport
 import { recordDispatch } from './dispatch/trace.js';
 import type { AttentionParams, KernelVariant, RunContext } from './dispatch/types.js';
 import type { Tensor } from './tensor.js';
+import type { TensorInput } from './tensor-adapters.js';
 import { ensureBuiltinsRegistered } from './builtins.js';
 
 /** Thrown when no backend can run a call; carries the full report. Message in xFormers' shape. */
@@ -47,7 +48,7 @@ function formatNothingEligible(p: AttentionParams, report: DispatchReport): stri
  *
  * @example console.log(explainDispatch(q, k, v, { isCausal: true }).toString());
  */
-export function explainDispatch(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOptions): DispatchReport {
+export function explainDispatch(q: TensorInput, k: TensorInput, v: TensorInput, opts?: SdpaOptions): DispatchReport {
   ensureBuiltinsRegistered();
   return selectBackend(buildParams('explainDispatch', q, k, v, opts));
 }
@@ -55,7 +56,7 @@ export function explainDispatch(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOpti
 /**
  * Scaled dot-product attention with PyTorch 2.11 semantics (DESIGN §2) on the best eligible backend.
  *
- * @param q `[..., Hq, S, E]`
+ * @param q `[..., Hq, S, E]`: a {@link Tensor}, or an onnxruntime `Tensor` with CPU data (shared, not copied).
  * @param k `[..., Hkv, L, E]`
  * @param v `[..., Hkv, L, Ev]`
  * @returns `[..., Hq, S, Ev]` in q's dtype (on the GPU when the call ran on webgpu).
@@ -65,7 +66,7 @@ export function explainDispatch(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOpti
  * const out = await sdpa(q, k, v, { isCausal: true });
  * const values = await out.toFloat32();
  */
-export async function sdpa(q: Tensor, k: Tensor, v: Tensor, opts?: SdpaOptions): Promise<Tensor> {
+export async function sdpa(q: TensorInput, k: TensorInput, v: TensorInput, opts?: SdpaOptions): Promise<Tensor> {
   ensureBuiltinsRegistered();
   const params = buildParams('sdpa', q, k, v, opts);
   return dispatchRun(params, (kernel, ctx) => kernel.run(params, ctx));

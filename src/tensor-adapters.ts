@@ -4,6 +4,21 @@
  */
 import type { Tensor } from './tensor.js';
 
+/**
+ * An onnxruntime `Tensor` as seen through duck typing (`.dims`, `.type`, `.data`): the type of
+ * the foreign tensors `sdpa()` takes, declared here so that the public signatures need no backend.
+ */
+export interface OrtTensorLike {
+  readonly dims: readonly number[];
+  readonly type: string;
+  readonly data: unknown;
+  /** Present on onnxruntime ≥ 1.16; frees GPU-resident data. */
+  dispose?(): void;
+}
+
+/** What `sdpa()` and `explainDispatch()` take as q, k, v and `attnMask`: a library tensor or an onnxruntime one. */
+export type TensorInput = Tensor | OrtTensorLike;
+
 /** Recognises and converts one foreign tensor type. */
 export interface TensorAdapter {
   /** A short name for messages, e.g. `onnxruntime`. */

@@ -1,8 +1,10 @@
+/// <reference types="@webgpu/types" preserve="true" />
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * The library's tensor: a shape, a dtype and storage on the CPU (a typed array) or on a GPU (a
  * buffer owned by a backend). Tensors are immutable views: q/k/v are never written by `sdpa()`.
  */
-import { DType, DTYPES, halfBitsToFloat32Array, float32ArrayToHalfBits } from './dtype.js';
+import { DType, DTYPES, halfBitsToFloat32Array, float32ArrayToHalfBits, float32Bits, float32FromBits } from './dtype.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from './errors.js';
 
 /** Where a tensor's bytes live. */
@@ -25,6 +27,12 @@ export interface DeviceStorage {
   /** Releases the GPU memory; later reads fail. */
   destroy(): void;
 }
+
+/**
+ * The key `using` looks up: `Symbol.dispose` where the runtime has it, else the registered symbol
+ * TypeScript's downlevel `using` falls back to, so `using t = await sdpa(...)` disposes everywhere.
+ */
+const DISPOSE = ((Symbol as { dispose?: symbol }).dispose ?? Symbol.for('Symbol.dispose')) as typeof Symbol.dispose;
 
 /** Largest element count one tensor may hold (2^32 - 1: a typed array's index limit in V8). */
 export const MAX_TENSOR_ELEMENTS = 2 ** 32 - 1;
@@ -121,6 +129,11 @@ export class Tensor {
     this.storage?.destroy();
   }
 
+  /** `using out = await sdpa(q, k, v)`: {@link dispose} when the block ends. */
+  [DISPOSE](): void {
+    this.dispose();
+  }
+
   /** A short description, e.g. `Tensor(float16 [1, 8, 128, 64] cpu)`. */
   toString(): string {
     return `Tensor(${this.dtype} [${this.shape.join(', ')}] ${this.device})`;
@@ -144,13 +157,6 @@ export function shapeSize(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
-
-const DATA_CLASS: Record<DType, string> = {
-  float32: 'Float32Array',
-  float16: 'Uint16Array (float16 bit patterns)',
-  bfloat16: 'Uint16Array (bfloat16 bit patterns)',
-  bool: 'Uint8Array of 0/1',
-};
 
 function checkShape(fn: string, shape: unknown): number[] {
   if (!Array.isArray(shape)) {
@@ -176,8 +182,31 @@ function checkDType(fn: string, dtype: unknown): DType {
   return dtype as DType;
 }
 
+/**
+ * A `Float16Array` (Node ≥ 24, recent browsers), typed structurally so that the declarations do
+ * not need a compiler lib that has it: where the lib has `Float16Array`, it matches.
+ */
+export interface Float16ArrayLike extends ArrayLike<number> {
+  readonly [Symbol.toStringTag]: 'Float16Array';
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+}
+
+/**
+ * What {@link tensor} takes as data: the storage classes ({@link TensorData}), used as they are, or
+ * values to convert once into them for a float dtype (`Float64Array`, `number[]`, `Float16Array`).
+ */
+export type TensorSource = TensorData | Float64Array | readonly number[] | Float16ArrayLike;
+
+const Float16ArrayCtor = (globalThis as { Float16Array?: abstract new (...a: never[]) => Float16ArrayLike }).Float16Array;
+
+function isFloat16Array(x: unknown): x is Float16ArrayLike {
+  return Float16ArrayCtor !== undefined && x instanceof Float16ArrayCtor;
+}
+
 function inferDType(data: unknown): DType {
-  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float32Array || data instanceof Float64Array || Array.isArray(data)) return 'float32';
+  if (isFloat16Array(data)) return 'float16';
   if (data instanceof Uint8Array) return 'bool';
   if (data instanceof Uint16Array) {
     throw new SdpaTypeError('tensor', {
@@ -186,16 +215,62 @@ function inferDType(data: unknown): DType {
       received: 'undefined',
     });
   }
-  throw new SdpaTypeError('tensor', { argument: 'data', expected: 'a Float32Array, Uint16Array or Uint8Array', received: describeValue(data) });
+  throw new SdpaTypeError('tensor', { argument: 'data', expected: `a Float32Array, Float64Array, number[]${Float16ArrayCtor ? ', Float16Array' : ''}, Uint16Array or Uint8Array`, received: describeValue(data) });
+}
+
+const DATA_EXPECTED: Record<DType, string> = {
+  float32: 'a Float32Array, or values to convert (Float64Array, number[], Float16Array)',
+  float16: 'a Uint16Array of float16 bit patterns, a Float16Array, or values to round (Float32Array, Float64Array, number[])',
+  bfloat16: 'a Uint16Array of bfloat16 bit patterns, or values to round (Float32Array, Float64Array, number[], Float16Array)',
+  bool: 'a Uint8Array of 0/1',
+};
+
+/**
+ * Float64 values rounded to float32 "to odd" (an inexact result keeps its last bit set): rounding
+ * that to float16/bfloat16 then equals rounding the float64 directly, with no double-rounding error,
+ * because float32 carries more than two bits beyond either format's precision.
+ */
+function roundToOddFloat32(values: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    const f = Math.fround(x);
+    if (f === x || x !== x || !Number.isFinite(f)) {
+      out[i] = f;
+      continue;
+    }
+    const bits = float32Bits(f);
+    // Even last bit: take the neighbour on the other side of x (bits count magnitude away from 0).
+    out[i] = (bits & 1) === 0 ? float32FromBits(Math.abs(f) > Math.abs(x) ? bits - 1 : bits + 1) : f;
+  }
+  return out;
+}
+
+/** `data` as the storage of `dtype`: shared when it already is that storage, else converted once. */
+function toStorage(fn: string, data: unknown, dtype: DType): TensorData {
+  const bad = (): never => {
+    throw new SdpaTypeError(fn, { argument: 'data', expected: `${DATA_EXPECTED[dtype]} for dtype '${dtype}'`, received: describeValue(data) });
+  };
+  if (dtype === 'bool') return data instanceof Uint8Array ? data : bad();
+  if (dtype === 'float32' && data instanceof Float32Array) return data;
+  if (dtype !== 'float32' && data instanceof Uint16Array) return data;
+  // Float16Array holds IEEE binary16 bit patterns: a Uint16Array view of them is our float16 storage.
+  if (dtype === 'float16' && isFloat16Array(data)) return new Uint16Array(data.buffer, data.byteOffset, data.length);
+  let values: ArrayLike<number>;
+  if (Array.isArray(data)) {
+    const i = data.findIndex((x) => typeof x !== 'number');
+    if (i >= 0) throw new SdpaTypeError(fn, { argument: `data[${i}]`, expected: 'a number', received: describeValue(data[i]) });
+    values = data as number[];
+  } else if (data instanceof Float64Array || data instanceof Float32Array || isFloat16Array(data)) values = data;
+  else return bad();
+  if (dtype === 'float32') return Float32Array.from(values);
+  // float32 and float16 sources are exact in float32; float64 ones are rounded to odd first.
+  const f32 = data instanceof Float32Array ? data : data instanceof Float64Array || Array.isArray(data) ? roundToOddFloat32(values) : Float32Array.from(values);
+  return float32ArrayToHalfBits(f32, dtype);
 }
 
 function checkData(fn: string, data: unknown, dtype: DType, n: number): TensorData {
-  const ok =
-    (dtype === 'float32' && data instanceof Float32Array) ||
-    ((dtype === 'float16' || dtype === 'bfloat16') && data instanceof Uint16Array) ||
-    (dtype === 'bool' && data instanceof Uint8Array);
-  if (!ok) throw new SdpaTypeError(fn, { argument: 'data', expected: `a ${DATA_CLASS[dtype]} for dtype '${dtype}'`, received: describeValue(data) });
-  const arr = data as TensorData;
+  const arr = toStorage(fn, data, dtype);
   if (arr.buffer instanceof ArrayBuffer && (arr.buffer as ArrayBuffer & { detached?: boolean }).detached) {
     throw new SdpaTypeError(fn, { argument: 'data', expected: 'a typed array over a live buffer', received: 'a typed array whose ArrayBuffer was detached (transferred)' });
   }
@@ -212,15 +287,21 @@ function checkData(fn: string, data: unknown, dtype: DType, n: number): TensorDa
 }
 
 /**
- * Creates a CPU tensor over `data` (not copied: keep it unchanged while the tensor is in use).
+ * Creates a CPU tensor. Storage-class data is used as it is, not copied (keep it unchanged while
+ * the tensor is in use); values of another class are converted once into a new array.
  *
- * @param data Float32Array for float32, Uint16Array bit patterns for float16/bfloat16, Uint8Array of 0/1 for bool.
- * @param shape Dimensions; their product must equal `data.length`.
- * @param dtype Element type; inferred from `data` when omitted (a Uint16Array needs it).
+ * @param data float32: a Float32Array (shared), or a Float64Array, `number[]` or Float16Array (converted).
+ *   float16/bfloat16: a Uint16Array of bit patterns (shared), a Float16Array for float16 (shared,
+ *   it holds the same bits), or Float32Array/Float64Array/`number[]` values rounded to nearest even
+ *   (from float64 without double rounding). bool: a Uint8Array of 0/1 (shared).
+ * @param shape Dimensions; their product must equal the data's length (a tensor's own `shape` works).
+ * @param dtype Element type; inferred when omitted: float32 for Float32Array/Float64Array/`number[]`,
+ *   float16 for Float16Array, bool for Uint8Array (a Uint16Array needs it).
  * @example
  * const q = tensor(new Float32Array(2 * 8 * 64), [1, 2, 8, 64]);
+ * const k = tensor([0.5, -1, 2, 0.25], [1, 1, 2, 2], 'float16');
  */
-function tensorImpl(data: Float32Array | Uint16Array | Uint8Array, shape: number[], dtype?: DType): Tensor {
+function tensorImpl(data: TensorSource, shape: readonly number[], dtype?: DType): Tensor {
   const s = checkShape('tensor', shape);
   const dt = dtype === undefined ? inferDType(data) : checkDType('tensor', dtype);
   const d = checkData('tensor', data, dt, shapeSize(s));
@@ -234,7 +315,7 @@ function tensorImpl(data: Float32Array | Uint16Array | Uint8Array, shape: number
  * @example
  * const k = tensor.fromFloat32(Float32Array.from([0.1, 0.2]), [1, 1, 1, 2], 'bfloat16');
  */
-function fromFloat32(values: Float32Array, shape: number[], dtype: DType): Tensor {
+function fromFloat32(values: Float32Array, shape: readonly number[], dtype: DType): Tensor {
   const s = checkShape('tensor.fromFloat32', shape);
   const dt = checkDType('tensor.fromFloat32', dtype);
   if (!(values instanceof Float32Array)) {
@@ -252,14 +333,16 @@ function fromFloat32(values: Float32Array, shape: number[], dtype: DType): Tenso
 
 /** The `tensor` factory with its static helpers. */
 export interface TensorFactory {
-  (data: Float32Array | Uint16Array | Uint8Array, shape: number[], dtype?: DType): Tensor;
+  /** See {@link tensor}: storage-class data is shared, other values are converted once. */
+  (data: TensorSource, shape: readonly number[], dtype?: DType): Tensor;
   /** Creates a tensor of `dtype` from float32 values (round to nearest even). */
-  fromFloat32(values: Float32Array, shape: number[], dtype: DType): Tensor;
+  fromFloat32(values: Float32Array, shape: readonly number[], dtype: DType): Tensor;
   /**
-   * Wraps a GPU buffer as a tensor without copying (WebGPU). Available once the WebGPU backend is
-   * loaded; until then it throws a clear error.
+   * Wraps a GPU buffer as a tensor without copying (WebGPU): dense, row-major from byte 0, created
+   * on this library's device (`getWebGpuDevice()`) with STORAGE (and COPY_SRC to read it back) usage.
+   * Available once the WebGPU backend is loaded; until then it throws a clear error.
    */
-  fromGPUBuffer(buffer: unknown, shape: number[], dtype: DType): Tensor;
+  fromGPUBuffer(buffer: GPUBuffer, shape: readonly number[], dtype: DType): Tensor;
 }
 
 type GpuBufferWrapper = (buffer: unknown, shape: number[], dtype: DType) => Tensor;
@@ -273,7 +356,7 @@ export function setGpuBufferWrapper(fn: GpuBufferWrapper): void {
 /** Creates tensors; see {@link TensorFactory}. */
 export const tensor: TensorFactory = Object.assign(tensorImpl, {
   fromFloat32,
-  fromGPUBuffer(buffer: unknown, shape: number[], dtype: DType): Tensor {
+  fromGPUBuffer(buffer: GPUBuffer, shape: readonly number[], dtype: DType): Tensor {
     if (!gpuBufferWrapper) {
       throw new SdpaTypeError('tensor.fromGPUBuffer', {
         argument: 'buffer',

@@ -66,9 +66,10 @@ const factoryCases: [string, Call, string, typeof SdpaTypeError | typeof SdpaRan
   ['shape not an array', () => tensor(new Float32Array(1), 1 as never), 'shape', SdpaTypeError, '1'],
   ['unknown dtype', () => tensor(new Float32Array(1), [1], 'float64' as never), 'dtype', SdpaTypeError, '"float64"'],
   ['Uint16Array without dtype', () => tensor(new Uint16Array(1), [1]), 'dtype', SdpaTypeError, 'undefined'],
-  ['Float32Array for float16', () => tensor(new Float32Array(1), [1], 'float16'), 'data', SdpaTypeError, 'Float32Array(1)'],
+  ['Int32Array for float16', () => tensor(new Int32Array(1) as never, [1], 'float16'), 'data', SdpaTypeError, 'Int32Array(1)'],
+  ['number[] for bool', () => tensor([0, 1] as never, [2], 'bool'), 'data', SdpaTypeError, '[0, 1]'],
   ['bool data out of 0/1', () => tensor(new Uint8Array([0, 2]), [2], 'bool'), 'data[1]', SdpaRangeError, '2'],
-  ['plain array data', () => tensor([1, 2] as never, [2]), 'data', SdpaTypeError, '[1, 2]'],
+  ['plain array with a non-number', () => tensor([1, '2'] as never, [2]), 'data[1]', SdpaTypeError, '"2"'],
 ];
 
 const toggleCases: [string, Call, string, typeof SdpaTypeError | typeof SdpaRangeError, string][] = [

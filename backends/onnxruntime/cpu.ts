@@ -27,6 +27,14 @@ const caps: BackendCaps = {
 
 let state: { ort: OrtModuleLike; flavor: OrtFlavor; ep: string } | undefined;
 let failure: string | undefined;
+/** Why each engine tried before the one in use was passed over (Node: onnxruntime-node's failure). */
+let passedOver: string[] = [];
+
+/** The onnxruntime engines this part tries, best first. */
+function flavors(): OrtFlavor[] {
+  // Node: the native addon first (multi-threaded MLAS); onnxruntime-web's wasm build is the fallback.
+  return isNode() ? ['onnxruntime-node', 'onnxruntime-web'] : ['onnxruntime-web'];
+}
 
 async function init(): Promise<void> {
   try {
@@ -36,12 +44,11 @@ async function init(): Promise<void> {
     return;
   }
   const errors: string[] = [];
-  // Node: the native addon first (multi-threaded MLAS); its wasm build is the fallback.
-  const flavors: OrtFlavor[] = isNode() ? ['onnxruntime-node', 'onnxruntime-web'] : ['onnxruntime-web'];
-  for (const flavor of flavors) {
+  for (const flavor of flavors()) {
     try {
       const ort = await loadOrt(flavor);
       state = { ort, flavor, ep: flavor === 'onnxruntime-node' ? 'cpu' : 'wasm' };
+      passedOver = errors;
       setLoadedOrt(ort);
       return;
     } catch (err) {
@@ -110,6 +117,8 @@ export const onnxruntimeCpu: BackendPart = {
   },
   describe: () => ({
     engine: state?.flavor ?? null,
+    // The better engines passed over, each with why (Node without onnxruntime-node: the wasm build runs).
+    notUsed: state && state.flavor !== 'onnxruntime-node' && passedOver.length ? passedOver : [],
     executionProvider: state?.ep ?? null,
     versions: state?.ort.env.versions ?? null,
     sessions: sessionCache.stats(),

@@ -43,7 +43,7 @@ export function setOnnxSessionFactoryForTesting(factory: SessionFactory | undefi
   sessionCache.resetStats();
 }
 
-export { toOrtTensor, fromOrtTensor, isOrtTensorLike } from './interop.js';
+export { toOrtTensor, fromOrtTensor, isOrtTensorLike, tensorFromOrt } from './interop.js';
 export { NODE_WEBGPU_REASON } from './webgpu.js';
 export type { OrtModuleLike, OrtTensorLike, OrtSessionLike } from './ort-types.js';
 export type { OnnxSessionStats } from './session-cache.js';

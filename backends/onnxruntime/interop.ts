@@ -20,14 +20,15 @@ export function isOrtTensorLike(x: unknown): x is OrtTensorLike {
 const Float16ArrayCtor = (globalThis as { Float16Array?: new (...a: never[]) => ArrayLike<number> }).Float16Array;
 
 /**
- * Converts an onnxruntime tensor to the library's {@link Tensor}. float32, bool and 16-bit bit
+ * @internal The conversion behind the tensor adapter (src/builtins.ts) and {@link fromOrtTensor}:
+ * an onnxruntime tensor as the library's {@link Tensor}. float32, bool and 16-bit bit
  * patterns (Uint16Array) are shared, not copied; a `Float16Array` is re-encoded to bit patterns
  * (exact: every float16 value round-trips). Throws {@link SdpaTypeError} naming `argument`.
  *
  * @param fn The calling function, for the error message.
  * @param argument The argument name, e.g. `q` or `opts.attnMask`.
  */
-export function fromOrtTensor(fn: string, argument: string, t: OrtTensorLike): Tensor {
+export function tensorFromOrt(fn: string, argument: string, t: OrtTensorLike): Tensor {
   const dims = t.dims.map(Number);
   const data = t.data;
   const bad = (expected: string, received: string): never => {
@@ -67,6 +68,18 @@ export function fromOrtTensor(fn: string, argument: string, t: OrtTensorLike): T
     for (let i = 0; i < u8.length; i++) if (u8[i] > 1) bad('bool values 0 or 1', `${u8[i]} at index ${i}`);
   }
   return new Tensor({ shape: dims, dtype, data: typed });
+}
+
+/**
+ * Converts an onnxruntime tensor (CPU data) to the library's {@link Tensor}: float32, bool and
+ * 16-bit bit patterns (Uint16Array) are shared, not copied; a `Float16Array` is re-encoded to bit
+ * patterns (exact). `sdpa()` does this itself for its inputs; call it to hold a library tensor.
+ * @throws SdpaTypeError for other element types, GPU-resident data or a length that does not match `dims`.
+ * @example const q = fromOrtTensor(ortQ); console.log(q.shape);
+ */
+export function fromOrtTensor(t: OrtTensorLike): Tensor {
+  if (!isOrtTensorLike(t)) throw new SdpaTypeError('fromOrtTensor', { argument: 'tensor', expected: 'an onnxruntime Tensor (with dims, type and data)', received: describeValue(t) });
+  return tensorFromOrt('fromOrtTensor', 'tensor', t);
 }
 
 /** The onnxruntime module the backend loaded, if any (set by the parts' `init()`). */

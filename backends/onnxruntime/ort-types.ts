@@ -3,21 +3,15 @@
  * type-checks and runs without onnxruntime-node / onnxruntime-web installed (they are optional
  * dependencies, loaded lazily inside the parts' `init()`).
  */
+import type { OrtTensorLike } from '../../src/tensor-adapters.js';
+
+export type { OrtTensorLike };
 
 /** Element types of onnxruntime tensors that this backend exchanges. */
 export type OrtElementType = 'float32' | 'float16' | 'bfloat16' | 'bool' | 'int64' | 'int32' | 'uint8';
 
 /** Typed arrays onnxruntime tensors hold for those element types. */
 export type OrtTensorData = Float32Array | Uint16Array | Uint8Array | Int32Array | BigInt64Array | ArrayBufferView;
-
-/** An onnxruntime `Tensor` as seen through duck typing (`.dims`, `.type`, `.data`). */
-export interface OrtTensorLike {
-  readonly dims: readonly number[];
-  readonly type: string;
-  readonly data: unknown;
-  /** Present on onnxruntime ≥ 1.16; frees GPU-resident data. */
-  dispose?(): void;
-}
 
 /** The `Tensor` constructor of an onnxruntime module. */
 export interface OrtTensorConstructor {

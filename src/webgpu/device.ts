@@ -9,6 +9,9 @@
 import { BackendFaultError } from '../errors.js';
 import type { Availability } from '../dispatch/types.js';
 import { drainPool, liveBufferCount, pooled, trackDeviceBuffers } from './buffers.js';
+import { importNodeOnly, isModuleNotFound } from '../node-import.js';
+
+const firstLine = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
 /** One subgroup-matrix (cooperative matrix) shape the adapter exposes. */
 export interface SubgroupMatrixConfig {
@@ -105,10 +108,15 @@ async function loadGpu(): Promise<{ gpu: GPU; source: string }> {
   proc.env.XDG_RUNTIME_DIR ??= '/tmp';
   let mod: { create(flags: string[]): GPU; globals: object };
   try {
-    const name = 'webgpu'; // a variable: bundlers for browsers must not try to resolve Dawn
-    mod = (await import(name)) as typeof mod;
+    // Through Node's resolver, never a static specifier: browser bundles must not contain Dawn.
+    mod = (await importNodeOnly('webgpu')) as typeof mod;
   } catch (err) {
-    throw new Error(`the optional package 'webgpu' (Dawn for Node) could not be loaded (${(err as Error).message}); npm install webgpu`);
+    const what = firstLine(err);
+    throw new Error(
+      isModuleNotFound(err)
+        ? `the optional package 'webgpu' (Dawn for Node) is not installed (${what}); npm install webgpu`
+        : `the optional package 'webgpu' (Dawn for Node) is installed but failed to load: ${what}`,
+    );
   }
   // Dawn's GPU* classes (GPUBufferUsage, …) are expected as globals by WebGPU code.
   for (const [k, v] of Object.entries(mod.globals)) {
