@@ -39,4 +39,4 @@ export { StructuredBias, structuredVisible, type StructuredBiasInit, type BiasBl
 export type { Alignment, WindowInfo, AlibiInfo, BlockDiagonalInfo } from './dispatch/types.js';
 export * from './advanced/index.js';
 export { sdpaSplitKv, type SplitKvOptions } from './builtins.js';
-export { getWebGpuDevice } from './webgpu/device.js';
+export { getWebGpuDevice } from './webgpu/get-device.js';

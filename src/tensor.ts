@@ -1,4 +1,3 @@
-/// <reference types="@webgpu/types" preserve="true" />
 /// <reference lib="esnext.disposable" preserve="true" />
 /**
  * The library's tensor: a shape, a dtype and storage on the CPU (a typed array) or on a GPU (a
@@ -6,6 +5,7 @@
  */
 import { DType, DTYPES, halfBitsToFloat32Array, float32ArrayToHalfBits, float32Bits, float32FromBits } from './dtype.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from './errors.js';
+import './gpu-globals.js';
 
 /** Where a tensor's bytes live. */
 export type Device = 'cpu' | 'webgpu';

@@ -8,7 +8,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sdpa, tensor, withBackends, SDPBackend } from '../src/index.js';
 import { giveBackStorage, pooled, takeStorage, takeUniform } from '../src/webgpu/buffers.js';
-import { describeGpu, getWebGpuDevice, gpuContext } from '../src/webgpu/device.js';
+import { describeGpu, gpuContext } from '../src/webgpu/device.js';
+import { getWebGpuDevice } from '../src/webgpu/get-device.js';
 import { lastPassTimes } from '../src/webgpu/attention.js';
 import { setUpWebGpuTests } from './helpers/webgpu.js';
 

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { explainDispatch, sdpa, tensor, withBackends, SDPBackend, SdpaRangeError, SdpaTypeError, type Tensor } from '../src/index.js';
 import { flashWebgpu } from '../backends/flash/webgpu.js';
-import { gpuContext, getWebGpuDevice } from '../src/webgpu/device.js';
+import { gpuContext } from '../src/webgpu/device.js';
+import { getWebGpuDevice } from '../src/webgpu/get-device.js';
 import { GpuStorage } from '../src/webgpu/buffers.js';
 import { pipelineCompileCount } from '../src/webgpu/programs.js';
 import { loadCases } from './helpers/cases.js';

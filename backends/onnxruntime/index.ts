@@ -6,7 +6,6 @@
 import { SDPBackend, type BackendDescriptor } from '../../src/dispatch/types.js';
 import { onnxruntimeCpu } from './cpu.js';
 import { sessionCache, setSessionFactoryForTesting, type SessionFactory } from './engine.js';
-import type { OnnxSessionStats } from './session-cache.js';
 import { onnxruntimeWebgpu } from './webgpu.js';
 
 /** ONNXRUNTIME descriptor (parts: cpu, webgpu). */
@@ -15,24 +14,6 @@ export const onnxruntimeBackend: BackendDescriptor = {
   summary: 'ONNX Runtime: an opset-23 Attention (or com.microsoft.MultiHeadAttention) graph run by onnxruntime-node / onnxruntime-web.',
   parts: [onnxruntimeCpu, onnxruntimeWebgpu],
 };
-
-/**
- * Releases every cached onnxruntime session (they are re-created on the next call).
- * @example afterAll(() => disposeOnnxSessions());
- */
-export function disposeOnnxSessions(): Promise<void> {
-  return sessionCache.clear();
-}
-
-/** Live/created/hit counters of the session cache, for soak tests and monitoring. */
-export function onnxSessionStats(): OnnxSessionStats {
-  return sessionCache.stats();
-}
-
-/** Sets how many sessions the LRU cache keeps (default 16); the least recently used beyond it are released. */
-export function setOnnxSessionCacheSize(n: number): void {
-  sessionCache.setCapacity(n);
-}
 
 /**
  * @internal Test hook: replaces session creation (e.g. to inject a failure); undefined restores it.
@@ -44,6 +25,7 @@ export function setOnnxSessionFactoryForTesting(factory: SessionFactory | undefi
 }
 
 export { toOrtTensor, fromOrtTensor, isOrtTensorLike, tensorFromOrt } from './interop.js';
+export { disposeOnnxSessions, onnxSessionStats, setOnnxSessionCacheSize } from './sessions.js';
 export { NODE_WEBGPU_REASON } from './webgpu.js';
 export type { OrtModuleLike, OrtTensorLike, OrtSessionLike } from './ort-types.js';
 export type { OnnxSessionStats } from './session-cache.js';

@@ -10,6 +10,6 @@
  * const out = toOrtTensor(await sdpa(q, k, v), ort);
  */
 export { fromOrtTensor, toOrtTensor, isOrtTensorLike } from './interop.js';
-export { setOnnxSessionCacheSize, disposeOnnxSessions, onnxSessionStats } from './index.js';
+export { setOnnxSessionCacheSize, disposeOnnxSessions, onnxSessionStats } from './sessions.js';
 export type { OrtModuleLike, OrtTensorLike, OrtSessionLike, OrtTensorConstructor, OrtSessionOptions } from './ort-types.js';
 export type { OnnxSessionStats } from './session-cache.js';

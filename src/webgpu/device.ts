@@ -225,17 +225,6 @@ export function markLost(ctx: WebGpuContext, info: GPUDeviceLostInfo | { reason?
   return new BackendFaultError(`${label}: ${reason}`);
 }
 
-/**
- * The device this library computes on, for callers that create their own GPUBuffers to wrap with
- * `tensor.fromGPUBuffer` (buffers of any other device are refused). Initialises WebGPU if needed.
- * @throws Error with the unavailability reason when there is no usable device.
- */
-export async function getWebGpuDevice(): Promise<GPUDevice> {
-  await initWebGpu();
-  if (state.kind !== 'ready') throw new Error(`getWebGpuDevice: ${(gpuAvailability() as { reason: string }).reason}`);
-  return state.ctx.device;
-}
-
 /** Facts for `describe()` / `capabilities()`. */
 export function describeGpu(): Record<string, unknown> {
   const ctx = state.kind === 'ready' || state.kind === 'lost' ? state.ctx : undefined;
