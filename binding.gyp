@@ -21,14 +21,15 @@
       "target_name": "sdpa_kernel_avx512",
       "type": "static_library",
       "sources": ["csrc/kernel_avx512.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
+                    "-include", "<(module_root_dir)/csrc/quiet_intrinsics.h"]
     },
     {
       "target_name": "sdpa_kernel_amx",
       "type": "static_library",
       "sources": ["csrc/kernel_amx.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
-                    "-mavx512bf16", "-mamx-tile", "-mamx-bf16"]
+                    "-mavx512bf16", "-mamx-tile", "-mamx-bf16", "-include", "<(module_root_dir)/csrc/quiet_intrinsics.h"]
     },
     {
       "target_name": "sdpa_native",

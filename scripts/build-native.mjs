@@ -15,7 +15,8 @@ const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableP
 // Build against the headers of the running Node when they are installed beside it (Debian's
 // nodejs and the official tarballs both ship include/node): node-gyp then downloads nothing.
 const prefix = dirname(dirname(process.execPath));
-const args = ['rebuild', '-j', jobs];
+// --loglevel=warn: node-gyp's ~30 `gyp info` lines are noise on a good build; failures still print.
+const args = ['rebuild', '-j', jobs, '--loglevel=warn'];
 if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
 const r = spawnSync('node-gyp', args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
 if (r.status !== 0) {

@@ -16,15 +16,29 @@ import { renderHtml } from './bench/html.js';
 import { progressBar } from './bench/progress.js';
 import type { BenchOptions, BenchResult } from './bench/types.js';
 
-const HELP = `sdpa-dispatch — scaled dot-product attention with explainable dispatch
+const USAGE = `sdpa-dispatch — scaled dot-product attention with explainable dispatch
 
 Usage:
   sdpa-dispatch demo                      compute one problem on every available backend, print the dispatch log
   sdpa-dispatch explain [flags]           print the dispatch report for a call (runs nothing)
   sdpa-dispatch doctor                    what this machine can run (engines, ISA, adapter) and why not
   sdpa-dispatch bench [flags]             time every eligible backend over S; writes bench.json + bench.html
+  sdpa-dispatch <command> --help          the command's flags
+`;
 
-explain flags:
+/** Each command's own help (`sdpa-dispatch <command> --help`). */
+const COMMAND_HELP: Record<string, string> = {
+  demo: `Usage: sdpa-dispatch demo
+
+Computes one small causal attention problem (float32 and float16) on every backend that is available
+here, on cpu and (when an adapter is found) webgpu, and prints each result's max |diff| against the
+float64 reference, the explainDispatch report and the dispatch log. No flags.
+`,
+  explain: `Usage: sdpa-dispatch explain [flags]
+
+Prints explainDispatch()'s report for a call with the given shapes (zero-filled tensors; runs
+nothing). Every engine is probed first, so each reason is final.
+
   --q BxHxSxE        query shape (default 1x8x1024x64)
   --kv BxHxLxE       key/value shape (default: as --q)
   --ev N             value head dim (default E)
@@ -32,8 +46,18 @@ explain flags:
   --causal           upper-left causal          --lower-right   causal lower-right bias
   --mask bool|float  a dense [S, L] mask        --dropout P     dropout probability
   --scale X          custom scale               --device D      cpu | webgpu
+`,
+  doctor: `Usage: sdpa-dispatch doctor
 
-bench flags (q = k = v = [B, H, S, D], S = L):
+Probes every engine (native addon, WebGPU adapter, ONNX Runtime) and prints what this machine can
+run: each backend part, available or not with the reason, and its engine facts (ISA, adapter,
+ONNX Runtime engine). No flags.
+`,
+  bench: `Usage: sdpa-dispatch bench [flags]
+
+Times every eligible backend over S (q = k = v = [B, H, S, D], S = L) against the float64 MATH
+reference; prints a table and writes bench.json + bench.html.
+
   --b N  --h N  --d N  batch, heads, head dim (default 1, 8, 64)
   --dtype T          float32 | float16 | bfloat16 (default float32)
   --causal           upper-left causal (FLOPs count half)
@@ -45,7 +69,25 @@ bench flags (q = k = v = [B, H, S, D], S = L):
   --ref-rows N       query rows per head of the float64 reference when the full one is too big (default 32)
   --out DIR          where bench.json and bench.html go (default bench-results/)
   --quick            tiny preset for smoke tests: H=2 D=32 S=64,128,256, 2 runs
-`;
+`,
+};
+
+/** The whole help: usage and every command's flags. */
+const HELP = [USAGE, ...Object.values(COMMAND_HELP)].join('\n');
+
+/**
+ * Long reasons are printed once: a later mention points back to the first (the demo and doctor
+ * would otherwise repeat the same sentence for every dtype, device or part).
+ */
+function reasonOnce(): (reason: string, where: string) => string {
+  const seen = new Map<string, string>();
+  return (reason, where) => {
+    const first = seen.get(reason);
+    if (first !== undefined && first !== where) return `(the reason given for ${first} above)`;
+    seen.set(reason, where);
+    return reason;
+  };
+}
 
 function parseShape(flag: string, s: string): number[] {
   const dims = s.split(/[x,×]/).map(Number);
@@ -98,18 +140,50 @@ async function explain(argv: string[]): Promise<void> {
   if (values.dropout) opts.dropoutP = Number(values.dropout);
   if (values.scale) opts.scale = Number(values.scale);
   if (qs.length >= 3 && ks.length >= 3 && qs[qs.length - 3] !== ks[ks.length - 3]) opts.enableGqa = true;
-  if (opts.device === 'webgpu') await capabilities(); // probe the adapter so the report is final
+  // Probe every engine first, so that no reason in the report is "not probed yet".
+  await capabilities();
   console.log(explainDispatch(zeros(qs, dtype), zeros(ks, dtype), zeros(vs, dtype), opts).toString());
 }
 
-async function doctor(): Promise<void> {
+/** `engine 1.30.0 (ep EP)` of an ONNXRUNTIME part's details, and why better engines are not used. */
+function ortEngineLine(d: Record<string, unknown>): string | undefined {
+  if (typeof d.engine !== 'string') return undefined;
+  const versions = (d.versions ?? {}) as Record<string, string>;
+  const version = versions[d.engine === 'onnxruntime-node' ? 'node' : 'web'] ?? versions.common;
+  const ep = typeof d.executionProvider === 'string' ? ` (${d.executionProvider} EP)` : '';
+  const notUsed = Array.isArray(d.notUsed) && d.notUsed.length ? `; not used: ${d.notUsed.join('; ')}` : '';
+  return `${d.engine}${version ? ` ${version}` : ''}${ep}${notUsed}`;
+}
+
+async function doctor(argv: string[]): Promise<void> {
+  parseArgs({ args: argv, options: {} });
   const caps = await capabilities();
   console.log(`runtime: ${caps.runtime.name} ${caps.runtime.version} ${caps.runtime.platform}/${caps.runtime.arch}, ${caps.cpuCores} cores`);
+  const once = reasonOnce();
+  // Facts shared by parts (the WebGPU adapter and its limits, in every webgpu part) print once.
+  const printed = new Map<string, string>();
   for (const b of caps.backends) {
-    console.log(`${b.available ? '✓' : '✗'} ${b.backend} (${b.device})${b.available ? '' : `: ${b.reason}`}`);
-    for (const [k, v] of Object.entries(b.details)) console.log(`    ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    const where = `${b.backend} (${b.device})`;
+    console.log(`${b.available ? '✓' : '✗'} ${where}${b.available ? '' : `: ${once(b.reason ?? '', where)}`}`);
+    if (b.backend === 'ONNXRUNTIME' && b.available) {
+      const line = ortEngineLine(b.details);
+      if (line) console.log(`    ONNX Runtime engine in use: ${line}`);
+    }
+    const shared: string[] = [];
+    for (const [k, v] of Object.entries(b.details)) {
+      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      const key = `${k}=${text}`;
+      const first = printed.get(key);
+      if (first !== undefined && text.length > 40) {
+        shared.push(k);
+        continue;
+      }
+      if (first === undefined) printed.set(key, where);
+      console.log(`    ${k}: ${text}`);
+    }
+    if (shared.length) console.log(`    ${shared.join(', ')}: as for ${printed.get(`${shared[0]}=${JSON.stringify(b.details[shared[0]])}`) ?? 'above'}`);
     if (!b.available) continue;
-    for (const kc of b.kernels) console.log(`    kernel ${kc.available ? '✓' : '✗'} ${kc.name}${kc.available ? `: ${kc.summary}` : `: ${kc.reason}`}`);
+    for (const kc of b.kernels) console.log(`    kernel ${kc.available ? '✓' : '✗'} ${kc.name}${kc.available ? `: ${kc.summary}` : `: ${once(kc.reason ?? '', `${where} kernel ${kc.name}`)}`}`);
     if (b.pinned) console.log(`    pinned by ${b.pinned.source} to ${b.pinned.kernels.join(', ')}`);
   }
   const env = Object.entries(caps.env.switches);
@@ -117,10 +191,12 @@ async function doctor(): Promise<void> {
   for (const p of caps.env.problems) console.log(`warning: ${p}`);
 }
 
-async function demo(): Promise<void> {
+async function demo(argv: string[]): Promise<void> {
+  parseArgs({ args: argv, options: {} });
   console.log('sdpa-dispatch demo: one causal attention problem on every available backend\n');
   const caps = await capabilities();
-  for (const b of caps.backends) console.log(`  ${b.available ? '✓' : '✗'} ${b.backend} (${b.device})${b.available ? '' : ` — ${b.reason}`}`);
+  const once = reasonOnce();
+  for (const b of caps.backends) console.log(`  ${b.available ? '✓' : '✗'} ${b.backend} (${b.device})${b.available ? '' : ` — ${once(b.reason ?? '', `${b.backend} (${b.device})`)}`}`);
   const shapes: Record<Device, number[]> = { cpu: [1, 4, 128, 64], webgpu: [1, 2, 32, 32] };
   for (const device of ['cpu', 'webgpu'] as const) {
     if (!caps.backends.some((b) => b.device === device && b.available)) continue;
@@ -133,7 +209,7 @@ async function demo(): Promise<void> {
       for (const d of registeredBackends()) {
         const cand = explainDispatch(q, k, v, opts).candidates.find((c) => c.backend === d.name);
         if (!cand?.eligible) {
-          console.log(`  ${d.name.padEnd(20)} skipped: ${cand?.reasons[0] ?? 'not registered'}`);
+          console.log(`  ${d.name.padEnd(20)} skipped: ${cand ? once(cand.reasons[0] ?? '', `${d.name} (${device})`) : 'not registered'}`);
           continue;
         }
         const t0 = performance.now();
@@ -226,12 +302,18 @@ async function bench(argv: string[]): Promise<void> {
 
 const [cmd, ...rest] = process.argv.slice(2);
 const commands: Record<string, (argv: string[]) => Promise<void>> = { demo, explain, doctor, bench };
-if (!cmd || cmd === 'help' || cmd === '--help' || !commands[cmd]) {
-  console.log(HELP);
-  process.exitCode = cmd && cmd !== 'help' && cmd !== '--help' ? 2 : 0;
+if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
+  console.log(rest[0] && COMMAND_HELP[rest[0]] ? COMMAND_HELP[rest[0]] : HELP);
+} else if (!cmd || !Object.hasOwn(commands, cmd)) {
+  // No command or an unknown one is a usage error: the usage on stderr, exit 1.
+  console.error(`${cmd ? `sdpa-dispatch: unknown command '${cmd}'\n\n` : ''}${USAGE}`);
+  process.exitCode = 1;
+} else if (rest.includes('--help') || rest.includes('-h')) {
+  console.log(COMMAND_HELP[cmd]);
 } else {
   commands[cmd](rest).catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
+    const usage = String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS') ? ` (sdpa-dispatch ${cmd} --help lists the flags)` : '';
+    console.error(`sdpa-dispatch ${cmd}: ${err instanceof Error ? err.message : String(err)}${usage}`);
     process.exitCode = 1;
   });
 }

@@ -22,17 +22,18 @@ export class SdpaDispatchError extends Error {
 }
 
 function formatNothingEligible(p: AttentionParams, report: DispatchReport): string {
-  const shape = (t: Tensor) => `shape=(${t.shape.join(', ')}) (${t.dtype}, ${t.device})`;
+  // xFormers' layout, in this library's own names and JavaScript values (not Python's None/False/tuples).
+  const shape = (t: Tensor) => `[${t.shape.join(', ')}] ${t.dtype} on ${t.device}`;
   const lines = [
     'sdpa: no backend can run this call:',
-    `     query       : ${shape(p.q)}`,
-    `     key         : ${shape(p.k)}`,
-    `     value       : ${shape(p.v)}`,
-    `     attn_mask   : ${p.mask ? `${p.mask.kind} ${shape(p.mask.tensor)}` : 'None'}`,
-    `     is_causal   : ${p.causal ? p.causal.variant : 'False'}`,
-    `     dropout_p   : ${p.dropoutP}`,
+    `     q           : ${shape(p.q)}`,
+    `     k           : ${shape(p.k)}`,
+    `     v           : ${shape(p.v)}`,
+    `     attnMask    : ${p.mask ? `${p.mask.kind} ${shape(p.mask.tensor)}` : 'no mask tensor'}`,
+    `     causal      : ${p.causal ? p.causal.variant : 'none'} (isCausal or a causal bias)`,
+    `     dropoutP    : ${p.dropoutP}`,
     `     scale       : ${p.scale}${p.scaleIsDefault ? ' (default)' : ''}`,
-    `     device      : ${p.device}`,
+    `     device      : '${p.device}'`,
   ];
   for (const c of report.candidates) {
     lines.push(`\`${c.backend}\` (${c.device}) is not supported because:`);

@@ -44,9 +44,8 @@ const caps: BackendCaps = {
  * Dawn's Node event delivery, not the kernels.
  */
 export const NODE_WEBGPU_REASON =
-  `${LABEL} is unavailable in Node.js: onnxruntime-web 1.30's WebGPU EP does not run under Dawn (the webgpu package) — ` +
-  'GPUQueue.writeBuffer rejects its SharedArrayBuffer-backed wasm-memory views ("Invalid argument"), createComputePipelineAsync never resolves, ' +
-  'and with both shimmed runs finish only while the event loop is kept busy and session release hangs; use the cpu device here, or a browser';
+  `${LABEL} is unavailable in Node.js: onnxruntime-web 1.30's WebGPU EP does not run under Dawn (the webgpu package: its writeBuffer calls are rejected and ` +
+  'its pipelines never finish compiling; docs/onnxruntime.md, "WebGPU EP in Node.js"); use the cpu device here, or a browser';
 
 let ort: OrtModuleLike | undefined;
 let failure: string | undefined;

@@ -20,10 +20,19 @@ function ms(v: number): string {
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
-function cells(r: BenchRow): string[] {
+/**
+ * The cells of a row. A reason is written out once, on the first row that has it; later rows with
+ * the same reason refer to that row (a backend unavailable on the device would otherwise repeat a
+ * long sentence on every S).
+ */
+function cells(r: BenchRow, seen: Map<string, string>): string[] {
   if (r.status !== 'ok') {
     const tag = r.status === 'ineligible' ? 'ineligible' : r.status === 'skipped' ? 'skipped' : 'failed';
-    return [`${tag}: ${r.reason ?? ''}`.replace(/\|/g, '\\|'), '', '', '', '', '', ''];
+    const reason = r.reason ?? '';
+    const first = seen.get(reason);
+    if (first === undefined) seen.set(reason, `${r.backend} at S=${r.s}`);
+    const text = first === undefined || reason === '' ? reason : `as ${first} above`;
+    return [`${tag}: ${text}`.replace(/\|/g, '\\|'), '', '', '', '', '', ''];
   }
   return [
     ms(r.ms!),
@@ -61,8 +70,9 @@ export function describeReferences(res: BenchResult): string {
 export function formatMarkdownTable(res: BenchResult): string {
   const head = ['S', 'backend', 'time (ms, median)', 'GFLOP/s', 'vs MATH', 'allocated', 'RSS Δ peak', 'max abs diff', 'runs'];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
+  const seen = new Map<string, string>();
   for (const r of res.rows) {
-    const c = cells(r);
+    const c = cells(r, seen);
     if (r.status !== 'ok') lines.push(`| ${r.s} | ${r.backend} | ${c[0]} |  |  |  |  |  |  |`);
     else lines.push(`| ${r.s} | ${r.backend} | ${c.join(' | ')} |`);
   }

@@ -27,6 +27,8 @@ export interface RegisteredPart {
   readonly kernels: readonly RegisteredKernel[];
   /** Resolves once `part.init()` has run (memoised: init runs at most once per process). */
   ensureInit(): Promise<void>;
+  /** True once `init()` has finished (or when the part has none): its availability is final. */
+  probed(): boolean;
 }
 
 const registry = new Map<BackendName, { descriptor: BackendDescriptor; parts: RegisteredPart[] }>();
@@ -112,13 +114,18 @@ export function registerBackend(descriptor: BackendDescriptor): void {
         ...(variant.constraints ?? []),
       ],
     }));
+    let probed = !part.init;
     return {
       backend: d.name,
       part,
       constraints: [...generic, ...part.constraints],
       ownFrom: generic.length,
       kernels,
-      ensureInit: () => (init ??= part.init ? part.init().catch(() => undefined) : Promise.resolve()),
+      ensureInit: () =>
+        (init ??= (part.init ? part.init().catch(() => undefined) : Promise.resolve()).then(() => {
+          probed = true;
+        })),
+      probed: () => probed,
     };
   });
   registry.set(d.name, { descriptor: d, parts });

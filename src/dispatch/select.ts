@@ -97,6 +97,12 @@ export function evaluate(rp: RegisteredPart, params: AttentionParams): Candidate
     );
     failed.push('checkKernels');
   }
+  // "Not probed yet" beside a real reason says nothing: the real one stands whatever a probe finds.
+  const unprobed = failed.indexOf('checkAvailable');
+  if (unprobed >= 0 && reasons.length > 1 && !rp.probed()) {
+    reasons.splice(unprobed, 1);
+    failed.splice(unprobed, 1);
+  }
   const eligible = reasons.length === 0;
   const kernels: KernelTrace[] = verdicts.map((v) => ({ ...v, eligible: v.reasons.length === 0, selected: eligible && v === firstOk }));
   return { backend: rp.backend, device, enabled, eligible, reasons, failed, kernels, kernel: eligible ? firstOk?.name : undefined };
