@@ -157,7 +157,7 @@ export function loadNative(): NativeLoadResult {
 
 function tryLoad(): NativeLoadResult {
   const proc = (globalThis as { process?: { versions?: { node?: string }; env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
-  if (!proc?.versions?.node || !proc.getBuiltinModule) return { ok: false, error: 'the native flash kernel needs Node.js (>= 20.16)' };
+  if (!proc?.versions?.node || !proc.getBuiltinModule) return { ok: false, error: 'the native flash kernel needs Node.js (>= 20.19)' };
   const { createRequire } = proc.getBuiltinModule('node:module') as { createRequire(url: string): (id: string) => unknown };
   const { existsSync } = proc.getBuiltinModule('node:fs') as { existsSync(p: string): boolean };
   const { fileURLToPath } = proc.getBuiltinModule('node:url') as { fileURLToPath(u: URL): string };
