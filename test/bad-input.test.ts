@@ -105,6 +105,12 @@ describe('bad input', () => {
   it(`covers ${sdpaCases.length + factoryCases.length + toggleCases.length} kinds`, () => {
     expect(sdpaCases.length + factoryCases.length + toggleCases.length).toBeGreaterThanOrEqual(40);
   });
+  it('a mask dtype error lists each accepted dtype once ("bool or float32" for a float32 q)', async () => {
+    const err = (await thrown(() => sdpa(q, k, v, { attnMask: randTensor(rng(5), [6, 5], 'bfloat16') }))) as SdpaTypeError;
+    expect(err.expected).toBe('bool or float32');
+    const errH = (await thrown(() => sdpa(qh, qh, qh, { attnMask: randTensor(rng(5), [6, 6], 'bfloat16') }))) as SdpaTypeError;
+    expect(errH.expected).toBe('bool, float32 or float16 (the dtype of q)');
+  });
   it('explainDispatch validates the same way', () => {
     expect(() => explainDispatch(q, k2, v2)).toThrow(SdpaTypeError);
   });

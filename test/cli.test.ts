@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../src/bench/types.js';
+import { formatMarkdownTable } from '../src/bench/format.js';
+import { DEFAULT_BENCH_OPTIONS } from '../src/bench/run.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli.js');
@@ -45,6 +47,46 @@ describe('sdpa-dispatch CLI (from dist)', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);
     for (const c of ['demo', 'explain', 'doctor', 'bench', '--quick', '--seqs']) expect(r.stdout).toContain(c);
+  });
+
+  it('every command has --help (exit 0, its flags on stdout); help <command> says the same', () => {
+    for (const [cmd, flag] of [['demo', 'No flags'], ['explain', '--lower-right'], ['doctor', 'No flags'], ['bench', '--ref-rows']]) {
+      for (const args of [[cmd, '--help'], [cmd, '-h'], ['help', cmd]]) {
+        const r = cli(args);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+        expect(r.stdout, args.join(' ')).toContain(`Usage: sdpa-dispatch ${cmd}`);
+        expect(r.stdout, args.join(' ')).toContain(flag);
+      }
+    }
+  });
+
+  it('an unknown command, or none, prints the usage on stderr and exits 1', () => {
+    const unknown = cli(['frobnicate']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("sdpa-dispatch: unknown command 'frobnicate'");
+    expect(unknown.stderr).toContain('Usage:');
+    expect(cli([]).code).toBe(1);
+  });
+
+  it('an unknown flag exits 1 and points at the command\'s --help', () => {
+    const r = cli(['bench', '--frob']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("sdpa-dispatch bench: Unknown option '--frob'");
+    expect(r.stderr).toContain('sdpa-dispatch bench --help lists the flags');
+  });
+
+  it('doctor names the ONNX Runtime engine in use and prints the WebGPU adapter facts once', () => {
+    const r = cli(['doctor']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {4}ONNX Runtime engine in use: onnxruntime-(node|web) \S+ \((cpu|wasm) EP\)/m);
+    expect(r.stdout.match(/"vendor"/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    expect(r.stdout.match(/maxStorageBufferBindingSize/g)?.length ?? 0).toBeLessThanOrEqual(1);
+  });
+
+  it('explain probes every engine first: no "not probed yet" in its report', () => {
+    const r = cli(['explain', '--q', '1x2x16x8']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('not been probed yet');
   });
 
   it('doctor reports the runtime and every CPU backend', () => {
@@ -147,5 +189,17 @@ describe('sdpa-dispatch CLI (from dist)', () => {
     const r = cli(['bench', '--dtype', 'int8', '--out', join(tmpdir(), 'sdpa-bench-unused')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('--dtype: expected float32, float16 or bfloat16, got "int8"');
+  });
+});
+
+describe('bench table', () => {
+  it('writes a repeated reason out once and refers to it on later rows', () => {
+    const reason = 'onnxruntime (webgpu) is unavailable in Node.js: a long sentence';
+    const row = (s: number) => ({ s, backend: 'ONNXRUNTIME', device: 'webgpu', status: 'ineligible', reason, flops: 1 }) as const;
+    const res = { options: DEFAULT_BENCH_OPTIONS, environment: {} as BenchResult['environment'], references: {}, rows: [row(512), row(1024), row(2048)], seconds: 0 } as BenchResult;
+    const table = formatMarkdownTable(res);
+    expect(table.split(reason).length - 1).toBe(1);
+    expect(table).toContain('| 1024 | ONNXRUNTIME | ineligible: as ONNXRUNTIME at S=512 above |');
+    expect(table).toContain('| 2048 | ONNXRUNTIME | ineligible: as ONNXRUNTIME at S=512 above |');
   });
 });

@@ -207,6 +207,40 @@ describe('errors, logging and fallback', () => {
     }
   });
 
+  it('explainDispatch lists "not probed yet" only when it is the only reason', async () => {
+    const original = registeredBackends().find((d) => d.name === SDPBackend.FLASH_ATTENTION);
+    let probed = false;
+    const lazy: BackendDescriptor = {
+      name: SDPBackend.FLASH_ATTENTION,
+      summary: 'test double with a lazy engine that takes float16 only',
+      parts: [{
+        device: 'cpu',
+        label: 'lazy (cpu)',
+        caps: { ...registeredBackends().find((d) => d.name === 'MATH')!.parts[0].caps, dtypes: ['float16'] },
+        availability: () => (probed ? { available: true } : { available: false, reason: 'lazy (cpu) has not been probed yet' }),
+        init: async () => void (probed = true),
+        constraints: [],
+        run: async () => {
+          throw new Error('not run');
+        },
+        tolerance: { float32: { atol: 0, rtol: 0 }, float16: { atol: 0, rtol: 0 }, bfloat16: { atol: 0, rtol: 0 } },
+      }],
+    };
+    unregisterBackend(SDPBackend.FLASH_ATTENTION);
+    registerBackend(lazy);
+    try {
+      const flash = () => explainDispatch(q, k, v).candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!;
+      // Not probed, and float32: the dtype is the reason that stands whatever a probe finds.
+      expect(flash().reasons).toEqual(['lazy (cpu) supports dtypes float16, got float32']);
+      const h = [q, k, v].map((t) => tensor.fromFloat32(t.toFloat32Sync(), t.shape, 'float16'));
+      // float16: nothing else stands against it, so "not probed yet" is the reason.
+      expect(explainDispatch(h[0], h[1], h[2]).candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!.reasons).toEqual(['lazy (cpu) has not been probed yet']);
+    } finally {
+      unregisterBackend(SDPBackend.FLASH_ATTENTION);
+      if (original) registerBackend(original);
+    }
+  });
+
   it('refuses to register a name twice', () => {
     const d = registeredBackends()[0];
     expect(() => registerBackend(d)).toThrow(/already registered/);

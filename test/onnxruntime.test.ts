@@ -15,6 +15,8 @@ import {
   type OrtModuleLike,
 } from '../backends/onnxruntime/index.js';
 import { onnxruntimeCpu } from '../backends/onnxruntime/cpu.js';
+import { describeOrtImportFailure } from '../backends/onnxruntime/runtime.js';
+import { importNodeOnly, isModuleNotFound } from '../src/node-import.js';
 import { compare } from './helpers/compare.js';
 import { mathReference } from '../backends/math/cpu.js';
 import { buildParams } from '../src/params.js';
@@ -202,5 +204,31 @@ describe('ONNXRUNTIME (cpu) when unavailable', () => {
     const a = onnxruntimeCpu.availability();
     if (!a.available) expect(a.reason).toMatch(/onnxruntime \(cpu\) is unavailable/);
     else expect(a.available).toBe(true);
+  });
+});
+
+describe('loading onnxruntime: what failed, in words', () => {
+  it('a package that is absent says so and how to add it (onnxruntime-node: as an optional peer, without the CUDA download)', async () => {
+    const err = await importNodeOnly('sdpa-no-such-package').catch((e: unknown) => e);
+    expect(isModuleNotFound(err)).toBe(true);
+    expect(describeOrtImportFailure('onnxruntime-node', err)).toBe(
+      'onnxruntime-node is not installed; `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node` (an optional peer dependency; skip = no CUDA download)',
+    );
+    expect(describeOrtImportFailure('onnxruntime-web/webgpu', err)).toBe('onnxruntime-web/webgpu is not installed; npm install onnxruntime-web');
+  });
+
+  it('an unbundled page that cannot resolve the bare specifier is told to bundle or map it, not to install it', () => {
+    const err = new TypeError('Failed to resolve module specifier "onnxruntime-web". Relative references must start with either "/", "./", or "../".');
+    expect(describeOrtImportFailure('onnxruntime-web', err)).toMatch(/^onnxruntime-web could not be resolved by this page \(Failed to resolve module specifier .*\); bundle the page .* or map 'onnxruntime-web' in an import map$/);
+  });
+
+  it('a package that is present but fails to load reports its own error', () => {
+    const err = new Error('libonnxruntime.so.1: cannot open shared object file: No such file or directory\n    at Module._extensions..node');
+    expect(describeOrtImportFailure('onnxruntime-node', err)).toBe('onnxruntime-node is installed but failed to load: libonnxruntime.so.1: cannot open shared object file: No such file or directory');
+  });
+
+  it('in Node with onnxruntime-node, the cpu part uses it and passes nothing over', () => {
+    const d = onnxruntimeCpu.describe!();
+    expect(d).toMatchObject({ engine: 'onnxruntime-node', executionProvider: 'cpu', notUsed: [] });
   });
 });

@@ -193,6 +193,7 @@ describe('the packed package in a fresh consumer project', () => {
         done: boolean;
         error?: string;
         inputs: { shape: number[]; q: number[]; k: number[]; v: number[] };
+        float16Array: { dtype: string; shared: boolean; bits: number[] } | null;
         engines: { backend: string; device: string; available: boolean; reason: string | null; engine: string | null }[];
         runs: { backend: string; device: string; isCausal: boolean; status: string; reason?: string; values?: number[]; tolerance?: { atol: number; rtol: number } | null }[];
       };
@@ -240,6 +241,11 @@ describe('the packed package in a fresh consumer project', () => {
         expect(report.error).toBeUndefined();
         const ort = report.engines.find((e) => e.backend === 'ONNXRUNTIME' && e.device === 'cpu');
         expect(ort, JSON.stringify(report.engines)).toMatchObject({ available: true, engine: 'onnxruntime-web' });
+      });
+
+      it('tensor() takes a Float16Array as float16 storage, shared (Chromium has Float16Array; Node 20 does not)', () => {
+        expect(report.float16Array, 'this Chromium has no Float16Array').not.toBeNull();
+        expect(report.float16Array).toEqual({ dtype: 'float16', shared: true, bits: [0x3c00, 0x3800, 0xc000] });
       });
 
       it('every backend that ran on cpu or webgpu matches the float64 reference; the rest give reasons', async () => {
