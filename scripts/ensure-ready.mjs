@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node's install script would download CUDA binaries
+// (linux/x64); package.json's allowScripts denies that script on npm versions that read it.
 const run = (cmd) => {
   console.error(`[ensure-ready] ${cmd}`);
-  execSync(cmd, { cwd: root, stdio: 'inherit' });
+  execSync(cmd, { cwd: root, stdio: 'inherit', env: { ONNXRUNTIME_NODE_INSTALL: 'skip', ...process.env } });
 };
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
