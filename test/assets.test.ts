@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SHADERS } from '../src/generated/shaders.js';
 import { base64ToBytes, embeddedFile } from '../src/assets.js';
-import { assertWgsl } from '../src/webgpu/programs.js';
+import { assertWgsl, loadShader, registerShaderSource } from '../src/webgpu/programs.js';
 // @ts-expect-error a plain .mjs script without declarations
 import { embedAssets } from '../scripts/embed-assets.mjs';
 
@@ -48,5 +48,16 @@ describe('embedded assets', () => {
   it('refuses markup before the shader compiler sees it', () => {
     expect(() => assertWgsl('math.wgsl', '<!doctype html><html>')).toThrow('shader math.wgsl: got markup, not WGSL (it starts with "<!doctype html>")');
     expect(assertWgsl('math.wgsl', SHADERS['math.wgsl'])).toBe(SHADERS['math.wgsl']);
+  });
+});
+
+describe('shaders that are not shipped (bench-only kernels of scripts/)', () => {
+  it('register by name, get the shared includes, and cannot replace a shipped shader', async () => {
+    await registerShaderSource('lab-test.wgsl', '//#include "common.wgsl"\n@compute @workgroup_size(1) fn main() {}');
+    const text = await loadShader('lab-test.wgsl');
+    expect(text.startsWith(SHADERS['common.wgsl'])).toBe(true);
+    expect(text.endsWith('fn main() {}')).toBe(true);
+    await expect(registerShaderSource('math.wgsl', 'fn f() {}')).rejects.toThrow('math.wgsl is a shipped shader (shaders/math.wgsl) and cannot be replaced');
+    await expect(registerShaderSource('page.wgsl', '<html>')).rejects.toThrow('got markup, not WGSL');
   });
 });

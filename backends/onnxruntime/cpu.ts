@@ -97,7 +97,7 @@ export const onnxruntimeCpu: BackendPart = {
       availability: () =>
         state?.ep === 'cpu'
           ? { available: true }
-          : { available: false, reason: `group_query_attention runs on onnxruntime-node's CPU EP only (measured no faster on the wasm build); engine in use: ${state?.flavor ?? 'none'}` },
+          : { available: false, reason: `group_query_attention runs on onnxruntime-node's CPU EP only (measured no faster on the wasm build); engine in use: ${state?.flavor ?? 'none'}${passedOver.length ? ` because ${passedOver.join('; ')}` : ''}` },
       constraints: [checkGqaOpShape],
       run: runOp('GroupQueryAttention'),
     },

@@ -42,8 +42,24 @@ export function pipelineCompileCount(): number {
  * only pages using WebGPU load.
  */
 async function readShaderFile(name: string): Promise<string> {
+  const extra = extraSources.get(name);
+  if (extra !== undefined) return extra;
   const { SHADERS } = await import('../generated/shaders.js');
   return assertWgsl(name, embeddedFile(SHADERS, 'shaders', name));
+}
+
+const extraSources = new Map<string, string>();
+
+/**
+ * Adds a shader that is not shipped, by name: a bench-only kernel of scripts/ reads its .wgsl
+ * (scripts/probes/) and registers it here, then runs through the same includes, templates and
+ * pipeline cache as the shipped shaders/ ones. A shipped name cannot be replaced.
+ */
+export async function registerShaderSource(name: string, text: string): Promise<void> {
+  const { SHADERS } = await import('../generated/shaders.js');
+  if (Object.prototype.hasOwnProperty.call(SHADERS, name)) throw new Error(`registerShaderSource: ${name} is a shipped shader (shaders/${name}) and cannot be replaced; pick another name`);
+  extraSources.set(name, assertWgsl(name, text));
+  sourceCache.delete(name);
 }
 
 /**
@@ -58,7 +74,7 @@ export function assertWgsl(name: string, text: string): string {
 }
 
 /** Loads a shader, expanding `//#include "file.wgsl"` lines (one level, for the shared prelude). */
-function loadShader(name: string): Promise<string> {
+export function loadShader(name: string): Promise<string> {
   let p = sourceCache.get(name);
   if (!p) {
     p = (async () => {
