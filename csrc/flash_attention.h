@@ -26,7 +26,7 @@ struct AttentionArgs {
   float scale;                      // multiply q·k by this
   // double, not float: the rule compares (x>>8) < p·2^24 with p as JS gives it (a double); a float
   // p moves that threshold across an integer for some p (0.7: 11744051.2 vs 11744051.0).
-  double dropout_p; uint32_t seed;  // DESIGN §2 dropout RNG (bh = flat query-head index)
+  double dropout_p; uint32_t seed;  // docs/design.md §2 dropout RNG (bh = flat query-head index)
   int32_t num_threads;              // 0 = SDPA_NUM_THREADS or all cores
   // A kernel of the table by name (kernel_info), or null for the best one that can run the call.
   // A named kernel whose CPU features are missing or whose shape rules the call breaks is refused

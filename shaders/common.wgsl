@@ -28,7 +28,7 @@ struct Params {
 const NEG_BIG: f32 = -3.0e38;
 const MASKED: f32 = -1.5e38;
 
-// The dropout hash of DESIGN §2, in u32 arithmetic (wrapping multiply, logical shifts).
+// The dropout hash of docs/design.md §2, in u32 arithmetic (wrapping multiply, logical shifts).
 fn mix32(x0: u32) -> u32 {
   var x = x0;
   x ^= x >> 16u;

@@ -1,5 +1,5 @@
 /**
- * The library's error types. Three kinds of failure exist (DESIGN §4): invalid input throws one of
+ * The library's error types. Three kinds of failure exist (docs/design.md §4): invalid input throws one of
  * the input errors below before any backend runs; "this backend can't" is a reason in the dispatch
  * report (and {@link SdpaDispatchError} when no backend can); an internal bug throws as itself.
  */

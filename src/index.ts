@@ -1,6 +1,6 @@
 /**
  * sdpa-dispatch: scaled dot-product attention for JavaScript with PyTorch 2.11 semantics and
- * explainable backend dispatch. The public API (DESIGN §1) is re-exported from here.
+ * explainable backend dispatch. The public API (docs/design.md §1) is re-exported from here.
  */
 export { tensor, Tensor, type Device, type TensorData, type TensorSource, type Float16ArrayLike, type DeviceStorage, type TensorFactory } from './tensor.js';
 export type { DType, FloatDType } from './dtype.js';

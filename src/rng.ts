@@ -1,5 +1,5 @@
 /**
- * The counter-based dropout RNG shared by every backend (DESIGN §2): whether the score of
+ * The counter-based dropout RNG shared by every backend (docs/design.md §2): whether the score of
  * (flat batch·head `bh`, query `i`, key `j`) is dropped depends only on (seed, bh, i, j), so the
  * CPU, WebGPU and native kernels drop exactly the same elements for the same seed.
  */

@@ -55,7 +55,7 @@ export function explainDispatch(q: TensorInput, k: TensorInput, v: TensorInput, 
 }
 
 /**
- * Scaled dot-product attention with PyTorch 2.11 semantics (DESIGN §2) on the best eligible backend.
+ * Scaled dot-product attention with PyTorch 2.11 semantics (docs/design.md §2) on the best eligible backend.
  *
  * @param q `[..., Hq, S, E]`: a {@link Tensor}, or an onnxruntime `Tensor` with CPU data (shared, not copied).
  * @param k `[..., Hkv, L, E]`

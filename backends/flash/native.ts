@@ -62,7 +62,7 @@ export interface NativeAttentionArgs {
    * threshold across an integer for some p, e.g. 0.7).
    */
   dropoutP?: number;
-  /** uint32 seed of the shared dropout RNG (DESIGN §2). */
+  /** uint32 seed of the shared dropout RNG (docs/design.md §2). */
   seed?: number;
   /** 0 (default): SDPA_NUM_THREADS or all cores. */
   numThreads?: number;

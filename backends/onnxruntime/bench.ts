@@ -1,6 +1,6 @@
 /**
  * Side-by-side timing of ONNXRUNTIME (cpu) and EFFICIENT_ATTENTION (cpu), and of the two ORT graphs
- * (opset-23 Attention vs com.microsoft.MultiHeadAttention), in one process. Not a test (DESIGN §7).
+ * (opset-23 Attention vs com.microsoft.MultiHeadAttention), in one process. Not a test (docs/design.md §7).
  * Run: npx tsc -p tsconfig.json --outDir /tmp/sdpa-build && ln -sfn "$PWD/node_modules" /tmp/sdpa-build/node_modules
  *      && node /tmp/sdpa-build/backends/onnxruntime/bench.js [S ...]
  */

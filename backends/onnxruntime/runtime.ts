@@ -1,7 +1,7 @@
 /**
  * Lazy loading of the onnxruntime engines and of the ONNX protobuf schema. Nothing here runs at
  * module import: each loader is called from a part's `init()`, and a failure becomes the part's
- * unavailability reason (DESIGN §4).
+ * unavailability reason (docs/design.md §4).
  */
 import { importNodeOnly, isModuleNotFound } from '../../src/node-import.js';
 import { isOrtModule, type OrtModuleLike } from './ort-types.js';

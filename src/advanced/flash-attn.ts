@@ -33,7 +33,7 @@ export interface FlashAttnOptions {
   deterministic?: boolean;
   /** Also return the per-row log-sum-exp `[batch, nheads, seqlen_q]` (flash-attn's softmax_lse). */
   returnLse?: boolean;
-  /** Dropout seed (DESIGN §2). */
+  /** Dropout seed (docs/design.md §2). */
   seed?: number;
 }
 

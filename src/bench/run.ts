@@ -2,7 +2,7 @@
  * The benchmark behind `sdpa-dispatch bench`: every backend part registered on the chosen device,
  * at each sequence length, each one alone through `withBackends([b], ...)` — the naive MATH
  * reference beside flash, efficient and whatever else is registered (ONNXRUNTIME joins as just
- * another candidate). Speed is measured here and only here; tests never assert on time (DESIGN §7).
+ * another candidate). Speed is measured here and only here; tests never assert on time (docs/design.md §7).
  *
  * Node-only (process memory, os facts); the library itself stays browser-safe.
  */
@@ -56,7 +56,7 @@ export const QUICK_BENCH_OPTIONS: Partial<BenchOptions> = {
   fullReferenceMaxS: 128,
 };
 
-/** FLOPs of one call (DESIGN §7): 4·B·H·S·L·D, half when causal with S = L. */
+/** FLOPs of one call (docs/design.md §7): 4·B·H·S·L·D, half when causal with S = L. */
 export function attentionFlops(o: Pick<BenchOptions, 'batch' | 'heads' | 'headDim' | 'causal'>, s: number, l = s): number {
   const f = 4 * o.batch * o.heads * s * l * o.headDim;
   return o.causal && s === l ? f / 2 : f;

@@ -36,8 +36,8 @@ export const BUILTIN_PRIORITY: Readonly<Record<SDPBackend, number>> = {
 };
 
 /**
- * Every backend name, in the default priority order. DESIGN §3 starts from FLASH, EFFICIENT,
- * ONNXRUNTIME, MATH "changed only on measured evidence": ONNX Runtime's CPU Attention measured
+ * Every backend name, in the default priority order. The first design started from FLASH, EFFICIENT,
+ * ONNXRUNTIME, MATH, "changed only on measured evidence" (docs/design.md §3): ONNX Runtime's CPU Attention measured
  * 100–240× faster than the TypeScript EFFICIENT kernel (docs/onnxruntime.md), so it comes second.
  * Its memory constraint (it holds the float32 score matrix) still sends long sequences to
  * EFFICIENT. See docs/dispatch.md.
