@@ -83,7 +83,7 @@ function reasonOnce(): (reason: string, where: string) => string {
   const seen = new Map<string, string>();
   return (reason, where) => {
     const first = seen.get(reason);
-    if (first !== undefined && first !== where) return `(the reason given for ${first} above)`;
+    if (first !== undefined) return `(the reason given for ${first} above)`;
     seen.set(reason, where);
     return reason;
   };

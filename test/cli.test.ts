@@ -83,6 +83,17 @@ describe('sdpa-dispatch CLI (from dist)', () => {
     expect(r.stdout.match(/maxStorageBufferBindingSize/g)?.length ?? 0).toBeLessThanOrEqual(1);
   });
 
+  it('demo says a long reason once and refers to it afterwards', () => {
+    const r = cli(['demo']);
+    expect(r.code, r.stderr).toBe(0);
+    // The engine list (`  ✗ PART — reason`) and the per-dtype tables (`  NAME  skipped: reason`); the dispatch
+    // log's lines stand alone, each with its own reasons.
+    const reasons = [...r.stdout.matchAll(/^ {2}(?:✗ .*? — |\S+ +skipped: )(.{120,})$/gm)].map((m) => m[1]).filter((x) => !x.startsWith('(the reason given'));
+    for (const reason of new Set(reasons)) expect(r.stdout.split(reason).length - 1, reason).toBe(1);
+    // ONNXRUNTIME (webgpu) is off in Node: its long reason is listed once, then referred to per dtype.
+    if (r.stdout.includes('\nwebgpu, float32')) expect(r.stdout).toContain('skipped: (the reason given for ONNXRUNTIME (webgpu) above)');
+  });
+
   it('explain probes every engine first: no "not probed yet" in its report', () => {
     const r = cli(['explain', '--q', '1x2x16x8']);
     expect(r.code, r.stderr).toBe(0);
