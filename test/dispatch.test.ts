@@ -17,6 +17,7 @@ import {
   withBackends,
   causalLowerRight,
   type BackendDescriptor,
+  type BackendPart,
 } from '../src/index.js';
 import { randTensor, rng } from './helpers/random.js';
 
@@ -25,6 +26,22 @@ const q = randTensor(r, [1, 2, 8, 16]);
 const k = randTensor(r, [1, 2, 12, 16]);
 const v = randTensor(r, [1, 2, 12, 16]);
 const ALL = Object.values(SDPBackend);
+
+/** A cpu test-double part: MATH's caps, always available, no constraints; `over` replaces any of it. */
+function testPart(label: string, over: Partial<BackendPart>): BackendPart {
+  return {
+    device: 'cpu',
+    label,
+    caps: { ...registeredBackends().find((d) => d.name === 'MATH')!.parts[0].caps },
+    availability: () => ({ available: true }),
+    constraints: [],
+    run: async () => {
+      throw new Error(`${label} is not run by this test`);
+    },
+    tolerance: { float32: { atol: 0, rtol: 0 }, float16: { atol: 0, rtol: 0 }, bfloat16: { atol: 0, rtol: 0 } },
+    ...over,
+  };
+}
 
 afterEach(() => {
   for (const b of ALL) setBackendEnabled(b, true);
@@ -180,17 +197,11 @@ describe('errors, logging and fallback', () => {
     const faulty: BackendDescriptor = {
       name: SDPBackend.FLASH_ATTENTION,
       summary: 'test double that always faults',
-      parts: [{
-        device: 'cpu',
-        label: 'faulty (cpu)',
-        caps: { ...registeredBackends().find((d) => d.name === 'MATH')!.parts[0].caps },
-        availability: () => ({ available: true }),
-        constraints: [],
+      parts: [testPart('faulty (cpu)', {
         run: async () => {
           throw new BackendFaultError('injected fault: device went away');
         },
-        tolerance: { float32: { atol: 0, rtol: 0 }, float16: { atol: 0, rtol: 0 }, bfloat16: { atol: 0, rtol: 0 } },
-      }],
+      })],
     };
     unregisterBackend(SDPBackend.FLASH_ATTENTION);
     registerBackend(faulty);
@@ -213,18 +224,11 @@ describe('errors, logging and fallback', () => {
     const lazy: BackendDescriptor = {
       name: SDPBackend.FLASH_ATTENTION,
       summary: 'test double with a lazy engine that takes float16 only',
-      parts: [{
-        device: 'cpu',
-        label: 'lazy (cpu)',
+      parts: [testPart('lazy (cpu)', {
         caps: { ...registeredBackends().find((d) => d.name === 'MATH')!.parts[0].caps, dtypes: ['float16'] },
         availability: () => (probed ? { available: true } : { available: false, reason: 'lazy (cpu) has not been probed yet' }),
         init: async () => void (probed = true),
-        constraints: [],
-        run: async () => {
-          throw new Error('not run');
-        },
-        tolerance: { float32: { atol: 0, rtol: 0 }, float16: { atol: 0, rtol: 0 }, bfloat16: { atol: 0, rtol: 0 } },
-      }],
+      })],
     };
     unregisterBackend(SDPBackend.FLASH_ATTENTION);
     registerBackend(lazy);
