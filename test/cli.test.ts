@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../src/bench/types.js';
 import { formatMarkdownTable } from '../src/bench/format.js';
+import { renderHtml } from '../src/bench/html.js';
 import { DEFAULT_BENCH_OPTIONS } from '../src/bench/run.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -212,5 +213,8 @@ describe('bench table', () => {
     expect(table.split(reason).length - 1).toBe(1);
     expect(table).toContain('| 1024 | ONNXRUNTIME | ineligible: as ONNXRUNTIME at S=512 above |');
     expect(table).toContain('| 2048 | ONNXRUNTIME | ineligible: as ONNXRUNTIME at S=512 above |');
+    const html = renderHtml({ ...res, environment: { date: '', node: '', platform: '', cpu: '', cores: 1, totalMemoryBytes: 0, parts: {}, command: '' } });
+    expect(html.split(reason).length - 1).toBe(1);
+    expect(html).toContain('ineligible: as ONNXRUNTIME at S=512 above');
   });
 });

@@ -21,19 +21,24 @@ function ms(v: number): string {
 }
 
 /**
- * The cells of a row. A reason is written out once, on the first row that has it; later rows with
- * the same reason refer to that row (a backend unavailable on the device would otherwise repeat a
- * long sentence on every S).
+ * What each row says in place of numbers ('' for rows that ran): its status and reason, the
+ * reason written out once, on the first row that has it, and later rows with the same reason
+ * referring to that row (a backend unavailable on the device would otherwise repeat a long
+ * sentence on every S). Shared by the markdown table and the HTML report.
  */
-function cells(r: BenchRow, seen: Map<string, string>): string[] {
-  if (r.status !== 'ok') {
-    const tag = r.status === 'ineligible' ? 'ineligible' : r.status === 'skipped' ? 'skipped' : 'failed';
+export function reasonTexts(rows: readonly BenchRow[]): string[] {
+  const seen = new Map<string, string>();
+  return rows.map((r) => {
+    if (r.status === 'ok') return '';
     const reason = r.reason ?? '';
     const first = seen.get(reason);
     if (first === undefined) seen.set(reason, `${r.backend} at S=${r.s}`);
-    const text = first === undefined || reason === '' ? reason : `as ${first} above`;
-    return [`${tag}: ${text}`.replace(/\|/g, '\\|'), '', '', '', '', '', ''];
-  }
+    return `${r.status}: ${first === undefined || reason === '' ? reason : `as ${first} above`}`;
+  });
+}
+
+function cells(r: BenchRow, reason: string): string[] {
+  if (r.status !== 'ok') return [reason.replace(/\|/g, '\\|'), '', '', '', '', '', ''];
   return [
     ms(r.ms!),
     r.gflops!.toPrecision(3),
@@ -70,9 +75,9 @@ export function describeReferences(res: BenchResult): string {
 export function formatMarkdownTable(res: BenchResult): string {
   const head = ['S', 'backend', 'time (ms, median)', 'GFLOP/s', 'vs MATH', 'allocated', 'RSS Δ peak', 'max abs diff', 'runs'];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
-  const seen = new Map<string, string>();
-  for (const r of res.rows) {
-    const c = cells(r, seen);
+  const reasons = reasonTexts(res.rows);
+  for (const [i, r] of res.rows.entries()) {
+    const c = cells(r, reasons[i]);
     if (r.status !== 'ok') lines.push(`| ${r.s} | ${r.backend} | ${c[0]} |  |  |  |  |  |  |`);
     else lines.push(`| ${r.s} | ${r.backend} | ${c.join(' | ')} |`);
   }

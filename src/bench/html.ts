@@ -3,7 +3,7 @@
  * allocated memory vs S, log-log, one line per backend) and the full table. No scripts, no
  * external assets — it opens from disk and survives being mailed around.
  */
-import { describeReferences, describeRun, formatBytes } from './format.js';
+import { describeReferences, describeRun, formatBytes, reasonTexts } from './format.js';
 import type { BenchResult, BenchRow } from './types.js';
 
 /** One line of a chart. */
@@ -108,9 +108,9 @@ function seriesOf(rows: readonly BenchRow[], value: (r: BenchRow) => number | un
   }));
 }
 
-function tableRow(r: BenchRow): string {
+function tableRow(r: BenchRow, reason: string): string {
   const td = (v: string, cls = '') => `<td${cls ? ` class="${cls}"` : ''}>${esc(v)}</td>`;
-  if (r.status !== 'ok') return `<tr class="${r.status}">${td(String(r.s))}${td(r.backend)}<td colspan="7" class="reason">${esc(`${r.status}: ${r.reason ?? ''}`)}</td></tr>`;
+  if (r.status !== 'ok') return `<tr class="${r.status}">${td(String(r.s))}${td(r.backend)}<td colspan="7" class="reason">${esc(reason)}</td></tr>`;
   return `<tr>${[
     td(String(r.s)),
     td(r.backend),
@@ -130,6 +130,7 @@ export function renderHtml(res: BenchResult): string {
   const timeChart = lineChart('Time per call vs S', 'ms (median)', seriesOf(res.rows, (r) => r.ms), (v) => (v >= 1 ? `${+v.toPrecision(3)} ms` : `${+v.toPrecision(2)} ms`));
   const memChart = lineChart('Extra memory per call vs S', 'bytes allocated', seriesOf(res.rows, (r) => r.allocatedBytes), formatBytes, 2);
   const refs = describeReferences(res);
+  const reasons = reasonTexts(res.rows);
   const parts = Object.entries(env.parts)
     .map(([b, d]) => `<li><b>${esc(b)}</b>: <code>${esc(JSON.stringify(d))}</code></li>`)
     .join('\n');
@@ -157,7 +158,7 @@ ${memChart}
 <table id="results">
 <thead><tr><th>S</th><th>backend</th><th>ms (median)</th><th>GFLOP/s</th><th>vs MATH</th><th>allocated</th><th>RSS Δ peak</th><th>max |diff|</th><th>runs</th></tr></thead>
 <tbody>
-${res.rows.map(tableRow).join('\n')}
+${res.rows.map((r, i) => tableRow(r, reasons[i])).join('\n')}
 </tbody></table>
 <p>GFLOP/s counts 4·B·H·S·L·D per call (half when causal). "allocated" is what the backend recorded for one call
 (<code>lastDispatch().allocatedBytes</code>); "RSS Δ peak" is the process's peak resident memory during the warm-up and timed runs
