@@ -223,6 +223,13 @@ void parse(Napi::Env env, const Napi::Value& arg, Call& c) {
     c.kernel = kv.As<Napi::String>().Utf8Value();
     a.kernel = c.kernel.c_str();
   }
+  // args.cancel: an Int32Array whose element 0 the caller sets (Atomics.store) to stop the call
+  // between jobs (AbortSignal). Kept alive with the other arrays while the worker runs.
+  if (!o.Get("cancel").IsUndefined()) {
+    View cw = get_array(env, o, "cancel", napi_int32_array, "Int32Array (a cancel word)", &c.keep);
+    if (cw.length < 1) range_error(env, "args.cancel must have at least one element");
+    a.cancel = (const int32_t*)cw.data;
+  }
   try {
     (void)sdpa::workspace_bytes_per_thread(a);  // runs the kernel's own validation synchronously
   } catch (const std::exception& e) {

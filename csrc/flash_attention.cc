@@ -372,9 +372,16 @@ void flash_attention_tuned(const AttentionArgs& args, const Tuning& t) {
   plan.call_id = ++calls;
   std::atomic<int64_t> next{0};
   const int64_t njobs = plan.njobs;
+  const int32_t* cancel = args.cancel;
+  std::atomic<bool> cancelled{false};
   auto body = [&](int) {
     void* scratch = tls_scratch.get(ws);
     for (;;) {
+      // The caller's word is written by another thread (JS Atomics.store): read it atomically.
+      if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0) {
+        cancelled.store(true, std::memory_order_relaxed);
+        break;
+      }
       const int64_t job = next.fetch_add(1, std::memory_order_relaxed);
       if (job >= njobs) break;
       k->run(plan, job, scratch);
@@ -382,6 +389,11 @@ void flash_attention_tuned(const AttentionArgs& args, const Tuning& t) {
   };
   if (plan.nthreads <= 1) body(0);
   else pool().run(plan.nthreads, body);
+  if (cancelled.load(std::memory_order_relaxed)) {
+    const int64_t started = std::min(next.load(std::memory_order_relaxed), njobs);
+    if (started < njobs)
+      throw Cancelled("flash_attention: cancelled after " + std::to_string(started) + " of " + std::to_string(njobs) + " jobs");
+  }
 }
 
 }  // namespace detail

@@ -2,6 +2,7 @@
 // file that knows about Node), so the kernel can be tested and benchmarked without node.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 
 namespace sdpa {
 
@@ -32,6 +33,15 @@ struct AttentionArgs {
   // A named kernel whose CPU features are missing or whose shape rules the call breaks is refused
   // (std::invalid_argument): the caller chose it, so it is never silently replaced.
   const char* kernel;
+  // Non-null: a cancel word the caller may set (to nonzero, from any thread) while the call runs.
+  // It is read between jobs: jobs already started finish, no new one starts, and the call throws
+  // sdpa::Cancelled. `out` is then partly written; the caller discards it.
+  const int32_t* cancel;
+};
+
+// Thrown by flash_attention when the args' cancel word was set before every job ran.
+struct Cancelled : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // Computes out = softmax(scale·q·kᵀ (+mask, causal), fp32 accumulation) · v. Blocking; uses the

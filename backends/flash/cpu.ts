@@ -144,11 +144,22 @@ async function runNative(p: AttentionParams, ctx: RunContext, kernel: string): P
   const args = { ...buildNativeArgs(p, out), kernel };
   const native = loaded.native;
   ctx.recordAllocation(out.byteLength + native.workspaceBytes(args) * native.numThreads());
+  // The signal maps onto the addon's cancel word: the thread pool stops handing out jobs once it is set.
+  const signal = ctx.signal;
+  const onAbort = signal ? (): void => void Atomics.store(args.cancel!, 0, 1) : undefined;
+  if (signal) {
+    args.cancel = new Int32Array(1);
+    signal.addEventListener('abort', onAbort!, { once: true });
+  }
   try {
     await native.flashAttention(args);
   } catch (e) {
+    // Cancelled between jobs: the output is partial and is dropped; dispatch reports the abort.
+    if (signal?.aborted) throw e;
     // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
     throw new BackendFaultError(`flash (cpu): native kernel ${kernel} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  } finally {
+    if (signal) signal.removeEventListener('abort', onAbort!);
   }
   return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
 }

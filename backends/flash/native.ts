@@ -72,6 +72,13 @@ export interface NativeAttentionArgs {
    * name (the message lists the valid ones). Omitted: the addon's own best kernel for the call.
    */
   kernel?: string;
+  /**
+   * A cancel word: setting element 0 to nonzero (`Atomics.store`) while the call runs stops it
+   * between jobs (jobs already started finish); the promise then rejects with
+   * `flash_attention: cancelled after N of M jobs` and `out` is partly written. An AbortSignal
+   * maps onto it (backends/flash/cpu.ts).
+   */
+  cancel?: Int32Array;
 }
 
 /**

@@ -235,6 +235,33 @@ static int test_invalid() {
   return fails;
 }
 
+// A cancel word set before the call: no job starts and the call throws Cancelled; a word left at
+// zero changes nothing.
+static int test_cancel() {
+  int fails = 0;
+  const int64_t S = 64, E = 8;
+  std::vector<float> q(S * E, 0.5f), k(S * E, 0.25f), v(S * E, 1.0f), o(S * E, -7.0f);
+  int64_t zero = 0;
+  int32_t word = 1;
+  AttentionArgs a{};
+  a.dtype = DType::F32; a.q = q.data(); a.k = k.data(); a.v = v.data(); a.out = o.data();
+  a.bh = 1; a.hq = 1; a.hkv = 1; a.s = S; a.l = S; a.e = E; a.ev = E;
+  a.q_base = &zero; a.kv_base_k = &zero; a.kv_base_v = &zero;
+  a.q_row_stride = E; a.k_row_stride = E; a.v_row_stride = E; a.scale = 0.5f;
+  a.kernel = "scalar_fp32"; a.cancel = &word;
+  try {
+    flash_attention(a);
+    std::printf("FAIL: a call with its cancel word set ran\n"); ++fails;
+  } catch (const Cancelled& e) {
+    if (!std::strstr(e.what(), "cancelled after 0 of")) { std::printf("FAIL: cancel message '%s'\n", e.what()); ++fails; }
+  }
+  if (o[0] != -7.0f) { std::printf("FAIL: a cancelled call wrote out[0] = %g\n", o[0]); ++fails; }
+  word = 0;
+  flash_attention(a);
+  if (std::fabs(o[0] - 1.0f) > 1e-6f) { std::printf("FAIL: with the cancel word clear out[0] = %g, want 1\n", o[0]); ++fails; }
+  return fails;
+}
+
 // The dropout threshold is p·2^24 with p a double (as JS passes it). For each p, find seeds whose
 // element (bh 0, query 0, key 0) hashes to floor(p·2^24) (dropped) and floor(p·2^24)+1 (kept), then
 // check every ISA path drops exactly that. With p rounded to float, 0.7 would keep 11744051.
@@ -309,7 +336,7 @@ int main(int argc, char** argv) {
   }
 
   std::mt19937 rng(12345);
-  int fails = test_invalid() + test_kernel_table() + test_dropout_threshold(kernels), total = 0;
+  int fails = test_invalid() + test_kernel_table() + test_cancel() + test_dropout_threshold(kernels), total = 0;
   double worst = 0;
   const int64_t dims[] = {1, 3, 8, 16, 32, 33, 64, 80, 96, 128, 256, 1024};
   for (int t = 0; t < ncases; ++t) {
