@@ -30,6 +30,9 @@ export function ensureBuiltinsRegistered(): void {
 /** The float64 reference (MATH on cpu) and its memory rule, for the CLI's and the bench's accuracy columns. */
 export { mathReference as referenceAttention, mathMemoryBudget as referenceMemoryBudget, mathScoreBytes as referenceScoreBytes } from '../backends/math/cpu.js';
 
+/** The float64 reference of sampled query rows, for `sdpa(..., { verify })` (src/verify.ts). */
+export { mathReferenceRows as referenceRows } from '../backends/math/cpu.js';
+
 export type { SplitKvOptions };
 
 /**

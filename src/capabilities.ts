@@ -6,6 +6,7 @@
 import { ensureBuiltinsRegistered } from './builtins.js';
 import { allParts, isRegistered } from './dispatch/registry.js';
 import { activePin, envSwitchProblems, envSwitches } from './dispatch/pins.js';
+import { calibrationProblems } from './dispatch/calibration.js';
 import type { BackendCaps, BackendName, KernelProgram } from './dispatch/types.js';
 import type { Device } from './tensor.js';
 
@@ -98,6 +99,6 @@ export async function capabilities(): Promise<Capabilities> {
         ...(pin ? { pinned: { kernels: pin.kernels, source: pin.source } } : {}),
       };
     }),
-    env: { switches: envSwitches(), problems: envSwitchProblems(isRegistered) },
+    env: { switches: envSwitches(), problems: [...envSwitchProblems(isRegistered), ...calibrationProblems()] },
   };
 }

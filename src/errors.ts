@@ -77,3 +77,69 @@ export function describeValue(value: unknown): string {
   const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
   return ctor && ctor !== 'Object' ? `a ${ctor}` : 'an object';
 }
+
+/** Where a call was when its AbortSignal fired. */
+export type AbortStage = 'queued' | 'running';
+
+/**
+ * The rejection of a call whose AbortSignal fired (`sdpa(..., { signal })`). Its `name` is
+ * `'AbortError'`, like `fetch`'s, so `err.name === 'AbortError'` checks work; `cause` is the
+ * signal's reason. Nothing the caller can see was written (KV caches are left as they were).
+ */
+export class SdpaAbortError extends Error {
+  /** `queued`: no kernel had started; `running`: a kernel was stopped (or its result dropped). */
+  readonly stage: AbortStage;
+  /** The backend and kernel that were running, when one was. */
+  readonly backend: string | undefined;
+  readonly kernel: string | undefined;
+  constructor(fn: string, stage: AbortStage, reason: unknown, ran?: { backend: string; device: string; kernel: string }, detail?: string) {
+    const where = ran ? ` while ${ran.backend} (${ran.device}) kernel ${ran.kernel} ran${detail ? ` (${detail})` : ''}` : ' before any kernel started';
+    super(`${fn}: aborted${where}`, { cause: reason });
+    this.name = 'AbortError';
+    this.stage = stage;
+    this.backend = ran?.backend;
+    this.kernel = ran?.kernel;
+  }
+}
+
+/** The element `verify` found worst, with everything needed to reproduce the check. */
+export interface VerifyMismatch {
+  /** Index into the output `[..., Hq, S, Ev]`. */
+  readonly index: readonly number[];
+  readonly got: number;
+  readonly expected: number;
+  /** |got − expected| (Infinity when one is NaN and the other is not, or infinities differ). */
+  readonly error: number;
+  /** What the tolerance allows at this element: atol + rtol·|expected|. */
+  readonly allowed: number;
+}
+
+/**
+ * Thrown by `sdpa(..., { verify })` when a sampled row of the result disagrees with the float64
+ * reference beyond the kernel's own tolerance. Names the backend, the kernel and the worst element.
+ */
+export class SdpaVerifyError extends Error {
+  readonly backend: string;
+  readonly device: string;
+  readonly kernel: string;
+  readonly worst: VerifyMismatch;
+  /** The tolerance of the kernel for the call's dtype. */
+  readonly tolerance: { readonly atol: number; readonly rtol: number };
+  /** Flat query rows (over batch·Hq·S) that were checked. */
+  readonly rows: readonly number[];
+  constructor(ran: { backend: string; device: string; kernel: string }, worst: VerifyMismatch, tolerance: { atol: number; rtol: number }, rows: readonly number[]) {
+    const e = (x: number) => (Number.isFinite(x) ? x.toExponential(3) : String(x));
+    super(
+      `sdpa verify: ${ran.backend} (${ran.device}) kernel ${ran.kernel} disagrees with the float64 reference at out[${worst.index.join(', ')}]: ` +
+        `got ${worst.got}, expected ${worst.expected}, |error| ${e(worst.error)} > allowed ${e(worst.allowed)} (atol ${tolerance.atol} + rtol ${tolerance.rtol}·|expected|); ` +
+        `${rows.length} sampled rows checked`,
+    );
+    this.name = 'SdpaVerifyError';
+    this.backend = ran.backend;
+    this.device = ran.device;
+    this.kernel = ran.kernel;
+    this.worst = worst;
+    this.tolerance = tolerance;
+    this.rows = rows;
+  }
+}

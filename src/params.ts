@@ -31,7 +31,44 @@ export interface SdpaOptions {
   seed?: number;
   /** Where CPU-resident inputs are computed; default `cpu` (or the inputs' device when they live on a GPU). */
   device?: Device;
+  /**
+   * Cancels the call: queued work never starts, running CPU work stops between blocks (native
+   * thread-pool jobs, TypeScript row blocks), GPU work is not submitted; the promise rejects with
+   * `SdpaAbortError` (name `AbortError`) and nothing the caller can see is written.
+   */
+  signal?: AbortSignal;
+  /**
+   * Checks the result: `rows` sampled query rows (first and last included; default 16) are
+   * recomputed with the float64 reference and compared within the kernel's own tolerance; a
+   * disagreement throws `SdpaVerifyError`. The cost is in `lastDispatch().verify`.
+   */
+  verify?: boolean | VerifyOptions;
+  /** Plain calls return the output tensor; `returnWeights: true` ({@link SdpaWeightsOptions}) returns `{ out, weights }`. */
+  returnWeights?: false;
 }
+
+/** Options of `verify`. */
+export interface VerifyOptions {
+  /** Query rows (over the flat batch·Hq·S rows) to recompute; default 16, first and last always among them. */
+  rows?: number;
+}
+
+/**
+ * Options of a call that returns the attention weights beside the output (`nn.MultiheadAttention`'s
+ * `need_weights=True`): only backends that materialize the S×L probabilities can (MATH on cpu);
+ * the others say so in their reasons.
+ */
+export type SdpaWeightsOptions = Omit<SdpaOptions, 'returnWeights'> & { returnWeights: true };
+
+/** What `sdpa` runs besides the params: the caller's signal and the verify row count. */
+export interface CallOptions {
+  readonly signal: AbortSignal | undefined;
+  /** Rows to verify (undefined: no check). */
+  readonly verifyRows: number | undefined;
+}
+
+/** Rows `verify: true` recomputes. */
+export const DEFAULT_VERIFY_ROWS = 16;
 
 /** Option names and what each expects, for messages. */
 const OPTION_EXPECTED: Record<keyof SdpaOptions, string> = {
@@ -42,6 +79,9 @@ const OPTION_EXPECTED: Record<keyof SdpaOptions, string> = {
   enableGqa: 'a boolean',
   seed: 'an integer in [0, 2^32 - 1]',
   device: "'cpu' or 'webgpu'",
+  signal: 'an AbortSignal (from an AbortController)',
+  verify: 'true, false or { rows: n } with n a positive integer',
+  returnWeights: 'a boolean',
 };
 
 /** The JS type each option takes; a value of that type that still fails is out of range. */
@@ -53,6 +93,9 @@ const OPTION_JS_TYPE: Record<keyof SdpaOptions, string> = {
   enableGqa: 'boolean',
   seed: 'number',
   device: 'string',
+  signal: 'an AbortSignal (never a typeof result: any failure is a type error)',
+  verify: 'object',
+  returnWeights: 'boolean',
 };
 
 const optionsSchema = z.strictObject({
@@ -63,6 +106,9 @@ const optionsSchema = z.strictObject({
   enableGqa: z.boolean().optional(),
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   device: z.enum(['cpu', 'webgpu']).optional(),
+  signal: z.custom<AbortSignal>((x) => typeof AbortSignal !== 'undefined' && x instanceof AbortSignal).optional(),
+  verify: z.union([z.boolean(), z.strictObject({ rows: z.number().int().min(1).optional() })]).optional(),
+  returnWeights: z.boolean().optional(),
 });
 
 const tensorSchema = z.custom<Tensor>((x) => x instanceof Tensor);
@@ -78,7 +124,8 @@ const PYTORCH_NAMES: Record<string, string> = {
 /** Turns zod's first issue into one of our input errors with argument/expected/received. */
 function optionsError(fn: string, issues: readonly z.core.$ZodIssue[], input: Record<string, unknown>): Error {
   const issue = issues[0];
-  if (issue.code === 'unrecognized_keys') {
+  // Unknown keys at the top level are unknown options; inside an option (verify: { … }) they are its error.
+  if (issue.code === 'unrecognized_keys' && issue.path.length === 0) {
     const key = issue.keys[0];
     const hint = PYTORCH_NAMES[key] ? ` (PyTorch's ${key} is ${PYTORCH_NAMES[key]} here)` : '';
     return new SdpaTypeError(fn, {
@@ -95,7 +142,7 @@ function optionsError(fn: string, issues: readonly z.core.$ZodIssue[], input: Re
 }
 
 /** Validates the options object with zod; returns it typed. */
-export function parseOptions(fn: string, opts: unknown): SdpaOptions {
+export function parseOptions(fn: string, opts: unknown): SdpaOptions | SdpaWeightsOptions {
   if (opts === undefined) return {};
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
     throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
@@ -105,7 +152,7 @@ export function parseOptions(fn: string, opts: unknown): SdpaOptions {
   if (foreignMask) opts = { ...opts, attnMask: foreignMask };
   const r = optionsSchema.safeParse(opts);
   if (!r.success) throw optionsError(fn, r.error.issues, opts as Record<string, unknown>);
-  return r.data as SdpaOptions;
+  return r.data as SdpaOptions | SdpaWeightsOptions;
 }
 
 function checkTensorArg(fn: string, name: string, x: unknown): Tensor {
@@ -154,10 +201,26 @@ function maskStrides(fn: string, mask: Tensor, target: readonly number[]): numbe
  * Throws {@link SdpaTypeError} / {@link SdpaRangeError} naming the argument at fault.
  */
 export function buildParams(fn: string, q: unknown, k: unknown, v: unknown, rawOpts: unknown): AttentionParams {
+  return buildCall(fn, q, k, v, rawOpts).params;
+}
+
+/** {@link buildParams} plus what the call runs with: its AbortSignal and how many rows to verify. */
+export function buildCall(fn: string, q: unknown, k: unknown, v: unknown, rawOpts: unknown): { params: AttentionParams; call: CallOptions } {
+  const opts = parseOptions(fn, rawOpts);
+  const params = buildFacts(fn, q, k, v, opts);
+  const verifyRows = opts.verify === undefined || opts.verify === false ? undefined : opts.verify === true ? DEFAULT_VERIFY_ROWS : (opts.verify.rows ?? DEFAULT_VERIFY_ROWS);
+  if (verifyRows !== undefined) {
+    // The reference recomputes rows from the values: GPU-resident tensors would need a read-back of every input.
+    const resident = ([['q', params.q], ['k', params.k], ['v', params.v], ['opts.attnMask', params.mask?.tensor]] as const).find(([, t]) => t !== undefined && t.device !== 'cpu');
+    if (resident) throw new SdpaTypeError(fn, { argument: 'opts.verify', expected: 'CPU-resident q, k, v and mask (the float64 reference reads their values)', received: `${resident[0]} on ${resident[1]!.device}` });
+  }
+  return { params, call: { signal: opts.signal, verifyRows } };
+}
+
+function buildFacts(fn: string, q: unknown, k: unknown, v: unknown, opts: SdpaOptions | SdpaWeightsOptions): AttentionParams {
   const qt = checkTensorArg(fn, 'q', q);
   const kt = checkTensorArg(fn, 'k', k);
   const vt = checkTensorArg(fn, 'v', v);
-  const opts = parseOptions(fn, rawOpts);
 
   for (const [name, t] of [['q', qt], ['k', kt], ['v', vt]] as const) {
     if (!(FLOAT_DTYPES as readonly string[]).includes(t.dtype)) {
@@ -283,6 +346,7 @@ export function buildParams(fn: string, q: unknown, k: unknown, v: unknown, rawO
     gqaGroup: hq / hkv,
     device,
     ...structured,
+    ...(opts.returnWeights ? { needWeights: true } : {}),
   });
 }
 
@@ -325,6 +389,7 @@ export function describeParams(p: AttentionParams): string {
   if (p.alibi) parts.push(`alibi ${p.alibi.slopes.length} slopes`);
   if (p.softcap !== undefined) parts.push(`softcap ${p.softcap}`);
   if (p.blockDiagonal) parts.push(`block-diagonal ${p.blockDiagonal.qLen.length} blocks${p.blockDiagonal.causal ? ` causal ${p.blockDiagonal.alignment}` : ''}`);
+  if (p.needWeights) parts.push('returnWeights');
   parts.push(`device ${p.device}`);
   return parts.join(', ');
 }

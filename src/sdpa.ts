@@ -1,31 +1,41 @@
 /**
  * `sdpa()` and `explainDispatch()`: validate, evaluate candidates, run the first eligible backend,
- * fall back past backends that fault, and record what happened.
+ * fall back past backends that fault, honour the caller's AbortSignal, verify when asked, and
+ * record what happened.
  */
-import { BackendFaultError } from './errors.js';
-import { buildParams, describeParams, type SdpaOptions } from './params.js';
+import { BackendFaultError, SdpaAbortError } from './errors.js';
+import { buildCall, buildParams, describeParams, type SdpaOptions, type SdpaWeightsOptions } from './params.js';
 import { candidatesFor, evaluate, makeReport, selectBackend, type DispatchReport } from './dispatch/select.js';
 import { recordDispatch } from './dispatch/trace.js';
-import type { AttentionParams, KernelVariant, RunContext } from './dispatch/types.js';
-import type { Tensor } from './tensor.js';
+import { noteDispatch } from './dispatch/fallback.js';
+import { strictBackend } from './dispatch/context.js';
+import type { AttentionParams, AttentionWithWeights, BackendName, KernelVariant, RunContext } from './dispatch/types.js';
+import { Tensor } from './tensor.js';
 import type { TensorInput } from './tensor-adapters.js';
 import { ensureBuiltinsRegistered } from './builtins.js';
+import { verifyOutput, type VerifyRecord } from './verify.js';
 
 /** Thrown when no backend can run a call; carries the full report. Message in xFormers' shape. */
 export class SdpaDispatchError extends Error {
   readonly report: DispatchReport;
+  /** The backend a strict `withBackends(..., { strict: true })` scope allowed alone, when the call ran in one. */
+  readonly strict: BackendName | undefined;
   constructor(params: AttentionParams, report: DispatchReport) {
-    super(formatNothingEligible(params, report));
+    const strict = strictBackend();
+    super(formatNothingEligible(params, report, strict));
     this.name = 'SdpaDispatchError';
     this.report = report;
+    this.strict = strict;
   }
 }
 
-function formatNothingEligible(p: AttentionParams, report: DispatchReport): string {
+function formatNothingEligible(p: AttentionParams, report: DispatchReport, strict: BackendName | undefined): string {
   // xFormers' layout, in this library's own names and JavaScript values (not Python's None/False/tuples).
   const shape = (t: Tensor) => `[${t.shape.join(', ')}] ${t.dtype} on ${t.device}`;
   const lines = [
-    'sdpa: no backend can run this call:',
+    strict
+      ? `sdpa: strict mode (withBackends(..., { strict: true })) allows only ${strict}, the first backend listed, and it cannot run this call:`
+      : 'sdpa: no backend can run this call:',
     `     q           : ${shape(p.q)}`,
     `     k           : ${shape(p.k)}`,
     `     v           : ${shape(p.v)}`,
@@ -35,6 +45,7 @@ function formatNothingEligible(p: AttentionParams, report: DispatchReport): stri
     `     scale       : ${p.scale}${p.scaleIsDefault ? ' (default)' : ''}`,
     `     device      : '${p.device}'`,
   ];
+  if (p.needWeights) lines.push('     returnWeights: true');
   for (const c of report.candidates) {
     lines.push(`\`${c.backend}\` (${c.device}) is not supported because:`);
     for (const r of c.reasons) lines.push(`    ${r}`);
@@ -49,7 +60,7 @@ function formatNothingEligible(p: AttentionParams, report: DispatchReport): stri
  *
  * @example console.log(explainDispatch(q, k, v, { isCausal: true }).toString());
  */
-export function explainDispatch(q: TensorInput, k: TensorInput, v: TensorInput, opts?: SdpaOptions): DispatchReport {
+export function explainDispatch(q: TensorInput, k: TensorInput, v: TensorInput, opts?: SdpaOptions | SdpaWeightsOptions): DispatchReport {
   ensureBuiltinsRegistered();
   return selectBackend(buildParams('explainDispatch', q, k, v, opts));
 }
@@ -60,26 +71,64 @@ export function explainDispatch(q: TensorInput, k: TensorInput, v: TensorInput, 
  * @param q `[..., Hq, S, E]`: a {@link Tensor}, or an onnxruntime `Tensor` with CPU data (shared, not copied).
  * @param k `[..., Hkv, L, E]`
  * @param v `[..., Hkv, L, Ev]`
- * @returns `[..., Hq, S, Ev]` in q's dtype (on the GPU when the call ran on webgpu).
+ * @returns `[..., Hq, S, Ev]` in q's dtype (on the GPU when the call ran on webgpu); with
+ *          `returnWeights: true`, `{ out, weights }` where weights are `[..., Hq, S, L]`.
  * @throws SdpaTypeError / SdpaRangeError for invalid input, before anything runs;
- *         SdpaDispatchError when no backend can run the call.
+ *         SdpaDispatchError when no backend can run the call; SdpaAbortError when `signal` fired;
+ *         SdpaVerifyError when `verify` found a disagreement.
  * @example
  * const out = await sdpa(q, k, v, { isCausal: true });
  * const values = await out.toFloat32();
+ * const { out: o, weights } = await sdpa(q, k, v, { returnWeights: true }); // like need_weights=True
  */
-export async function sdpa(q: TensorInput, k: TensorInput, v: TensorInput, opts?: SdpaOptions): Promise<Tensor> {
+export function sdpa(q: TensorInput, k: TensorInput, v: TensorInput, opts: SdpaWeightsOptions): Promise<AttentionWithWeights>;
+export function sdpa(q: TensorInput, k: TensorInput, v: TensorInput, opts?: SdpaOptions): Promise<Tensor>;
+export async function sdpa(q: TensorInput, k: TensorInput, v: TensorInput, opts?: SdpaOptions | SdpaWeightsOptions): Promise<Tensor | AttentionWithWeights> {
   ensureBuiltinsRegistered();
-  const params = buildParams('sdpa', q, k, v, opts);
-  return dispatchRun(params, (kernel, ctx) => kernel.run(params, ctx));
+  const { params, call } = buildCall('sdpa', q, k, v, opts);
+  if (params.needWeights) {
+    return dispatchRun(params, (kernel, ctx) => {
+      // checkKernelWeights makes kernels without runWithWeights ineligible here; reaching one is a bug.
+      if (!kernel.runWithWeights) throw new Error(`kernel ${kernel.name} was chosen for a returnWeights call but has no runWithWeights`);
+      return kernel.runWithWeights(params, ctx);
+    }, { fn: 'sdpa', ...call });
+  }
+  return dispatchRun(params, (kernel, ctx) => kernel.run(params, ctx), { fn: 'sdpa', ...call });
+}
+
+/** How a dispatch runs besides the params (all optional). */
+export interface RunOptions {
+  /** The API name for error messages (`sdpa`, `flashAttnFunc`, …). */
+  readonly fn?: string;
+  /** The caller's AbortSignal. */
+  readonly signal?: AbortSignal | undefined;
+  /** Rows to verify against the float64 reference (undefined: no check). */
+  readonly verifyRows?: number | undefined;
+}
+
+/** The output tensor of a kernel's result (`Tensor`, or `{ out, lse }` / `{ out, weights }`). */
+function outputOf(r: unknown): Tensor {
+  return r instanceof Tensor ? r : (r as { out: Tensor }).out;
+}
+
+/** Frees what a dropped result holds (GPU buffers); CPU tensors need nothing. */
+function dropResult(r: unknown): void {
+  for (const t of r instanceof Tensor ? [r] : Object.values(r as Record<string, unknown>)) if (t instanceof Tensor && t.device !== 'cpu') t.dispose();
 }
 
 /**
  * @internal The one dispatch loop (sdpa and the advanced APIs): probes lazy engines that only
  * availability stands against, runs the first eligible kernel of the first eligible part through
- * `invoke`, falls back past kernels (then parts) that throw {@link BackendFaultError}, records the
- * dispatch, and throws {@link SdpaDispatchError} when nothing could run.
+ * `invoke`, falls back past kernels (then parts) that throw {@link BackendFaultError}, honours the
+ * caller's AbortSignal (checked before each kernel; a kernel stopped by it rejects the call with
+ * {@link SdpaAbortError} and is never followed by another), verifies sampled rows when asked,
+ * records the dispatch, tells fallback listeners, and throws {@link SdpaDispatchError} when
+ * nothing could run.
  */
-export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: KernelVariant, ctx: RunContext) => Promise<T>): Promise<T> {
+export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: KernelVariant, ctx: RunContext) => Promise<T>, run: RunOptions = {}): Promise<T> {
+  const fn = run.fn ?? 'sdpa';
+  const signal = run.signal;
+  if (signal?.aborted) throw new SdpaAbortError(fn, 'queued', signal.reason);
   const cands = candidatesFor(params);
   // Probe lazily: an engine is initialised only when availability is all that stands in its way.
   for (const { rp } of cands) {
@@ -89,6 +138,7 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
   }
   const report = selectBackend(params);
   const fallbacks: { backend: string; device: string; kernel: string; reason: string }[] = [];
+  let started = false;
   for (const c of report.candidates) {
     if (!c.eligible) continue;
     const rp = cands.find((x) => x.backend === c.backend)?.rp;
@@ -96,17 +146,42 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
     // The part's eligible kernels in its order: a kernel that faults gives way to the next one.
     for (const kt of c.kernels) {
       if (!kt.eligible) continue;
+      if (signal?.aborted) throw new SdpaAbortError(fn, started ? 'running' : 'queued', signal.reason);
       const kernel = rp.kernels.find((k) => k.variant.name === kt.name)!.variant;
+      const ran = { backend: c.backend, device: c.device, kernel: kernel.name };
       let allocated = 0;
       const t0 = performance.now();
+      let out: T;
+      started = true;
       try {
-        const out = await invoke(kernel, { recordAllocation: (b) => void (allocated += b) });
-        recordDispatch({ report, ran: { backend: c.backend, device: c.device, kernel: kernel.name }, fallbacks, allocatedBytes: allocated, ms: performance.now() - t0 });
-        return out;
+        out = await invoke(kernel, { ...(signal ? { signal } : {}), recordAllocation: (b) => void (allocated += b) });
       } catch (err) {
+        // Stopped by the signal (whatever the kernel rejected with): an abort, never a fallback.
+        if (signal?.aborted) throw new SdpaAbortError(fn, 'running', signal.reason, ran, err !== signal.reason && err instanceof Error ? err.message : undefined);
         if (!(err instanceof BackendFaultError)) throw err;
-        fallbacks.push({ backend: c.backend, device: c.device, kernel: kernel.name, reason: err.message });
+        fallbacks.push({ ...ran, reason: err.message });
+        continue;
       }
+      const ms = performance.now() - t0;
+      // Work that cannot be interrupted finished after the abort: its result is dropped.
+      if (signal?.aborted) {
+        dropResult(out);
+        throw new SdpaAbortError(fn, 'running', signal.reason, ran, 'the result was dropped');
+      }
+      let verify: VerifyRecord | undefined;
+      if (run.verifyRows !== undefined) {
+        const tolerance = (kernel.tolerance ?? rp.part.tolerance)[params.dtype];
+        try {
+          verify = await verifyOutput(params, outputOf(out), ran, tolerance, run.verifyRows);
+        } catch (err) {
+          dropResult(out);
+          recordDispatch({ report, ran, fallbacks, allocatedBytes: allocated, ms });
+          throw err;
+        }
+      }
+      recordDispatch({ report, ran, fallbacks, allocatedBytes: allocated, ms, ...(verify ? { verify } : {}) });
+      noteDispatch(params, report, ran, fallbacks);
+      return out;
     }
   }
   const finalReport = fallbacks.length
@@ -118,7 +193,7 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
           return f ? { ...k, eligible: false, selected: false, reasons: [...k.reasons, `${k.name} faulted while running: ${f.reason}`], failed: [...k.failed, 'run'] } : k;
         });
         return { ...c, eligible: false, kernel: undefined, kernels, reasons: [...c.reasons, ...fs.map((f) => `faulted while running kernel ${f.kernel}: ${f.reason}`)], failed: [...c.failed, 'run'] };
-      }))
+      }), report.ranking)
     : report;
   recordDispatch({ report: finalReport, ran: null, fallbacks, allocatedBytes: 0, ms: 0 });
   throw new SdpaDispatchError(params, finalReport);

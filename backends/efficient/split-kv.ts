@@ -12,14 +12,14 @@ import { SDPBackend } from '../../src/dispatch/types.js';
 import { selectBackend } from '../../src/dispatch/select.js';
 import { withBackends } from '../../src/dispatch/scope.js';
 import { outputTensor } from '../../src/cpu/layout.js';
-import { SdpaRangeError, SdpaTypeError, describeValue } from '../../src/errors.js';
+import { SdpaAbortError, SdpaRangeError, SdpaTypeError, describeValue } from '../../src/errors.js';
 import { buildParams, type SdpaOptions } from '../../src/params.js';
 import { SdpaDispatchError } from '../../src/sdpa.js';
 import { Tensor } from '../../src/tensor.js';
 import { mergeStates } from '../../src/advanced/merge.js';
 
 /** Options of {@link sdpaSplitKv}: `sdpa`'s options plus the split. */
-export interface SplitKvOptions extends Omit<SdpaOptions, 'device'> {
+export interface SplitKvOptions extends Omit<SdpaOptions, 'device' | 'verify' | 'returnWeights'> {
   /** Worker threads (and KV chunks); default min(4, available cores). 0 runs the chunks in-process. */
   workers?: number;
   /** Return the merged log-sum-exp too. */
@@ -57,30 +57,53 @@ interface WebWorkerLike {
   terminate(): void;
 }
 
-type Runner = (req: WorkerRequest) => Promise<Partial>;
+type Runner = (req: WorkerRequest, signal: AbortSignal | undefined) => Promise<Partial>;
 
-/** Starts one worker and returns a function that runs a request on it and then ends it. */
+/** Rejects `reject` when `signal` fires (after `stop`, which ends the worker); returns the unsubscribe. */
+function onAbort(signal: AbortSignal | undefined, stop: () => void, reject: (e: unknown) => void): () => void {
+  if (!signal) return () => {};
+  const h = (): void => {
+    stop();
+    reject(signal.reason);
+  };
+  signal.addEventListener('abort', h, { once: true });
+  return () => signal.removeEventListener('abort', h);
+}
+
+/** Starts one worker and returns a function that runs a request on it and then ends it (at once when the signal fires). */
 function startWorker(): Runner | undefined {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const wt = proc?.getBuiltinModule?.('node:worker_threads') as { Worker: new (url: URL) => NodeWorkerLike } | undefined;
   if (wt) {
     const w = new wt.Worker(workerUrl());
-    return (req) =>
-      new Promise<Partial>((resolve, reject) => {
+    return (req, signal) => {
+      let off = (): void => {};
+      return new Promise<Partial>((resolve, reject) => {
+        off = onAbort(signal, () => void w.terminate(), reject);
         w.on('message', (m) => ('error' in m ? reject(new Error(`split-KV worker failed: ${m.error}`)) : resolve(m)));
         w.on('error', reject);
         w.postMessage(req);
-      }).finally(() => void w.terminate());
+      }).finally(() => {
+        off();
+        void w.terminate();
+      });
+    };
   }
   const g = globalThis as { Worker?: new (url: URL, o: { type: 'module' }) => WebWorkerLike };
   if (g.Worker) {
     const w = new g.Worker(workerUrl(), { type: 'module' });
-    return (req) =>
-      new Promise<Partial>((resolve, reject) => {
+    return (req, signal) => {
+      let off = (): void => {};
+      return new Promise<Partial>((resolve, reject) => {
+        off = onAbort(signal, () => w.terminate(), reject);
         w.onmessage = (ev) => ('error' in ev.data ? reject(new Error(`split-KV worker failed: ${ev.data.error}`)) : resolve(ev.data));
         w.onerror = (ev) => reject(new Error(`split-KV worker failed: ${ev.message ?? 'error'}`));
         w.postMessage(req);
-      }).finally(() => w.terminate());
+      }).finally(() => {
+        off();
+        w.terminate();
+      });
+    };
   }
   return undefined;
 }
@@ -112,7 +135,13 @@ export function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts: SplitKvOption
 export function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts?: SplitKvOptions): Promise<Tensor>;
 export async function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts?: SplitKvOptions): Promise<Tensor | { out: Tensor; lse: Tensor }> {
   const fn = 'sdpaSplitKv';
-  const { workers: rawWorkers, returnLse, ...rest } = opts ?? {};
+  const { workers: rawWorkers, returnLse, signal, ...rest } = opts ?? {};
+  for (const key of ['verify', 'returnWeights'] as const) {
+    if ((rest as Record<string, unknown>)[key] !== undefined) throw new SdpaTypeError(fn, { argument: `opts.${key}`, expected: `no ${key} (sdpaSplitKv merges partial results; use sdpa for it)`, received: describeValue((rest as Record<string, unknown>)[key]) });
+  }
+  if (signal !== undefined && !(typeof AbortSignal !== 'undefined' && signal instanceof AbortSignal)) {
+    throw new SdpaTypeError(fn, { argument: 'opts.signal', expected: 'an AbortSignal (from an AbortController)', received: describeValue(signal) });
+  }
   if (rawWorkers !== undefined && (typeof rawWorkers !== 'number' || !Number.isInteger(rawWorkers) || rawWorkers < 0)) {
     throw new (typeof rawWorkers === 'number' ? SdpaRangeError : SdpaTypeError)(fn, { argument: 'opts.workers', expected: 'a non-negative integer', received: describeValue(rawWorkers) });
   }
@@ -127,8 +156,19 @@ export async function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts?: SplitK
   const bhCount = params.batch * params.hq;
   const bounds = Array.from({ length: chunks + 1 }, (_, c) => Math.round((c * params.l) / chunks));
   const requests: WorkerRequest[] = bounds.slice(0, -1).map((jMin, c) => ({ job: { ...job, jMin, jMax: bounds[c + 1] }, bhCount }));
-  const runInProcess: Runner = async (req) => handleSplitKv(req);
-  const partials = await Promise.all(requests.map((req) => (nWorkers > 0 ? (startWorker() ?? runInProcess) : runInProcess)(req)));
+  const runInProcess: Runner = async (req, sig) => {
+    sig?.throwIfAborted();
+    return handleSplitKv(req);
+  };
+  if (signal?.aborted) throw new SdpaAbortError(fn, 'queued', signal.reason);
+  let partials: Partial[];
+  try {
+    partials = await Promise.all(requests.map((req) => (nWorkers > 0 ? (startWorker() ?? runInProcess) : runInProcess)(req, signal)));
+  } catch (err) {
+    // The workers were terminated; the partial states are dropped.
+    if (signal?.aborted) throw new SdpaAbortError(fn, 'running', signal.reason, { backend: SDPBackend.EFFICIENT_ATTENTION, device: 'cpu', kernel: 'split_kv_workers' });
+    throw err;
+  }
   let acc = partials[0];
   for (const p of partials.slice(1)) acc = mergeStates(acc.out, acc.lse, p.out, p.lse, params.ev);
   const out = outputTensor(params, acc.out);

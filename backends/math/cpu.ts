@@ -5,15 +5,21 @@
  */
 import { FULL_STRUCTURED_CAPS } from '../../src/dispatch/caps.js';
 import { checkMemoryBudget, formatBytes } from '../../src/dispatch/constraints.js';
-import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
+import type { AttentionParams, AttentionWithWeights, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { headView, kvHeadOf, maskView, numericStorage, outputTensor, type HeadView } from '../../src/cpu/layout.js';
 import { makeYielder } from '../../src/cpu/cooperate.js';
 import { dropoutHeadHash, dropoutRowHash, dropoutThreshold, mix32 } from '../../src/rng.js';
 import { Tensor } from '../../src/tensor.js';
+import { float32ArrayToHalfBits } from '../../src/dtype.js';
 
 /** Bytes of the score matrix MATH would materialize for `p` (float64). */
 export function mathScoreBytes(p: AttentionParams): number {
   return p.batch * p.hq * p.s * p.l * 8;
+}
+
+/** What a MATH (cpu) call holds at once: the float64 score matrix, plus the returned weights when asked. */
+function mathCallBytes(p: AttentionParams): number {
+  return mathScoreBytes(p) + (p.needWeights ? mathWeightsBytes(p) : 0);
 }
 
 /** Largest score matrix a single Float64Array can hold here. */
@@ -94,82 +100,95 @@ function structuredTerm(p: AttentionParams, rowBlock: Int32Array | undefined, bh
   return -slope * Math.abs(li + offset(al.alignment) - lj);
 }
 
-/** One flat query head: fills its S×L slice of `scores`, then writes its `[S, Ev]` rows of `out`. */
-function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Array, out: Float64Array, lse?: Float64Array): void {
-  const { s: S, l: L, e: E, ev: Ev } = p;
+/**
+ * Query row `i` of flat head `bh`: its L scores go into `row` from `r` and become the row's weights
+ * (softmax, then dropout: what `returnWeights` returns), its Ev outputs are added into `out` from
+ * `o`. Returns the row's log-sum-exp (-Infinity when it sees no key). Rows are independent, so a
+ * head, a whole call and `verify`'s sampled rows all run this same arithmetic.
+ */
+function mathRow(p: AttentionParams, x: Prepared, bh: number, i: number, row: Float64Array, r: number, out: Float64Array, o: number): number {
+  const { l: L, e: E, ev: Ev } = p;
   const kvh = kvHeadOf(p, bh);
   const qb = x.qv.bases[bh], kb = x.kv.bases[kvh], vb = x.vv.bases[kvh];
-  const sBase = bh * S * L;
   const boolMask = p.mask?.kind === 'bool';
   const off = p.causal?.diagonalOffset;
-  const qrs = x.qv.rowStride, qcs = x.qv.colStride, krs = x.kv.rowStride, kcs = x.kv.colStride, vrs = x.vv.rowStride, vcs = x.vv.colStride;
+  const qcs = x.qv.colStride, krs = x.kv.rowStride, kcs = x.kv.colStride, vrs = x.vv.rowStride, vcs = x.vv.colStride;
   const { q, k, v } = x;
   const structured = p.window !== undefined || p.alibi !== undefined || p.blockDiagonal !== undefined;
   const cap = p.softcap;
   // 1. scores = scale · q kᵀ, soft-capped, plus ALiBi, then causal, window, blocks and mask.
-  for (let i = 0; i < S; i++) {
-    const qi = qb + i * qrs;
-    const mrow = x.mv ? x.mv.bases[bh] + i * x.mv.rowStride : 0;
-    for (let j = 0; j < L; j++) {
-      const kj = kb + j * krs;
-      let dot = 0;
-      for (let d = 0; d < E; d++) dot += q[qi + d * qcs] * k[kj + d * kcs];
-      let sc = dot * p.scale;
-      if (cap !== undefined) sc = cap * Math.tanh(sc / cap);
-      if (structured) sc += structuredTerm(p, x.rowBlock, bh, i, j);
-      if (off !== undefined && j > i + off) sc = -Infinity;
-      if (x.mask && x.mv) {
-        const mval = x.mask[mrow + j * x.mv.colStride];
-        if (boolMask) {
-          if (mval === 0) sc = -Infinity;
-        } else sc += mval;
-      }
-      scores[sBase + i * L + j] = sc;
+  const qi = qb + i * x.qv.rowStride;
+  const mrow = x.mv ? x.mv.bases[bh] + i * x.mv.rowStride : 0;
+  for (let j = 0; j < L; j++) {
+    const kj = kb + j * krs;
+    let dot = 0;
+    for (let d = 0; d < E; d++) dot += q[qi + d * qcs] * k[kj + d * kcs];
+    let sc = dot * p.scale;
+    if (cap !== undefined) sc = cap * Math.tanh(sc / cap);
+    if (structured) sc += structuredTerm(p, x.rowBlock, bh, i, j);
+    if (off !== undefined && j > i + off) sc = -Infinity;
+    if (x.mask && x.mv) {
+      const mval = x.mask[mrow + j * x.mv.colStride];
+      if (boolMask) {
+        if (mval === 0) sc = -Infinity;
+      } else sc += mval;
     }
+    row[r + j] = sc;
   }
-  // 2. softmax per row; a row with no visible key stays all zeros (PyTorch's safe softmax).
-  for (let i = 0; i < S; i++) {
-    const r = sBase + i * L;
-    // Math.max propagates NaN: a NaN score makes the whole row NaN, as in PyTorch; only a row
-    // whose every score is -inf (fully masked) becomes zeros.
-    let max = -Infinity;
-    for (let j = 0; j < L; j++) max = Math.max(max, scores[r + j]);
-    if (max === -Infinity) {
-      scores.fill(0, r, r + L);
-      if (lse) lse[bh * S + i] = -Infinity;
-      continue;
-    }
-    let sum = 0;
-    for (let j = 0; j < L; j++) {
-      const e = Math.exp(scores[r + j] - max);
-      scores[r + j] = e;
-      sum += e;
-    }
-    if (lse) lse[bh * S + i] = max + Math.log(sum);
-    for (let j = 0; j < L; j++) scores[r + j] /= sum;
+  // 2. softmax; a row with no visible key stays all zeros (PyTorch's safe softmax).
+  // Math.max propagates NaN: a NaN score makes the whole row NaN, as in PyTorch; only a row
+  // whose every score is -inf (fully masked) becomes zeros.
+  let max = -Infinity;
+  for (let j = 0; j < L; j++) max = Math.max(max, row[r + j]);
+  if (max === -Infinity) {
+    row.fill(0, r, r + L);
+    return -Infinity;
   }
+  let sum = 0;
+  for (let j = 0; j < L; j++) {
+    const e = Math.exp(row[r + j] - max);
+    row[r + j] = e;
+    sum += e;
+  }
+  for (let j = 0; j < L; j++) row[r + j] /= sum;
   // 3. dropout on the probabilities (kept ones scaled by 1/(1-p)).
   if (p.dropoutP > 0) {
-    const hh = dropoutHeadHash(p.seed, bh);
+    const rh = dropoutRowHash(dropoutHeadHash(p.seed, bh), i);
     const thr = dropoutThreshold(p.dropoutP);
     const keepScale = 1 / (1 - p.dropoutP);
-    for (let i = 0; i < S; i++) {
-      const rh = dropoutRowHash(hh, i);
-      const r = sBase + i * L;
-      for (let j = 0; j < L; j++) scores[r + j] = mix32(rh ^ j) >>> 8 < thr ? 0 : scores[r + j] * keepScale;
-    }
+    for (let j = 0; j < L; j++) row[r + j] = mix32(rh ^ j) >>> 8 < thr ? 0 : row[r + j] * keepScale;
   }
-  // 4. out = P · v.
+  // 4. out = P · v. No skip of zero weights: like PyTorch's math path (a matmul), 0 · NaN in v is NaN.
+  for (let j = 0; j < L; j++) {
+    const pij = row[r + j];
+    const vj = vb + j * vrs;
+    for (let d = 0; d < Ev; d++) out[o + d] += pij * v[vj + d * vcs];
+  }
+  return max + Math.log(sum);
+}
+
+/** One flat query head: its S×L slice of `scores` (the weights afterwards) and its `[S, Ev]` rows of `out`. */
+function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Array, out: Float64Array, lse?: Float64Array): void {
+  const { s: S, l: L, ev: Ev } = p;
   for (let i = 0; i < S; i++) {
-    const r = sBase + i * L;
-    const o = (bh * S + i) * Ev;
-    for (let j = 0; j < L; j++) {
-      // No skip of zero weights: like PyTorch's math path (a matmul), 0 · NaN in v is NaN.
-      const pij = scores[r + j];
-      const vj = vb + j * vrs;
-      for (let d = 0; d < Ev; d++) out[o + d] += pij * v[vj + d * vcs];
-    }
+    const m = mathRow(p, x, bh, i, scores, (bh * S + i) * L, out, (bh * S + i) * Ev);
+    if (lse) lse[bh * S + i] = m;
   }
+}
+
+/**
+ * The float64 reference of some query rows only: `rows` index the flat `[batch·Hq·S]` rows; the
+ * result holds their Ev outputs one after another. O(rows·L·(E+Ev)) work and O(L) scratch (plus
+ * the widening of half inputs): `verify` runs it beside any backend.
+ */
+export function mathReferenceRows(p: AttentionParams, rows: readonly number[]): Float64Array {
+  const x = prepare(p);
+  const row = new Float64Array(p.l);
+  const out = new Float64Array(rows.length * p.ev);
+  rows.forEach((flat, n) => {
+    mathRow(p, x, Math.floor(flat / p.s), flat % p.s, row, 0, out, n * p.ev);
+  });
+  return out;
 }
 
 /**
@@ -210,12 +229,35 @@ async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
   return (await runWithLse(p, ctx)).out;
 }
 
+/** Attention and its weights `[..., Hq, S, L]` in q's dtype: the score matrix MATH holds anyway, after softmax and dropout. */
+async function runWithWeights(p: AttentionParams, ctx: RunContext): Promise<AttentionWithWeights> {
+  const x = prepare(p);
+  const bhCount = p.batch * p.hq;
+  const scores = new Float64Array(bhCount * p.s * p.l);
+  const out = new Float64Array(bhCount * p.s * p.ev);
+  ctx.recordAllocation(scores.byteLength + out.byteLength + mathWeightsBytes(p));
+  const yieldNow = makeYielder(ctx.signal);
+  for (let bh = 0; bh < bhCount; bh++) {
+    mathHead(p, x, bh, scores, out);
+    await yieldNow();
+  }
+  const shape = [...p.q.shape.slice(0, -1), p.l];
+  const weights = p.dtype === 'float32' ? new Tensor({ shape, dtype: 'float32', data: Float32Array.from(scores) }) : new Tensor({ shape, dtype: p.dtype, data: float32ArrayToHalfBits(scores, p.dtype) });
+  return { out: outputTensor(p, out), weights };
+}
+
+/** Bytes of the weights tensor a `returnWeights` call returns (q's dtype). */
+function mathWeightsBytes(p: AttentionParams): number {
+  return p.batch * p.hq * p.s * p.l * (p.dtype === 'float32' ? 4 : 2);
+}
+
 /** The MATH backend's CPU part. */
 export const mathCpu: BackendPart = {
   device: 'cpu',
   label: 'math (cpu)',
   caps: {
     ...FULL_STRUCTURED_CAPS,
+    weights: true,
     notes: 'float64 reference; materializes the [batch·Hq, S, L] score matrix (memory budget: SDPA_MATH_MAX_BYTES, default ¼ of RAM)',
   },
   availability: () => ({ available: true }),
@@ -226,6 +268,7 @@ export const mathCpu: BackendPart = {
       program: { kind: 'typescript', fn: 'mathReferenceWithLse' },
       run,
       runWithLse,
+      runWithWeights,
     },
   ],
   constraints: [
@@ -235,6 +278,14 @@ export const mathCpu: BackendPart = {
       mathScoreBytes,
       mathMemoryBudget,
       'use EFFICIENT_ATTENTION or FLASH_ATTENTION (O(S) memory), or raise SDPA_MATH_MAX_BYTES',
+    ),
+    // returnWeights adds the weights tensor; said apart, and only when the scores alone would fit.
+    checkMemoryBudget(
+      'math (cpu)',
+      'the float64 score matrix plus the returned batch·Hq·S·L weights (returnWeights)',
+      (p) => (p.needWeights && mathScoreBytes(p) <= mathMemoryBudget() ? mathCallBytes(p) : 0),
+      mathMemoryBudget,
+      'ask for fewer queries or keys per call, or raise SDPA_MATH_MAX_BYTES',
     ),
   ],
   // float64 throughout: only the final rounding to the output dtype differs from the reference.

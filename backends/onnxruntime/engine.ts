@@ -209,6 +209,11 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
   }
   ctx.recordAllocation(p.batch * p.hq * p.s * (p.l + p.ev) * 4);
   let y: OrtTensorLike;
+  // A session run cannot be interrupted from here: an abort is honoured up to its start (RunContext.signal).
+  if (ctx.signal?.aborted) {
+    lease.done();
+    ctx.signal.throwIfAborted();
+  }
   try {
     y = (await lease.session.run(feeds)).y;
   } catch (err) {

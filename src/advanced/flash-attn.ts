@@ -8,7 +8,7 @@
  * without a mask buffer can serve them and the others say why not.
  */
 import { StructuredBias, type BiasBlocks } from '../bias.js';
-import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
+import { SdpaAbortError, SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
 import type { SdpaOptions } from '../params.js';
 import { Tensor } from '../tensor.js';
 import type { DispatchReport } from '../dispatch/select.js';
@@ -35,9 +35,11 @@ export interface FlashAttnOptions {
   returnLse?: boolean;
   /** Dropout seed (docs/design.md §2). */
   seed?: number;
+  /** Cancels the call (see `sdpa`'s `signal`); a KV-cache call then leaves the cache as it was. */
+  signal?: AbortSignal;
 }
 
-const FLASH_KEYS = ['dropoutP', 'softmaxScale', 'causal', 'windowSize', 'softcap', 'alibiSlopes', 'deterministic', 'returnLse', 'seed'] as const;
+const FLASH_KEYS = ['dropoutP', 'softmaxScale', 'causal', 'windowSize', 'softcap', 'alibiSlopes', 'deterministic', 'returnLse', 'seed', 'signal'] as const;
 
 /** Checks the option object's keys and the fields sdpa's own validation does not cover. */
 export function checkFlashOptions(fn: string, opts: unknown, extra: readonly string[] = []): FlashAttnOptions {
@@ -61,6 +63,9 @@ export function checkFlashOptions(fn: string, opts: unknown, extra: readonly str
   if (o.softcap !== undefined && (typeof o.softcap !== 'number' || !Number.isFinite(o.softcap) || o.softcap < 0)) {
     throw new SdpaRangeError(fn, { argument: 'opts.softcap', expected: 'a finite number >= 0 (0 = off)', received: describeValue(o.softcap) });
   }
+  if (o.signal !== undefined && !(typeof AbortSignal !== 'undefined' && o.signal instanceof AbortSignal)) {
+    throw new SdpaTypeError(fn, { argument: 'opts.signal', expected: 'an AbortSignal (from an AbortController)', received: describeValue(o.signal) });
+  }
   if (o.alibiSlopes !== undefined && !(o.alibiSlopes instanceof Float32Array)) {
     throw new SdpaTypeError(fn, { argument: 'opts.alibiSlopes', expected: 'a Float32Array of [nheads] or [batch, nheads] slopes', received: describeValue(o.alibiSlopes) });
   }
@@ -73,6 +78,7 @@ export function flashSdpaOptions(o: FlashAttnOptions, s: number, l: number, hq: 
   if (o.dropoutP !== undefined) out.dropoutP = o.dropoutP;
   if (o.softmaxScale !== undefined) out.scale = o.softmaxScale;
   if (o.seed !== undefined) out.seed = o.seed;
+  if (o.signal !== undefined) out.signal = o.signal;
   if (hq !== hkv) out.enableGqa = true; // flash-attn serves MQA/GQA whenever Hkv divides Hq
   let w = o.windowSize && (o.windowSize[0] >= 0 || o.windowSize[1] >= 0) ? o.windowSize : undefined;
   let causal = o.causal ?? false;
@@ -219,19 +225,32 @@ export interface KvcacheOptions extends Omit<FlashAttnOptions, 'dropoutP'> {
   blockTable?: readonly Int32Array[];
 }
 
-/** Copies `src` rows `[B, Snew, H, D]` into `cache` at token positions given by `slot(b, t)` (element offsets). */
-function appendRows(fn: string, name: string, cache: Tensor, src: Tensor, slot: (b: number, t: number) => number): void {
+/**
+ * Copies `src` rows `[B, Snew, H, D]` into `cache` at token positions given by `slot(b, t)`
+ * (element offsets). Returns a function that puts back what was there: a call that fails or is
+ * aborted after the append leaves the cache as it found it.
+ */
+function appendRows(fn: string, name: string, cache: Tensor, src: Tensor, slot: (b: number, t: number) => number): () => void {
   if (src.dtype !== cache.dtype) throw new SdpaTypeError(fn, { argument: `opts.${name}.dtype`, expected: `${cache.dtype} (the cache's dtype)`, received: src.dtype });
   const [B, T, H, D] = src.shape;
   const dst = cache.data!, from = src.data!;
   const [sb, st, sh, sd] = src.strides;
   const ch = cache.strides[2], cd = cache.strides[3];
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const base = slot(b, t);
-      for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) dst[base + h * ch + d * cd] = from[src.offset + b * sb + t * st + h * sh + d * sd];
+  const saved = new (dst.constructor as new (n: number) => typeof dst)(B * T * H * D);
+  const each = (visit: (at: number, n: number, srcAt: number) => void): void => {
+    let n = 0;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const base = slot(b, t);
+        for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) visit(base + h * ch + d * cd, n++, src.offset + b * sb + t * st + h * sh + d * sd);
+      }
     }
-  }
+  };
+  each((at, n, srcAt) => {
+    saved[n] = dst[at];
+    dst[at] = from[srcAt];
+  });
+  return () => each((at, n) => void (dst[at] = saved[n]));
 }
 
 /**
@@ -295,10 +314,24 @@ export async function flashAttnWithKvcache(q: Tensor, kCache: Tensor, vCache: Te
     paged
       ? cache.offset + o.blockTable![b][Math.floor(t / pageSize)] * cache.strides[0] + (t % pageSize) * cache.strides[1]
       : cache.offset + b * cache.strides[0] + t * cache.strides[1];
+  // An aborted call writes nothing: checked before the append, and the append is undone if the attention is aborted (or fails).
+  if (o.signal?.aborted) throw new SdpaAbortError(fn, 'queued', o.signal.reason);
+  const undo: (() => void)[] = [];
   if (snew > 0) {
-    appendRows(fn, 'k', kc, o.k!, (b, t) => slotOf(kc)(b, lens[b] + t));
-    appendRows(fn, 'v', vc, o.v!, (b, t) => slotOf(vc)(b, lens[b] + t));
+    undo.push(appendRows(fn, 'k', kc, o.k!, (b, t) => slotOf(kc)(b, lens[b] + t)));
+    undo.push(appendRows(fn, 'v', vc, o.v!, (b, t) => slotOf(vc)(b, lens[b] + t)));
   }
+  try {
+    return await attendKvcache(fn, o, qt, kc, vc, lens, snew, paged, slotOf);
+  } catch (err) {
+    for (const u of undo.reverse()) u();
+    throw err;
+  }
+}
+
+/** The attention step of {@link flashAttnWithKvcache}, once the new tokens are in the cache. */
+async function attendKvcache(fn: string, o: KvcacheOptions, qt: Tensor, kc: Tensor, vc: Tensor, lens: Int32Array, snew: number, paged: boolean, slotOf: (cache: Tensor) => (b: number, t: number) => number): Promise<Tensor | AttentionWithLse> {
+  const B = qt.shape[0], Sq = qt.shape[1];
   const total = Int32Array.from(lens, (x) => x + snew);
   const maxLen = Math.max(...total);
   if (maxLen === 0) throw new SdpaRangeError(fn, { argument: 'opts.cacheSeqlens', expected: 'at least one sequence with a key to attend', received: 'all lengths 0' });

@@ -83,23 +83,41 @@ export class KvCache {
 
   /** Appends `[B, S, Hkv, D]` rows; returns the whole cache as `[B, L, Hkv, D]` tensors. */
   append(k: Float32Array, v: Float32Array, b: number, s: number, hkv: number, d: number): { k: Tensor; v: Tensor } {
+    const staged = this.stage(k, v, b, s, hkv, d);
+    staged.commit();
+    return { k: staged.k, v: staged.v };
+  }
+
+  /**
+   * The cache with `[B, S, Hkv, D]` rows appended, without changing it until `commit()`: a forward
+   * that fails or is aborted leaves the cache as it was.
+   */
+  stage(k: Float32Array, v: Float32Array, b: number, s: number, hkv: number, d: number): { k: Tensor; v: Tensor; commit(): void } {
     if (this.shape && (this.shape[0] !== b || this.shape[1] !== hkv || this.shape[2] !== d)) {
       throw new SdpaTypeError('KvCache.append', { argument: 'k', expected: `[${this.shape[0]}, S, ${this.shape[1]}, ${this.shape[2]}] like the cached rows`, received: `[${b}, ${s}, ${hkv}, ${d}]` });
     }
-    this.shape = [b, hkv, d];
-    const row = hkv * d, l = this.length + s;
+    const row = hkv * d, l = this.length + s, was = this.length;
     const grow = (old: Float32Array, add: Float32Array): Float32Array => {
       const n = new Float32Array(b * l * row);
       for (let bi = 0; bi < b; bi++) {
-        n.set(old.subarray(bi * this.length * row, (bi + 1) * this.length * row), bi * l * row);
-        n.set(add.subarray(bi * s * row, (bi + 1) * s * row), (bi * l + this.length) * row);
+        n.set(old.subarray(bi * was * row, (bi + 1) * was * row), bi * l * row);
+        n.set(add.subarray(bi * s * row, (bi + 1) * s * row), (bi * l + was) * row);
       }
       return n;
     };
-    this.k = grow(this.k, k);
-    this.v = grow(this.v, v);
-    this.length = l;
-    return { k: tensor(this.k, [b, l, hkv, d]), v: tensor(this.v, [b, l, hkv, d]) };
+    const nk = grow(this.k, k), nv = grow(this.v, v);
+    return {
+      k: tensor(nk, [b, l, hkv, d]),
+      v: tensor(nv, [b, l, hkv, d]),
+      commit: () => {
+        // Staged against the cache as it was: a commit after another append would drop rows.
+        if (this.length !== was) throw new Error('KvCache: the cache changed between stage() and commit()');
+        this.shape = [b, hkv, d];
+        this.k = nk;
+        this.v = nv;
+        this.length = l;
+      },
+    };
   }
 
   /** Empties the cache. */
@@ -154,6 +172,8 @@ export interface MhaForwardOptions {
   attnMask?: Tensor | AttentionBias;
   /** Appends this step's k/v and attends over the whole cache. */
   kvCache?: KvCache;
+  /** Cancels the forward (see `sdpa`'s `signal`); the KV cache is then left as it was. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -255,7 +275,9 @@ export class MultiHeadAttention {
       applyRotary(K, B, S, Hkv, D, past, this.ropeBase);
     }
     let kT = tensor(K, [B, S, Hkv, D]), vT = tensor(V, [B, S, Hkv, D]);
-    if (opts.kvCache) ({ k: kT, v: vT } = opts.kvCache.append(K, V, B, S, Hkv, D));
+    // The cache takes the new rows only once attention succeeded (an aborted forward leaves it as it was).
+    const staged = opts.kvCache?.stage(K, V, B, S, Hkv, D);
+    if (staged) ({ k: kT, v: vT } = staged);
     const L = kT.shape[1];
     const sdpaOpts: SdpaOptions = { seed: this.seed };
     if (H !== Hkv) sdpaOpts.enableGqa = true;
@@ -272,7 +294,9 @@ export class MultiHeadAttention {
       if (opts.attnMask !== undefined) sdpaOpts.attnMask = opts.attnMask;
       if (opts.isCausal) sdpaOpts.isCausal = true;
     }
+    if (opts.signal !== undefined) sdpaOpts.signal = opts.signal;
     const o = await sdpa(bshdToBhsd(tensor(Q, [B, S, H, D])), bshdToBhsd(kT), bshdToBhsd(vT), sdpaOpts);
+    staged?.commit();
     const merged = bhsdToBshd(o).toFloat32Sync(); // [B, S, H·D] row-major
     return tensor(linear(merged, B * S, H * D, w.wo, dm, w.bo), [B, S, dm]);
   }
@@ -298,6 +322,8 @@ export interface FlashAttentionForwardOptions {
   mask?: Tensor;
   /** Additive float bias broadcastable to `[B, H, S, L]`, or a structured bias (without `causal`). */
   attnBias?: Tensor | AttentionBias;
+  /** Cancels the call (see `sdpa`'s `signal`). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -346,7 +372,7 @@ export class FlashAttention {
     }
     const bias = opts.attnBias;
     if (mask && bias) throw new SdpaTypeError(fn, { argument: 'opts.mask', expected: 'either mask or attnBias (fold the keep-mask into attnBias as -Infinity)', received: 'both' });
-    const sdpaOpts: SdpaOptions = { seed: this.seed };
+    const sdpaOpts: SdpaOptions = { seed: this.seed, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) };
     if (q.shape.length >= 3 && k.shape.length >= 3 && q.shape[q.shape.length - 3] !== k.shape[k.shape.length - 3]) sdpaOpts.enableGqa = true;
     if (this.scale !== undefined) sdpaOpts.scale = this.scale;
     if (this.training && this.dropout > 0) sdpaOpts.dropoutP = this.dropout;

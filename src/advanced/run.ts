@@ -6,7 +6,7 @@
 import { ensureBuiltinsRegistered } from '../builtins.js';
 import { selectBackend, type DispatchReport } from '../dispatch/select.js';
 import type { AttentionParams } from '../dispatch/types.js';
-import { buildParams, type SdpaOptions } from '../params.js';
+import { buildCall, buildParams, type SdpaOptions } from '../params.js';
 import { sdpa, explainDispatch, dispatchRun } from '../sdpa.js';
 import type { Tensor } from '../tensor.js';
 
@@ -34,13 +34,14 @@ export function runAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions)
   return sdpa(q, k, v, opts);
 }
 
-/** Runs attention on the first eligible part that returns the log-sum-exp too. */
+/** Runs attention on the first eligible part that returns the log-sum-exp too (honouring `opts.signal`). */
 export async function runAttentionWithLse(fn: string, q: Tensor, k: Tensor, v: Tensor, opts: SdpaOptions): Promise<AttentionWithLse> {
   ensureBuiltinsRegistered();
-  const params = advancedParams(fn, q, k, v, opts, true);
+  const { params: p, call } = buildCall(fn, q, k, v, opts);
+  const params = Object.freeze({ ...p, needLse: true });
   return dispatchRun(params, (kernel, ctx) => {
     // checkKernelLse makes kernels without runWithLse ineligible here; reaching one is a bug.
     if (!kernel.runWithLse) throw new Error(`kernel ${kernel.name} was chosen for a log-sum-exp call but has no runWithLse`);
     return kernel.runWithLse(params, ctx);
-  });
+  }, { fn, signal: call.signal });
 }

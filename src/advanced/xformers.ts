@@ -126,6 +126,8 @@ export interface MemoryEfficientOptions {
   scale?: number;
   /** Dropout seed. */
   seed?: number;
+  /** Cancels the call (see `sdpa`'s `signal`). */
+  signal?: AbortSignal;
 }
 
 function meOptions(fn: string, q: Tensor, k: Tensor, opts: unknown): SdpaOptions {
@@ -133,9 +135,10 @@ function meOptions(fn: string, q: Tensor, k: Tensor, opts: unknown): SdpaOptions
   if (opts === null || typeof opts !== 'object') throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
   const o = opts as MemoryEfficientOptions;
   for (const key of Object.keys(o)) {
-    if (!['attnBias', 'p', 'scale', 'seed'].includes(key)) throw new SdpaTypeError(fn, { argument: `opts.${key}`, expected: 'one of the options attnBias, p, scale, seed', received: `an unknown option ${JSON.stringify(key)}` });
+    if (!['attnBias', 'p', 'scale', 'seed', 'signal'].includes(key)) throw new SdpaTypeError(fn, { argument: `opts.${key}`, expected: 'one of the options attnBias, p, scale, seed, signal', received: `an unknown option ${JSON.stringify(key)}` });
   }
   const out: SdpaOptions = {};
+  if (o.signal !== undefined) out.signal = o.signal;
   if (o.p !== undefined) out.dropoutP = o.p;
   if (o.scale !== undefined) out.scale = o.scale;
   if (o.seed !== undefined) out.seed = o.seed;

@@ -3,7 +3,7 @@
  * part's {@link BackendCaps}, so their messages and the support matrix come from the same data.
  * Each returns undefined when met, else one sentence: the requirement, the actual value, a hint.
  */
-import { isBackendEnabled, inScope } from './context.js';
+import { isBackendEnabled, inScope, strictBackend } from './context.js';
 import { activePin, envPinFor } from './pins.js';
 import type { AttentionParams, BackendCaps, BackendName, BackendPart, CausalVariant, Constraint, KernelVariant } from './types.js';
 
@@ -18,6 +18,10 @@ export function named<T extends Constraint>(name: string, fn: T): T {
 /** First constraint of every backend: it is enabled in the calling context. */
 export function checkEnabledInContext(backend: BackendName): Constraint {
   return named('checkEnabledInContext', () => {
+    const strict = strictBackend();
+    if (strict !== undefined && strict !== backend && isBackendEnabled(backend)) {
+      return `${backend} would be a fallback past ${strict}, which the enclosing withBackends(..., { strict: true }) scope forbids`;
+    }
     if (isBackendEnabled(backend)) return undefined;
     return inScope()
       ? `${backend} is not in the backends allowed by the enclosing withBackends() scope`
@@ -61,6 +65,11 @@ export function checkKernelAvailable(variant: KernelVariant): Constraint {
 /** A call that needs the log-sum-exp runs only on kernels that return it. */
 export function checkKernelLse(variant: KernelVariant): Constraint {
   return named('checkKernelLse', (p) => (!p.needLse || variant.runWithLse ? undefined : `${variant.name} does not return the log-sum-exp (returnLse / split-KV)`));
+}
+
+/** A call that needs the attention weights runs only on kernels that return them. */
+export function checkKernelWeights(variant: KernelVariant): Constraint {
+  return named('checkKernelWeights', (p) => (!p.needWeights || variant.runWithWeights ? undefined : `${variant.name} does not return attention weights (returnWeights)`));
 }
 
 /** dtype is one the part computes. */
@@ -148,6 +157,15 @@ export function checkLse(label: string, caps: BackendCaps): Constraint {
   );
 }
 
+/** The attention weights (`returnWeights: true`) are returned only by parts that materialize them. */
+export function checkWeights(label: string, caps: BackendCaps): Constraint {
+  return named('checkWeights', (p) =>
+    !p.needWeights || caps.weights
+      ? undefined
+      : `${label} does not return attention weights (returnWeights: true), it never materializes the S×L probabilities; use MATH (cpu)`,
+  );
+}
+
 /**
  * The generic constraints a part (or a kernel variant, labelled by its name) gets from its caps,
  * in check order.
@@ -164,6 +182,7 @@ export function capsConstraints(label: string, caps: BackendCaps): Constraint[] 
     checkCustomScale(label, caps),
     checkStructuredBias(label, caps),
     checkLse(label, caps),
+    checkWeights(label, caps),
   ];
 }
 

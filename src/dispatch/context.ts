@@ -26,6 +26,10 @@ export interface BackendState {
   priority: BackendName[];
   /** Kernel pins by part key (`BACKEND/device`). */
   readonly pins: ReadonlyMap<string, KernelPin>;
+  /** Strict scope (`withBackends(list, fn, { strict: true })`): only this backend, the first listed, may run. */
+  readonly strict?: BackendName;
+  /** The scope set its own order (`setPriority: true`): measured rankings (`calibrate()`) do not reorder it. */
+  readonly explicitPriority?: boolean;
 }
 
 interface AsyncStore<T> {
@@ -58,6 +62,11 @@ export function partKey(backend: BackendName, device: Device): string {
 /** The state in force for the calling async context. */
 export function currentState(): BackendState {
   return store?.getStore() ?? fallbackScope ?? globalState;
+}
+
+/** The backend a strict `withBackends` scope allows alone, when one is in force. */
+export function strictBackend(): BackendName | undefined {
+  return currentState().strict;
 }
 
 /** True when a scope from `withBackends` is active here. */
@@ -143,6 +152,11 @@ export function setBackendPriority(backends: BackendName[]): void {
   const list = checkBackendList('setBackendPriority', backends);
   const st = currentState();
   st.priority = [...list, ...getBackendPriority().filter((b) => !list.includes(b))];
+}
+
+/** Whether the order in force is a scope's own (`withBackends(..., { setPriority: true })`); measured rankings leave it alone. */
+export function priorityIsExplicit(): boolean {
+  return currentState().explicitPriority === true;
 }
 
 /**

@@ -5,7 +5,7 @@
  * One evaluator (select.ts) judges both levels.
  */
 import { SdpaTypeError, describeValue } from '../errors.js';
-import { capsConstraints, checkAvailable, checkEnabledInContext, checkEnvPin, checkKernelAvailable, checkKernelLse, checkKernelPin } from './constraints.js';
+import { capsConstraints, checkAvailable, checkEnabledInContext, checkEnvPin, checkKernelAvailable, checkKernelLse, checkKernelPin, checkKernelWeights } from './constraints.js';
 import { addBackendName, removeBackendName } from './context.js';
 import { BUILTIN_PRIORITY, type BackendDescriptor, type BackendName, type BackendPart, type Constraint, type KernelVariant } from './types.js';
 import type { Device } from '../tensor.js';
@@ -58,6 +58,7 @@ function variantsOf(part: BackendPart, where: string): readonly KernelVariant[] 
   const run = part.run;
   if (typeof run !== 'function') bad(`${where}.run`, 'a function (or a kernels array)', run);
   const lse = part.runWithLse;
+  const weights = part.runWithWeights;
   return [
     {
       name: 'default',
@@ -65,6 +66,7 @@ function variantsOf(part: BackendPart, where: string): readonly KernelVariant[] 
       program: { kind: 'custom', description: `${part.label} run()` },
       run: (p, ctx) => run.call(part, p, ctx),
       ...(lse ? { runWithLse: (p, ctx) => lse.call(part, p, ctx) } : {}),
+      ...(weights ? { runWithWeights: (p, ctx) => weights.call(part, p, ctx) } : {}),
     },
   ];
 }
@@ -110,6 +112,7 @@ export function registerBackend(descriptor: BackendDescriptor): void {
         checkKernelPin(d.name, part, variant.name, names),
         checkKernelAvailable(variant),
         checkKernelLse(variant),
+        checkKernelWeights(variant),
         ...(variant.caps ? capsConstraints(variant.name, variant.caps) : []),
         ...(variant.constraints ?? []),
       ],

@@ -25,9 +25,16 @@ export type BackendChoice = BackendName | KernelChoice;
 export interface WithBackendsOptions {
   /** Make the list's order the priority order inside the scope (PyTorch's `set_priority=True`). */
   setPriority?: boolean;
+  /**
+   * No fallback past the first listed backend: inside the scope only it may run (its part for the
+   * call's device, with its kernel pin when the entry has one); when it cannot, or every one of its
+   * kernels faults, `sdpa` throws `SdpaDispatchError` listing the reasons instead of running
+   * another backend. PyTorch has none (its `sdpa_kernel` falls back within the list).
+   */
+  strict?: boolean;
 }
 
-const OPTION_KEYS = ['setPriority'] as const;
+const OPTION_KEYS = ['setPriority', 'strict'] as const;
 
 function kernelsOfParts(backend: BackendName): { device: Device; names: string[] }[] {
   return partsOf(backend).map((rp) => ({ device: rp.part.device, names: rp.kernels.map((k) => k.variant.name) }));
@@ -80,7 +87,7 @@ export async function withBackends<T>(backends: BackendChoice[], fn: () => T | P
   const list = checkBackendList(fnName, names);
   if (typeof fn !== 'function') throw new SdpaTypeError(fnName, { argument: 'fn', expected: 'a function to run inside the scope', received: describeValue(fn) });
   if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-    throw new SdpaTypeError(fnName, { argument: 'options', expected: 'an object { setPriority?: boolean } or undefined', received: describeValue(options) });
+    throw new SdpaTypeError(fnName, { argument: 'options', expected: 'an object { setPriority?: boolean, strict?: boolean } or undefined', received: describeValue(options) });
   }
   const unknown = options ? Object.keys(options).filter((k) => !(OPTION_KEYS as readonly string[]).includes(k)) : [];
   if (unknown.length) {
@@ -88,12 +95,16 @@ export async function withBackends<T>(backends: BackendChoice[], fn: () => T | P
   }
   const setPriority = options && Object.hasOwn(options, 'setPriority') ? options.setPriority : false;
   if (typeof setPriority !== 'boolean') throw new SdpaTypeError(fnName, { argument: 'options.setPriority', expected: 'a boolean', received: describeValue(setPriority) });
+  const strict = options && Object.hasOwn(options, 'strict') ? options.strict : false;
+  if (typeof strict !== 'boolean') throw new SdpaTypeError(fnName, { argument: 'options.strict', expected: 'a boolean', received: describeValue(strict) });
   const outer = getBackendPriority();
   const scope: BackendState = {
     enabled: new Map(list.map((b) => [b, true])),
     enabledByDefault: false,
     priority: setPriority ? [...list, ...outer.filter((b) => !list.includes(b))] : outer,
     pins,
+    ...(strict ? { strict: list[0] } : {}),
+    ...(setPriority ? { explicitPriority: true } : {}),
   };
   return runInScope(scope, fn);
 }

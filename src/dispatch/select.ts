@@ -5,7 +5,8 @@
  * returns the same evaluation as a report.
  */
 import { describeParams } from '../params.js';
-import { getBackendPriority } from './context.js';
+import { formatRanking, rankBackends, rankKernels, rankingFor, shapeClassKey, type ClassRanking } from './calibration.js';
+import { getBackendPriority, priorityIsExplicit } from './context.js';
 import { activePin } from './pins.js';
 import { KERNEL_OWN_FROM, findPart, isRegistered, type RegisteredKernel, type RegisteredPart } from './registry.js';
 import type { AttentionParams, BackendName, Constraint } from './types.js';
@@ -50,6 +51,11 @@ export interface DispatchReport {
   readonly candidates: readonly CandidateTrace[];
   /** One line describing the inputs. */
   readonly inputs: string;
+  /**
+   * The measured ranking that ordered the candidates (and the kernels inside each part), when the
+   * call's shape class was calibrated (`calibrate()`); absent under the static order.
+   */
+  readonly ranking?: ClassRanking;
   /** A readable multi-line report. */
   toString(): string;
 }
@@ -78,13 +84,15 @@ function evaluateKernel(k: RegisteredKernel, params: AttentionParams, device: De
  * Runs the constraints of one registered part and of each of its kernels (all of them: the
  * report shows every reason). The part is eligible when its own constraints pass and a kernel is.
  */
-export function evaluate(rp: RegisteredPart, params: AttentionParams): CandidateTrace {
+export function evaluate(rp: RegisteredPart, params: AttentionParams, ranking: ClassRanking | undefined = activeRanking(params)): CandidateTrace {
   const device = rp.part.device;
   // Engine-specific constraints may need init-time facts: skip them while the engine is unavailable.
   const part = runConstraints(rp.constraints, params, device, { index: rp.ownFrom, ifFailed: 'checkAvailable' });
   const enabled = !part.failed.includes('checkEnabledInContext');
   const unavailable = part.failed.includes('checkAvailable');
-  const verdicts = unavailable ? [] : rp.kernels.map((k) => ({ name: k.variant.name, ...evaluateKernel(k, params, device) }));
+  // A measured ranking of the call's class orders the kernels too (fastest eligible first).
+  const order = ranking ? rankKernels(rp.kernels, ranking, rp.backend, device) : rp.kernels;
+  const verdicts = unavailable ? [] : order.map((k) => ({ name: k.variant.name, ...evaluateKernel(k, params, device) }));
   const firstOk = verdicts.find((v) => v.reasons.length === 0);
   const reasons = [...part.reasons];
   const failed = [...part.failed];
@@ -108,32 +116,39 @@ export function evaluate(rp: RegisteredPart, params: AttentionParams): Candidate
   return { backend: rp.backend, device, enabled, eligible, reasons, failed, kernels, kernel: eligible ? firstOk?.name : undefined };
 }
 
-/** Candidates for a call in priority order, with the registered part where one exists on the device. */
-export function candidatesFor(params: AttentionParams): { backend: BackendName; rp: RegisteredPart | undefined }[] {
-  return getBackendPriority()
-    .filter(isRegistered)
-    .map((backend) => ({ backend, rp: findPart(backend, params.device) }));
+/** The measured ranking that applies to a call: its class's, unless the scope set its own order. */
+export function activeRanking(params: AttentionParams): ClassRanking | undefined {
+  return priorityIsExplicit() ? undefined : rankingFor(params);
 }
 
-function noPart(backend: BackendName, device: Device): CandidateTrace {
-  return { backend, device, enabled: true, eligible: false, reasons: [`${backend} has no ${device} implementation`], failed: ['checkDevice'], kernels: [], kernel: undefined };
+/** Candidates for a call in priority order (measured, when its class was calibrated), with the registered part where one exists on the device. */
+export function candidatesFor(params: AttentionParams, ranking: ClassRanking | undefined = activeRanking(params)): { backend: BackendName; rp: RegisteredPart | undefined }[] {
+  const order = getBackendPriority().filter(isRegistered);
+  return (ranking ? rankBackends(order, ranking, params.device) : order).map((backend) => ({ backend, rp: findPart(backend, params.device) }));
 }
 
 /** Evaluates every candidate and picks the first eligible one. */
 export function selectBackend(params: AttentionParams): DispatchReport {
-  const candidates = candidatesFor(params).map(({ backend, rp }) => (rp ? evaluate(rp, params) : noPart(backend, params.device)));
-  return makeReport(params, candidates);
+  const ranking = activeRanking(params);
+  const candidates = candidatesFor(params, ranking).map(({ backend, rp }) => (rp ? evaluate(rp, params, ranking) : noPart(backend, params.device)));
+  return makeReport(params, candidates, ranking);
+}
+
+/** The trace of a backend with no part on the call's device. */
+export function noPart(backend: BackendName, device: Device): CandidateTrace {
+  return { backend, device, enabled: true, eligible: false, reasons: [`${backend} has no ${device} implementation`], failed: ['checkDevice'], kernels: [], kernel: undefined };
 }
 
 /** Wraps candidate traces into a {@link DispatchReport}. */
-export function makeReport(params: AttentionParams, candidates: CandidateTrace[]): DispatchReport {
+export function makeReport(params: AttentionParams, candidates: CandidateTrace[], ranking?: ClassRanking): DispatchReport {
   const first = candidates.find((c) => c.eligible);
   const inputs = describeParams(params);
   return {
     selected: first ? { backend: first.backend, device: first.device, kernel: first.kernel ?? 'default' } : null,
     candidates,
     inputs,
-    toString: () => formatReport(inputs, candidates, first),
+    ...(ranking ? { ranking } : {}),
+    toString: () => formatReport(inputs, candidates, first, ranking, params.device),
   };
 }
 
@@ -142,8 +157,9 @@ function showKernels(c: CandidateTrace): boolean {
   return c.kernels.length > 1 || c.kernels.some((k) => !k.eligible);
 }
 
-function formatReport(inputs: string, candidates: readonly CandidateTrace[], first: CandidateTrace | undefined): string {
+function formatReport(inputs: string, candidates: readonly CandidateTrace[], first: CandidateTrace | undefined, ranking: ClassRanking | undefined, device: Device): string {
   const lines = [`sdpa dispatch: ${inputs}`];
+  if (ranking) lines.push(`  ranked by measurement: ${formatRanking(ranking, device)} (class ${shapeClassKey(ranking.class)}, calibrated ${ranking.calibratedAt})`);
   const width = Math.max(...candidates.map((c) => `${c.backend} (${c.device})`.length));
   for (const c of candidates) {
     const label = `${c.backend} (${c.device})`.padEnd(width);

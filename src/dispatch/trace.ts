@@ -4,6 +4,7 @@
  * lazily, only when someone listens.
  */
 import type { DispatchReport } from './select.js';
+import type { VerifyRecord } from '../verify.js';
 import { envVar } from '../env.js';
 
 /** A record of one `sdpa` call's dispatch, as kept by {@link lastDispatch}. */
@@ -18,6 +19,8 @@ export interface DispatchRecord {
   readonly allocatedBytes: number;
   /** Wall time of the backend's run, in milliseconds. */
   readonly ms: number;
+  /** The `verify` check of this call (rows, worst error against the tolerance, its cost), when it was asked for. */
+  readonly verify?: VerifyRecord;
 }
 
 /** Receives each dispatch line and record. */
@@ -56,7 +59,8 @@ export function formatDispatchLine(r: DispatchRecord): string {
     if (!c.eligible) skipped.push(`${c.backend}: ${c.reasons.join('; ')}`);
   }
   for (const f of r.fallbacks) skipped.push(`${f.backend} kernel ${f.kernel} faulted: ${f.reason}`);
-  return `[sdpa] ${chosen} for ${r.report.inputs} in ${r.ms.toFixed(1)} ms${skipped.length ? ` — skipped ${skipped.join(' | ')}` : ''}`;
+  const verified = r.verify ? `, verified ${r.verify.rows.length} rows (worst ${r.verify.worstRatio.toFixed(2)} of tolerance, ${r.verify.ms.toFixed(1)} ms)` : '';
+  return `[sdpa] ${chosen} for ${r.report.inputs} in ${r.ms.toFixed(1)} ms${verified}${skipped.length ? ` — skipped ${skipped.join(' | ')}` : ''}`;
 }
 
 /** Stores the record and emits the log line when logging is on. */

@@ -158,6 +158,8 @@ export interface AttentionParams {
   readonly blockDiagonal?: BlockDiagonalInfo;
   /** The caller needs the per-row log-sum-exp too (returnLse, split-KV merges). */
   readonly needLse?: boolean;
+  /** The caller needs the attention weights `[..., Hq, S, L]` too (`returnWeights: true`). */
+  readonly needWeights?: boolean;
 }
 
 /** Accuracy a backend promises against the float64 reference, per dtype: |a-b| <= atol + rtol·|b|. */
@@ -197,6 +199,8 @@ export interface BackendCaps {
   readonly blockDiagonal?: boolean;
   /** Returns the per-row log-sum-exp through `runWithLse` (default false). */
   readonly lse?: boolean;
+  /** Returns the attention weights (softmax probabilities after dropout) through `runWithWeights` (default false). */
+  readonly weights?: boolean;
 }
 
 /** The reason a constraint gives, or undefined when it is met. */
@@ -208,9 +212,32 @@ export type ConstraintResult = string | undefined;
  */
 export type Constraint = (params: AttentionParams, device: Device) => ConstraintResult;
 
+/** Output and attention weights of one call (`sdpa(q, k, v, { returnWeights: true })`). */
+export interface AttentionWithWeights {
+  /** `[..., Hq, S, Ev]` in q's dtype. */
+  readonly out: Tensor;
+  /**
+   * `[..., Hq, S, L]` in q's dtype: softmax(scale·q·kᵀ + mask) after dropout, as PyTorch's math path
+   * returns it (dropped weights are 0, kept ones scaled by 1/(1-p)); rows that see no key are 0.
+   */
+  readonly weights: Tensor;
+}
+
 /** Per-run context handed to a backend part. */
 export interface RunContext {
-  /** Aborts long CPU work between blocks; set when the caller's AbortSignal fires. */
+  /**
+   * The caller's AbortSignal (`sdpa(..., { signal })`), when it gave one. The contract every
+   * kernel honours:
+   * - Dispatch checks it before each kernel starts, so a kernel never needs to check on entry.
+   * - Work that runs in blocks (TypeScript row blocks, native thread-pool jobs, WebAssembly worker
+   *   slices) checks `signal.aborted` between blocks and, once it is set, starts no new block and
+   *   rejects — conventionally with `signal.throwIfAborted()`. Blocks already running may finish.
+   * - Work that cannot be interrupted (a GPU submit, an ONNX Runtime session run) checks it just
+   *   before it starts and then runs to the end.
+   * - After an abort the kernel writes nothing the caller can see: only its own output buffers,
+   *   which dispatch drops. Dispatch rejects with `SdpaAbortError` (name `AbortError`), whatever the
+   *   kernel rejected with, and never falls back to another kernel.
+   */
   readonly signal?: AbortSignal;
   /** Records bytes a backend allocated for this call (scratch, score matrices, GPU buffers). */
   recordAllocation(bytes: number): void;
@@ -256,6 +283,8 @@ export interface KernelVariant {
   run(params: AttentionParams, ctx: RunContext): Promise<Tensor>;
   /** Attention plus the per-row log-sum-exp, present exactly when the variant's caps say `lse`. */
   runWithLse?(params: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }>;
+  /** Attention plus the attention weights `[..., Hq, S, L]` (see {@link AttentionWithWeights}); present when the caps say `weights`. */
+  runWithWeights?(params: AttentionParams, ctx: RunContext): Promise<AttentionWithWeights>;
   /** Tolerance per dtype against the float64 reference; defaults to the part's. */
   readonly tolerance?: Readonly<Record<FloatDType, Tolerance>>;
   /** Static facts for `capabilities()`: ISA found, tile shape, subgroup-matrix configs. */
@@ -307,6 +336,8 @@ export interface BackendPart {
    * -Infinity for rows that see no key). Parts without `kernels`, when `caps.lse` is true.
    */
   runWithLse?(params: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }>;
+  /** Attention plus its weights (parts without `kernels`, when `caps.weights` is true). */
+  runWithWeights?(params: AttentionParams, ctx: RunContext): Promise<AttentionWithWeights>;
   /** Tolerance per dtype against the float64 reference. */
   readonly tolerance: Readonly<Record<FloatDType, Tolerance>>;
   /** Extra facts for `capabilities()` (ISA, adapter, versions). */

@@ -46,7 +46,7 @@ export function supportMatrixMarkdown(): string {
       yes(caps.customScale),
       yes(caps.valueDimDiffers),
       // Structured biases applied by rule, without a mask buffer (absent caps mean no).
-      [caps.window && 'window', caps.alibi && 'ALiBi', caps.softcap && 'softcap', caps.blockDiagonal && 'block-diagonal', caps.lse && 'LSE']
+      [caps.window && 'window', caps.alibi && 'ALiBi', caps.softcap && 'softcap', caps.blockDiagonal && 'block-diagonal', caps.lse && 'LSE', caps.weights && 'weights']
         .filter(Boolean)
         .join(', ') || 'none',
     ].join(' | '),

@@ -286,6 +286,8 @@ export async function runAttention(
     cb.keep(result);
     rctx.recordAllocation(cb.bytes);
     try {
+      // A submitted command buffer cannot be recalled: an abort is honoured up to here (RunContext.signal).
+      rctx.signal?.throwIfAborted();
       await execute(cb, [...pre, ...passes], label);
     } catch (err) {
       result.destroy();
