@@ -2,12 +2,15 @@
 /**
  * The `sdpa-dispatch` command: `demo` (what `npm start` runs), `explain` (the dispatch report for
  * shapes given as flags), `doctor` (what this machine can run and why not), `bench` (every
- * eligible backend side by side over sequence lengths; JSON + HTML report).
+ * eligible backend side by side over sequence lengths; JSON + HTML report), `calibrate` (time every
+ * eligible kernel per shape class and print the ranking dispatch learnt).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { capabilities, causalLowerRight, explainDispatch, registeredBackends, sdpa, setDispatchLogger, tensor, withBackends, type FloatDType, type SdpaOptions, type Tensor, type Device } from './index.js';
+import { calibrate, saveCalibration, type CalibrationResult, type CalibrationShape } from './index.js';
+import { formatMs } from './dispatch/calibration.js';
 import { buildParams } from './params.js';
 import { referenceAttention as mathReference } from './builtins.js';
 import { DEFAULT_BENCH_OPTIONS, QUICK_BENCH_OPTIONS, runBench } from './bench/run.js';
@@ -23,6 +26,7 @@ Usage:
   sdpa-dispatch explain [flags]           print the dispatch report for a call (runs nothing)
   sdpa-dispatch doctor                    what this machine can run (engines, ISA, adapter) and why not
   sdpa-dispatch bench [flags]             time every eligible backend over S; writes bench.json + bench.html
+  sdpa-dispatch calibrate [flags]         time every eligible backend kernel per shape class; print the ranking learnt
   sdpa-dispatch <command> --help          the command's flags
 `;
 
@@ -69,6 +73,16 @@ reference; prints a table and writes bench.json + bench.html.
   --ref-rows N       query rows per head of the float64 reference when the full one is too big (default 32)
   --out DIR          where bench.json and bench.html go (default bench-results/)
   --quick            tiny preset for smoke tests: H=2 D=32 S=64,128,256, 2 runs
+`,
+  calibrate: `Usage: sdpa-dispatch calibrate [flags]
+
+Times every eligible backend kernel on this machine for a few shape classes (calibrate()), draws a
+progress bar on stderr and prints the ranking it learnt, per class, fastest first.
+
+  --device D         cpu | webgpu | cpu,webgpu (default: every device with an available backend)
+  --budget-ms N      wall-time budget of the whole run in ms (default 20000)
+  --out FILE         write the table as JSON; load it with SDPA_CALIBRATION=FILE or loadCalibration()
+  --quick            two small shapes (S=L=64 and decode S=1, L=256), 5 timed runs per kernel
 `,
 };
 
@@ -300,8 +314,43 @@ async function bench(argv: string[]): Promise<void> {
   console.log(`\nwrote ${jsonPath}\nwrote ${htmlPath}`);
 }
 
+async function calibrateCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { device: { type: 'string' }, 'budget-ms': { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean', default: false } },
+  });
+  const devices = values.device?.split(',').map((d) => d.trim());
+  if (devices?.some((d) => d !== 'cpu' && d !== 'webgpu')) throw new Error(`--device: expected cpu, webgpu or cpu,webgpu, got "${values.device}"`);
+  const budgetMs = values['budget-ms'] === undefined ? undefined : Number(values['budget-ms']);
+  if (budgetMs !== undefined && !(budgetMs > 0)) throw new Error(`--budget-ms: expected milliseconds > 0, got "${values['budget-ms']}"`);
+  const quick: CalibrationShape[] = [{ s: 64, l: 64, headDim: 32, heads: 2 }, { s: 1, l: 256, headDim: 32, heads: 2 }];
+  console.log(`sdpa-dispatch calibrate: ${values.quick ? 'quick shapes' : 'default shapes'}, budget ${budgetMs ?? 20000} ms`);
+  const bar = progressBar();
+  let result: CalibrationResult;
+  try {
+    result = await calibrate({
+      ...(devices ? { devices: devices as Device[] } : {}),
+      ...(budgetMs !== undefined ? { budgetMs } : {}),
+      ...(values.quick ? { shapes: quick, runs: 5 } : {}),
+      onProgress: (p) => bar.update(p),
+    });
+  } finally {
+    bar.end();
+  }
+  console.log('');
+  console.log('| class | timed shape [B, H, S, L, E, Ev] | ranking (median kernel ms per call, fastest first) |');
+  console.log('| --- | --- | --- |');
+  for (const c of result.classes) console.log(`| ${c.key} | [${c.shape.join(', ')}] | ${c.measured.map((m) => `${m.backend} ${m.kernel} ${formatMs(m.ms)}`).join(' < ')} |`);
+  for (const s of result.skipped) console.log(`skipped ${s.backend} ${s.kernel} for ${s.class}: ${s.reason}`);
+  console.log(`\n${result.classes.length} classes in ${(result.ms / 1000).toFixed(1)} s`);
+  if (values.out) {
+    writeFileSync(resolve(values.out), `${JSON.stringify(saveCalibration(), null, 2)}\n`);
+    console.log(`wrote ${resolve(values.out)}; use it with SDPA_CALIBRATION=${values.out} or loadCalibration(JSON.parse(readFileSync(...)))`);
+  } else console.log('(this process only: pass --out FILE to keep it)');
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
-const commands: Record<string, (argv: string[]) => Promise<void>> = { demo, explain, doctor, bench };
+const commands: Record<string, (argv: string[]) => Promise<void>> = { demo, explain, doctor, bench, calibrate: calibrateCommand };
 if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
   console.log(rest[0] && COMMAND_HELP[rest[0]] ? COMMAND_HELP[rest[0]] : HELP);
 } else if (!cmd || !Object.hasOwn(commands, cmd)) {

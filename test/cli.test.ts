@@ -47,7 +47,7 @@ describe('sdpa-dispatch CLI (from dist)', () => {
   it('help lists every command', () => {
     const r = cli(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['demo', 'explain', 'doctor', 'bench', '--quick', '--seqs']) expect(r.stdout).toContain(c);
+    for (const c of ['demo', 'explain', 'doctor', 'bench', 'calibrate', '--budget-ms', '--quick', '--seqs']) expect(r.stdout).toContain(c);
   });
 
   it('every command has --help (exit 0, its flags on stdout); help <command> says the same', () => {
@@ -195,6 +195,29 @@ describe('sdpa-dispatch CLI (from dist)', () => {
       expect(html).toContain('data-backend="MATH"');
       expect(html).not.toMatch(/<script|<link|src="http/);
     });
+  });
+
+  it('calibrate --quick draws a progress bar, prints the ranking it learnt and writes a table SDPA_CALIBRATION loads', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sdpa-cal-'));
+    try {
+      const file = join(dir, 'cal.json');
+      const r = cli(['calibrate', '--quick', '--device', 'cpu', '--budget-ms', '3000', '--out', file]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/\[[#.]{24}\] 0\/\d+ S=64 cpu float32 D≤32 S≤128 L≤128 non-causal: /);
+      expect(r.stdout).toContain('| class | timed shape [B, H, S, L, E, Ev] | ranking (median kernel ms per call, fastest first) |');
+      expect(r.stdout).toMatch(/^\| cpu float32 D≤32 S≤128 L≤128 non-causal \| \[1, 2, 64, 64, 32, 32\] \| \S+ \S+ [\d.]+ ms < /m);
+      expect(r.stdout).toMatch(/^\| cpu float32 D≤32 S=1 L≤512 non-causal \| /m);
+      expect(r.stdout).toContain(`wrote ${file}`);
+      const table = JSON.parse(readFileSync(file, 'utf8')) as { format: string; classes: unknown[] };
+      expect(table.format).toBe('sdpa-dispatch-calibration');
+      expect(table.classes).toHaveLength(2);
+      // Another process loads it from the environment and explains with it.
+      const e = cli(['explain', '--q', '1x2x64x32'], { SDPA_CALIBRATION: file });
+      expect(e.code, e.stderr).toBe(0);
+      expect(e.stdout.split('\n')[1]).toMatch(/^ {2}ranked by measurement: .* \(class cpu float32 D≤32 S≤128 L≤128 non-causal, calibrated /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bench rejects a bad flag with a message naming it', () => {
