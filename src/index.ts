@@ -8,7 +8,7 @@ export { sdpa, explainDispatch, SdpaDispatchError } from './sdpa.js';
 export type { SdpaOptions, SdpaWeightsOptions, VerifyOptions } from './params.js';
 export { canUse, type CanUseChoice, type CanUseResult } from './can-use.js';
 export { onFallback, type FallbackEvent, type FallbackListener, type FallbackListenerOptions } from './dispatch/fallback.js';
-export { calibrate, type CalibrateOptions, type CalibrationShape, type CalibrationProgress, type CalibrationResult } from './calibrate.js';
+export { calibrate, DEFAULT_CALIBRATION_SHAPES, type CalibrateOptions, type CalibrationShape, type CalibrationProgress, type CalibrationResult } from './calibrate.js';
 export {
   resetCalibration,
   saveCalibration,

@@ -176,6 +176,25 @@ describe('fallback warnings', () => {
     }
   });
 
+  it('gives the preferred part’s own reasons, and its kernels’ only when no kernel could run', async () => {
+    const events: FallbackEvent[] = [];
+    const off = onFallback((e) => events.push(e), { once: false });
+    try {
+      const windowed = new StructuredBias(8, 8, { window: [2, 0] });
+      await sdpa(q, k, v, { attnMask: windowed });
+      const flash = explainDispatch(q, k, v, { attnMask: windowed }).candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!;
+      if (!flash.enabled || flash.failed.includes('checkAvailable')) return; // the native addon is missing: another fallback
+      expect(events[0].preferred.backend).toBe(SDPBackend.FLASH_ATTENTION);
+      expect(events[0].reasons).toEqual(flash.reasons);
+      // A pin that no kernel can honour: the kernels' reasons are the why.
+      events.length = 0;
+      await withBackends([{ backend: SDPBackend.FLASH_ATTENTION, device: 'cpu', kernel: 'amx_bf16' }, SDPBackend.MATH], () => sdpa(q, k, v));
+      expect(events[0].reasons.some((x) => x.startsWith('amx_bf16 '))).toBe(true);
+    } finally {
+      off();
+    }
+  });
+
   it('validates its arguments', () => {
     expect(() => onFallback(42 as never)).toThrow(SdpaTypeError);
     expect(() => onFallback(() => {}, { every: true } as never)).toThrow(/options\.every/);

@@ -110,7 +110,8 @@ export function noteDispatch(params: AttentionParams, report: DispatchReport, ra
   const listeners = [...subscribers, ...(env ? [env] : [])].filter((s) => !s.seen?.has(key));
   if (listeners.length === 0) return;
   const faultsOf = (backend: string) => faults.filter((f) => f.backend === backend).map((f) => `${f.kernel} faulted: ${f.reason}`);
-  const reasonsOf = (c: (typeof report.candidates)[number]) => [...c.reasons, ...c.kernels.flatMap((k) => (c.eligible ? [] : k.reasons)), ...faultsOf(c.backend)];
+  // Kernel reasons only when they are why the part failed ("no kernel can run"), not beside a reason of the part's own.
+  const reasonsOf = (c: (typeof report.candidates)[number]) => [...c.reasons, ...(c.failed.includes('checkKernels') ? c.kernels.flatMap((k) => k.reasons) : []), ...faultsOf(c.backend)];
   const skipped: FallbackEvent['skipped'][number][] = [];
   for (const c of report.candidates) {
     if (c.backend === ran.backend) break;

@@ -9,6 +9,9 @@
  *
  * `withBackends([{ backend, kernel }], fn)` pins from code and wins over both. A pin that names
  * no kernel of the part is a reason on the part, never a silent default.
+ *
+ * The same snapshot holds the other switches read once: `SDPA_WARN_FALLBACK` (fallback.ts) and
+ * `SDPA_CALIBRATION` (calibration.ts).
  */
 import { envVar } from '../env.js';
 import type { BackendName, BackendPart } from './types.js';
