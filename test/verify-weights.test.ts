@@ -2,7 +2,7 @@
  * `verify` (sampled rows against the float64 reference, within the kernel's own tolerance) and
  * `returnWeights` (the softmax probabilities after dropout, as PyTorch's math path returns them),
  * through the public API. The weights are checked against a float64 computation written here from
- * the definitions (not MATH's code), and the dropout mask against DESIGN §2's hash written here.
+ * the definitions (not MATH's code), and the dropout mask against docs/design.md §2's hash written here.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -120,7 +120,7 @@ function at(shape: readonly number[], idx: readonly number[]): number {
   return flat;
 }
 
-/** DESIGN §2's dropout rule, written out. */
+/** docs/design.md §2's dropout rule, written out. */
 function mix(x: number): number {
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d);
@@ -211,7 +211,7 @@ describe('returnWeights', () => {
     expect(flash.reasons).toContain('flash (cpu) does not return attention weights (returnWeights: true), it never materializes the S×L probabilities; use MATH (cpu)');
     const err = await withBackends([SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, q, q, { returnWeights: true })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SdpaDispatchError);
-    expect((err as Error).message).toContain('need_weights: True');
+    expect((err as Error).message).toContain('returnWeights: true');
     expect((err as Error).message).toContain('efficient (cpu) does not return attention weights');
   });
 
@@ -228,7 +228,7 @@ describe('returnWeights', () => {
     }
   });
 
-  it('a plain call still returns a Tensor (the DESIGN §1 contract)', async () => {
+  it('a plain call still returns a Tensor (the docs/design.md §1 contract)', async () => {
     const q = randTensor(r, [1, 1, 4, 8]);
     expect(await sdpa(q, q, q)).toBeInstanceOf(Tensor);
     expect(await sdpa(q, q, q, { returnWeights: false })).toBeInstanceOf(Tensor);
