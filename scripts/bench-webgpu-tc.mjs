@@ -18,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { attentionFlops, caseData, cases, cli, compare, flash, gpuF16, lib, params, programs, setUp, tensorCore, timeCall, withEnv } from './lib/webgpu-bench.mjs';
+import { attentionFlops, caseData, cases, cli, compare, gpuF16, kernelReason, lastKernel, lib, params, programs, setUp, sgmat, timeCall, withEnv } from './lib/webgpu-bench.mjs';
 
 const T0 = performance.now();
 const { opt, list } = cli();
@@ -31,49 +31,38 @@ process.env.SDPA_WEBGPU_TIMESTAMPS ??= '1';
 
 const { ctx, gpu } = await setUp();
 const { sdpa, withBackends, SDPBackend } = lib;
-const { stConfig, stProgram, stReason, stNeedsTail, stWorkgroupBytes, stConfigName, tensorCoreKernels, runTensorCoreProgram, mwWorkgroupBytes } = tensorCore;
+const { sgmatStKernel, sgmatMwKernel, sgmatOneSubgroupKernel, stConfig, stConfigName, stProgram, stWorkgroupBytes, mwProgram, mwWorkgroupBytes } = sgmat;
 const LABEL = 'flash (webgpu)';
 const rctx = { recordAllocation() {} };
 
-// ---- candidates: the shipped tensor-core kernels and configurations of flash-sgmat-st.wgsl ----
-const shipped = Object.fromEntries(tensorCoreKernels.map((k) => [k.name, {
-  name: k.name,
-  reason: (p) => k.reason(ctx, p),
-  build: (p) => ({ program: k.program(ctx, p), rows: k.rows(ctx, p), direct: k.writesCallDtype }),
-  wgBytes: (d) => (k.name === 'sgmat_mw' ? mwWorkgroupBytes(d) : k.name === 'sgmat_st' ? stWorkgroupBytes(stConfig(d), d, false) : undefined),
-}]));
-const st = (name, change, what) => ({
-  name,
-  what,
-  cfg: (d) => ({ ...stConfig(d), ...change(d) }),
-  reason(p) { return stReason(ctx, p, this.cfg(p.e)); },
-  build(p) { const c = this.cfg(p.e); return { program: stProgram(c, p.e, { tail: stNeedsTail(p.l), dtype: p.dtype === 'bfloat16' ? 'bfloat16' : 'float16' }), rows: c.nw * 32, direct: true }; },
-  wgBytes(d) { return stWorkgroupBytes(this.cfg(d), d, false); },
-});
+// ---- candidates: the shipped tensor-core kernels, and flash-sgmat-st.wgsl configurations as
+// kernel variants of their own names ----
+const variant = (kernel, program, rows, wgBytes, what, cfg) => ({ name: kernel.name, kernel, program, rows, wgBytes, what, cfg });
+const st = (name, change, what) => {
+  const cfg = (d) => ({ ...stConfig(d), ...change(d) });
+  return variant(sgmatStKernel(LABEL, cfg, name), (d, l) => stProgram(cfg(d), d, l % 16 !== 0, 'float16'), (d) => cfg(d).nw * 32, (d) => stWorkgroupBytes(cfg(d), d, false), what, cfg);
+};
 const all = {
-  ...shipped,
-  'st-qreg': st('st-qreg', () => ({ qreg: true }), 'Qᵀ held in right matrices at every head dim'),
-  'st-qsm': st('st-qsm', () => ({ qreg: false }), 'Qᵀ loaded from workgroup memory for every product'),
-  'st-nw2': st('st-nw2', () => ({ nw: 2 }), 'two independent subgroups per workgroup (K/V reads of the pair closer in time)'),
-  'st-nw4': st('st-nw4', () => ({ nw: 4 }), 'four independent subgroups per workgroup'),
-  'st-pipe': st('st-pipe', () => ({ pipe: true }), 'next block\'s Sᵀ products issued before this block\'s softmax'),
-  'st-s16': st('st-s16', () => ({ s16: true }), 'scores in f16 result matrices (f16 accumulation)'),
-  'st-bc32': st('st-bc32', () => ({ bc: 32 }), '32-key blocks'),
-  'st-pipe-qsm': st('st-pipe-qsm', () => ({ pipe: true, qreg: false }), 'pipelined, Qᵀ from workgroup memory'),
+  sgmat_st: st('sgmat_st', () => ({}), 'the shipped configuration'),
+  sgmat_mw: variant(sgmatMwKernel(LABEL), (d, l) => mwProgram(d, l), () => 128, (d) => mwWorkgroupBytes(d), 'the multi-subgroup kernel'),
+  sgmat_1sg: variant(sgmatOneSubgroupKernel(LABEL), (d) => ({ shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: d, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }), () => 32, () => undefined, 'the first kernel'),
+  st_qreg: st('st_qreg', () => ({ qreg: true }), 'Qᵀ held in right matrices at every head dim'),
+  st_qsm: st('st_qsm', () => ({ qreg: false }), 'Qᵀ loaded from workgroup memory for every product'),
+  st_nw2: st('st_nw2', () => ({ nw: 2 }), 'two independent subgroups per workgroup (their K/V reads closer in time)'),
+  st_nw4: st('st_nw4', () => ({ nw: 4 }), 'four independent subgroups per workgroup'),
+  st_pipe: st('st_pipe', () => ({ pipe: true }), "the next block's Sᵀ products issued before this block's softmax"),
+  st_s16: st('st_s16', () => ({ s16: true }), 'scores in f16 result matrices (f16 accumulation)'),
+  st_bc32: st('st_bc32', () => ({ bc: 32 }), '32-key blocks'),
+  st_pipe_qsm: st('st_pipe_qsm', () => ({ pipe: true, qreg: false }), 'pipelined, Qᵀ from workgroup memory'),
 };
 const names = list('--candidates', Object.keys(all).join(','));
 const candidates = names.map((n) => { if (!all[n]) throw new Error(`--candidates: unknown '${n}' (${Object.keys(all).join(', ')})`); return all[n]; });
 const dims = list('--dims', '64,128').map(Number);
-console.log('candidates', candidates.map((c) => `${c.name}${c.cfg ? ` [${dims.map((d) => `d${d}: ${stConfigName(c.cfg(d))}`).join(', ')}]` : ''}`).join('; '));
+console.log('candidates', candidates.map((c) => `${c.name}${c.cfg ? ` [${dims.map((d) => `d${d}: ${stConfigName(c.cfg(d))}`).join(', ')}]` : ''} (${c.what})`).join('; '));
 const report = { tag, adapter: ctx.adapterInfo, flags: process.env.SDPA_WEBGPU_FLAGS ?? '(default)', stats: [], checks: [], times: [], calls: [] };
 
-/** The kernel the routing picks for a shape. */
-function flashPathKernel(d, s, l, dt) {
-  return flash.flashPath(ctx, { e: d, ev: d, s, l, dtype: dt ?? 'float16' }).kernel?.name ?? 'portable';
-}
-
-/** A shape-only query for reasons and programs (the stats phase needs no tensors). */
-const query = (d, s, l, dtype = 'float16') => ({ e: d, ev: d, s, l, dtype });
+/** A shape-only stand-in for AttentionParams (the kernels' constraints read sizes and dtype). */
+const query = (d, s, l, dtype = 'float16') => ({ e: d, ev: d, s, l, dtype, batch: 1, hq: 1, hkv: 1, gqaGroup: 1 });
 
 /** The expanded WGSL of a program, as getPipeline builds it (before any emulation). */
 function expandedWgsl(program) {
@@ -113,9 +102,10 @@ if (phases.includes('stats')) {
   for (const d of dims) {
     for (const c of candidates) {
       const p = query(d, 4096, 4096);
-      const why = c.reason(p);
+      const why = kernelReason(c.kernel, p);
       if (why) { console.log(`stats ${c.name} d${d}: cannot run (${why})`); continue; }
-      const { program, rows } = c.build(p);
+      const program = c.program(d, 4096);
+      const rows = c.rows(d);
       const before = new Set(captured());
       const t = performance.now();
       let compileMs;
@@ -171,14 +161,13 @@ if (phases.includes('check') && !overBudget('the correctness checks')) {
         let out, kernel;
         if (cand.name === 'routed') {
           out = await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(data.q, data.k, data.v, { ...data.opts, device: 'webgpu' }));
-          kernel = flashPathKernel(c.d, c.s, c.l, c.dt);
+          kernel = lastKernel();
         } else {
           const p = params.buildParams('bench', data.q, data.k, data.v, { ...data.opts, device: 'webgpu' });
-          const why = cand.reason(p);
+          const why = kernelReason(cand.kernel, p);
           if (why) { console.log(`skip ${c.name.padEnd(40)} ${cand.name.padEnd(12)} ${why}`); continue; }
-          const { program, rows, direct } = cand.build(p);
-          out = await runTensorCoreProgram(LABEL, p, rctx, program, rows, direct);
-          kernel = program.shader;
+          out = await cand.kernel.run(p, rctx);
+          kernel = cand.kernel.program.shaders[0];
         }
         const got = await out.toFloat32();
         out.dispose();
@@ -208,12 +197,14 @@ const torchFlash = (S, d, causal) => torch?.rows?.find((r) => r.backend === 'FLA
 async function timeCandidate(cand, inputs, S, d, causal) {
   const flops = attentionFlops(B, H, S, S, d, causal);
   const opts = { isCausal: causal, device: 'webgpu' };
-  if (cand.name === 'routed') return timeCall(() => withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(inputs.q.t, inputs.k.t, inputs.v.t, opts)), flops);
+  if (cand.name === 'routed') {
+    const r = await timeCall(() => withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(inputs.q.t, inputs.k.t, inputs.v.t, opts)), flops);
+    return { ...r, routed_kernel: lastKernel() };
+  }
   const p = params.buildParams('bench', inputs.q.t, inputs.k.t, inputs.v.t, opts);
-  const why = cand.reason(p);
+  const why = kernelReason(cand.kernel, p);
   if (why) return { skipped: why };
-  const { program, rows, direct } = cand.build(p);
-  return timeCall(() => runTensorCoreProgram(LABEL, p, rctx, program, rows, direct), flops);
+  return timeCall(() => cand.kernel.run(p, rctx), flops);
 }
 
 if (phases.includes('time') && !overBudget('the timings')) {
@@ -228,7 +219,7 @@ if (phases.includes('time') && !overBudget('the timings')) {
   }
   const timed = [{ name: 'routed' }, ...candidates];
   const record = (cand, S, d, causal, r) => {
-    const row = { candidate: cand.name, kernel: cand.name === 'routed' ? flashPathKernel(d, S, S) : cand.name, d, S, causal, ...r, torch_flash_tflops: torchFlash(S, d, causal) };
+    const row = { candidate: cand.name, kernel: r.routed_kernel ?? cand.name, d, S, causal, ...r, torch_flash_tflops: torchFlash(S, d, causal) };
     if (row.kernel_tflops && row.torch_flash_tflops) row.ratio_to_torch_flash = +(row.kernel_tflops / row.torch_flash_tflops).toFixed(3);
     report.times.push(row);
     console.log('time', JSON.stringify(row));
@@ -248,7 +239,7 @@ if (phases.includes('time') && !overBudget('the timings')) {
   const sizes = list('--sizes', '1024,2048,4096,8192,16384').map(Number);
   for (const d of dims) {
     const score = (n) => { const r = report.times.filter((x) => x.candidate === n && x.d === d && x.kernel_tflops); return r.length ? r.reduce((a, x) => a + x.kernel_tflops, 0) / r.length : 0; };
-    const best = candidates.filter((c) => c.name !== 'sgmat_mw' && c.name !== 'sgmat' && okByCandidate.get(c.name) !== false).sort((a, b) => score(b.name) - score(a.name)).slice(0, 2);
+    const best = candidates.filter((c) => c.name !== 'sgmat_mw' && c.name !== 'sgmat_1sg' && okByCandidate.get(c.name) !== false).sort((a, b) => score(b.name) - score(a.name)).slice(0, 2);
     const chosen = [{ name: 'routed' }, ...(all.sgmat_mw && names.includes('sgmat_mw') ? [all.sgmat_mw] : []), ...best.filter((c) => c.name !== 'routed')];
     console.log(`table D=${d}: ${chosen.map((c) => c.name).join(', ')} (fastest at the sweep: ${best.map((c) => `${c.name} ${score(c.name).toFixed(1)}`).join(', ')})`);
     for (const S of sizes) {
@@ -262,7 +253,7 @@ if (phases.includes('time') && !overBudget('the timings')) {
       if (S === 1024 || S === 4096) {
         const r = await withEnv({ SDPA_WEBGPU_TIMESTAMPS: '0' }, () => timeCandidate({ name: 'routed' }, inputs, S, d, false));
         const k = report.times.find((x) => x.candidate === 'routed' && x.d === d && x.S === S && !x.causal);
-        const row = { d, S, kernel: flashPathKernel(d, S, S), call_ms: r.ms, kernel_ms: k?.kernel_ms, over_kernel_ms: k?.kernel_ms ? +(r.ms - k.kernel_ms).toFixed(3) : undefined };
+        const row = { d, S, kernel: r.routed_kernel, call_ms: r.ms, kernel_ms: k?.kernel_ms, over_kernel_ms: k?.kernel_ms ? +(r.ms - k.kernel_ms).toFixed(3) : undefined };
         report.calls.push(row);
         console.log('call', JSON.stringify(row));
       }

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 
 export const lib = await import('../../dist/src/index.js');
 export const flash = await import('../../dist/backends/flash/webgpu.js');
-export const tensorCore = await import('../../dist/backends/flash/webgpu-tensor-core.js');
+export const sgmat = await import('../../dist/backends/flash/webgpu-sgmat.js');
 export const device = await import('../../dist/src/webgpu/device.js');
 export const programs = await import('../../dist/src/webgpu/programs.js');
 export const attention = await import('../../dist/src/webgpu/attention.js');
@@ -132,6 +132,22 @@ export async function timeCall(call, flops, { minReps = 3, maxReps = 20, budgetM
 
 /** FLOPs of one attention call: 4·B·H·S·L·D, half when causal. */
 export const attentionFlops = (b, h, s, l, d, causal) => 4 * b * h * s * l * d * (causal ? 0.5 : 1);
+
+/** Why kernel variant `k` cannot run `p` (its availability, then its constraints), or undefined. */
+export function kernelReason(k, p) {
+  const a = k.availability?.();
+  if (a && !a.available) return a.reason;
+  for (const c of k.constraints ?? []) {
+    const r = c(p, 'webgpu');
+    if (r) return r;
+  }
+  return undefined;
+}
+
+/** The FLASH (webgpu) kernel the last call ran (lastDispatch()). */
+export function lastKernel() {
+  return lib.lastDispatch()?.ran?.kernel ?? '?';
+}
 
 /** Runs `fn` with environment variables set, restoring them afterwards. */
 export async function withEnv(vars, fn) {
