@@ -16,23 +16,17 @@
 // by more than TH (log2 units), so P <= 2^TH (fits f16) and O, living in registers, is rescaled
 // (a round trip through workgroup memory) only in the rare blocks where some row's reference moves.
 // Dropout zeroes P after the un-dropped normaliser is summed; 1/(1-p) joins the final 1/sum.
-// Matrix offsets are uniform per subgroup, not per workgroup: chromium.subgroup_matrix_uniformity
-// is switched off (its default is a workgroup-uniformity check). The lane/subgroup mapping
+// Matrix offsets are uniform per subgroup, not per workgroup (the prelude switches
+// chromium.subgroup_matrix_uniformity off). The lane/subgroup mapping
 // lid -> (lid / 32, lid % 32) is the linear one NVIDIA uses; the routing requires 32-wide subgroups.
 // The shape is the fastest of the H200 tile sweeps (docs/performance-webgpu.md); the sweep's
 // switches live in the bench-only scripts/probes/flash-sgmat-mw-lab.wgsl.
 //
 // Template parameters: DM (head dim, E = Ev, a multiple of 16), DK = DM / 16, KVS (K/V staged),
 // SREG (1: each lane reads its 16 scores once into registers, the faster choice above D = 64).
-enable f16;
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);
+//#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<f16>;
-@group(0) @binding(3) var<storage, read> v: array<f16>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const NW: u32 = 4u;
@@ -58,10 +52,6 @@ var<workgroup> row_inv: array<f32, NW * R>;
 // arrays start 16-byte aligned. (On NVIDIA an 8-byte variable ahead of the f16 arrays made every
 // result wrong: tile loads assume 16-byte alignment.)
 var<workgroup> flags: array<u32, 4>;
-
-alias LeftM = subgroup_matrix_left<f16, 16, 16>;
-alias RightM = subgroup_matrix_right<f16, 16, 16>;
-alias ResM = subgroup_matrix_result<f32, 16, 16>;
 
 // Copies rows [row0, row0 + nrows) of a [rows, DM] f16 matrix at `base` of q, k or v into kv_sm at
 // `dst` (row stride KST); rows at or past `limit` read as zero (ragged S and L).

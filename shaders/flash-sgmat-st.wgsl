@@ -26,15 +26,10 @@
 // Template parameters: DM (head dim, E = Ev, a multiple of 16), DK = DM / 16, NW, BC (32 or 64),
 // NC = BC / 16, QREG, KTAIL, PIPE, S16, ST (f32 | f16, the S^T element), OSC (the f32 region O
 // passes through: s_sc, or o_sc when S16), PACK (pack_f16 | pack_bf16).
-enable f16;
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);
+//#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
+//#include "pack.wgsl"
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<f16>;
-@group(0) @binding(3) var<storage, read> v: array<f16>;
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
 
 const NW: u32 = {{NW}}u;
@@ -69,19 +64,7 @@ var<workgroup> o_sc: array<f32, NW * 16u * OST>;
 // Every workgroup variable is a multiple of 16 bytes, so the matrix arrays stay 16-byte aligned.
 var<workgroup> flags: array<u32, 4>;
 
-alias LeftM = subgroup_matrix_left<f16, 16, 16>;
-alias RightM = subgroup_matrix_right<f16, 16, 16>;
-alias ResM = subgroup_matrix_result<f32, 16, 16>;
 alias SResM = subgroup_matrix_result<{{ST}}, 16, 16>;
-
-fn pack_f16(a: f32, b: f32) -> u32 { return pack2x16float(vec2<f32>(a, b)); }
-// bf16 by round-to-nearest-even on the f32 bits; NaN stays a quiet NaN.
-fn to_bf16(x: f32) -> u32 {
-  let u = bitcast<u32>(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u) { return (u >> 16u) | 0x40u; }
-  return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
-}
-fn pack_bf16(a: f32, b: f32) -> u32 { return to_bf16(a) | (to_bf16(b) << 16u); }
 
 // The K tile of keys [jt, jt + 16), head-dim columns [16 kk, 16 kk + 16), as a left matrix.
 fn k_tile(kvb: u32, jt: u32, kk: u32) -> LeftM {

@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { mwProgram, stConfig, stProgram, type StConfig } from '../backends/flash/webgpu-sgmat.js';
 import { expandDirectives, expandTemplate, type ProgramInfo } from '../src/webgpu/programs.js';
+// @ts-expect-error a bench-only JavaScript module without types
+import { labDefines, labWgsl, parseLabTiles } from '../scripts/lib/mw-lab.mjs';
 
 interface Dawn {
   create(flags: string[]): GPU;
@@ -62,6 +64,14 @@ describe.skipIf(!device)(`tensor-core shaders pass Tint with real subgroup matri
     it(name, async () => {
       const module = device!.createShaderModule({ code: wgsl(prog) });
       const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+      expect(errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`)).toEqual([]);
+    });
+  }
+  // The bench-only lab copy of the multi-subgroup kernel, with the switches of the 2026-12-01 runs.
+  for (const [tiles, d] of [['4x2x16d', 64], ['8x1x16d-f256', 64], ['2x1x32s', 128], ['4x2x16d-f3072', 128], ['1x2x64d-f2', 64], ['4x1x64d-a63', 64]] as const) {
+    it(`lab ${tiles} d${d}`, async () => {
+      const code = labWgsl(labDefines(parseLabTiles(tiles), d), (src: string, defs: Record<string, string | number>) => expandTemplate(expandDirectives(src, defs, 'lab'), defs, 'lab'));
+      const errors = (await device!.createShaderModule({ code }).getCompilationInfo()).messages.filter((m) => m.type === 'error');
       expect(errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`)).toEqual([]);
     });
   }

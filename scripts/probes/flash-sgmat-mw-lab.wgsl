@@ -39,18 +39,12 @@
 // 512 storage-buffer matrix loads take the uniform params.e as stride instead of the constant DM,
 // 1024 the softmax reads each score once into registers instead of once per pass, 2048 K/V tiles
 // prefetched into registers (direct K/V only: K one block ahead, V before barrier A)).
-enable f16;
 //#if SHUF
 enable subgroups;
 //#end
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);
+//#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<f16>;
-@group(0) @binding(3) var<storage, read> v: array<f16>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const NW: u32 = {{NW}}u;
@@ -88,10 +82,6 @@ var<workgroup> row_inv: array<f32, NW * R>;
 // NVIDIA before this change: an 8-byte variable placed ahead of the f16 arrays, which then start
 // 8 bytes off the 16-byte boundary that tile loads assume. Not yet re-run on a GPU.)
 var<workgroup> flags: array<u32, 4>;
-
-alias LeftM = subgroup_matrix_left<f16, 16, 16>;
-alias RightM = subgroup_matrix_right<f16, 16, 16>;
-alias ResM = subgroup_matrix_result<f32, 16, 16>;
 
 // Copy rows [row0, row0 + nrows) of a [rows, DM] f16 matrix at `base` of q, k or v into kv_sm at
 // `dst` (row stride KST); rows at or past `limit` read as zero (ragged S and L).
