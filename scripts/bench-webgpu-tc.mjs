@@ -222,7 +222,8 @@ if (phases.includes('time') && !overBudget('the timings')) {
   // The GPU idles at a low clock: keep it busy ~2 s before the first timing.
   {
     const ws = Number(opt('--warmup-s', '8192'));
-    const w = { q: gpuF16(gpu, [B, H, ws, 64]), k: gpuF16(gpu, [B, H, ws, 64]), v: gpuF16(gpu, [B, H, ws, 64]) };
+    const wd = dims[0];
+    const w = { q: gpuF16(gpu, [B, H, ws, wd]), k: gpuF16(gpu, [B, H, ws, wd]), v: gpuF16(gpu, [B, H, ws, wd]) };
     const t = performance.now();
     let n = 0;
     while (performance.now() - t < 2000 || n < 1) { (await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(w.q.t, w.k.t, w.v.t, { device: 'webgpu' }))).dispose(); n++; }
