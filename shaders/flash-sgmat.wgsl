@@ -9,14 +9,9 @@
 // workgroup-uniform. f16 storage, f32 accumulation; causal variants need no mask buffer.
 // Template parameters: SG (subgroup size = rows per workgroup, a multiple of 16), DMAX (head-dim bucket),
 // CAUSAL_SKIP (1: skip key blocks past the block's diagonal).
-enable f16;
-enable chromium_experimental_subgroup_matrix;
+//#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<f16>;
-@group(0) @binding(3) var<storage, read> v: array<f16>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const BR: u32 = {{SG}}u;
@@ -26,10 +21,6 @@ const DM: u32 = {{DMAX}}u;
 var<workgroup> s_tile: array<f32, BR * BC>;
 var<workgroup> p_tile: array<f16, BR * BC>;
 var<workgroup> o_tile: array<f32, BR * DM>;
-
-alias LeftM = subgroup_matrix_left<f16, 16, 16>;
-alias RightM = subgroup_matrix_right<f16, 16, 16>;
-alias ResM = subgroup_matrix_result<f32, 16, 16>;
 
 @compute @workgroup_size({{SG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

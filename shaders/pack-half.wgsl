@@ -7,15 +7,7 @@ struct PackParams { n: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
 
-fn pack_f16(a: f32, b: f32) -> u32 { return pack2x16float(vec2<f32>(a, b)); }
-
-// bf16 by round-to-nearest-even on the f32 bits; NaN stays a quiet NaN.
-fn to_bf16(x: f32) -> u32 {
-  let u = bitcast<u32>(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u) { return (u >> 16u) | 0x40u; }
-  return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
-}
-fn pack_bf16(a: f32, b: f32) -> u32 { return to_bf16(a) | (to_bf16(b) << 16u); }
+//#include "pack.wgsl"
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

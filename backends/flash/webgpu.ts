@@ -3,7 +3,7 @@
  * FLASH_ATTENTION on WebGPU: f16 storage (bf16 converted), f32 accumulation, causal variants as a
  * diagonal offset (no mask buffers), GQA, dropout with the shared RNG. Its kernel variants, in
  * priority order (the first eligible one runs; each says why not otherwise):
- * - `sgmat_mw`, `sgmat_1sg`: tensor cores through subgroup matrices (webgpu-sgmat.ts);
+ * - `sgmat_st`, `sgmat_mw`, `sgmat_1sg`: tensor cores through subgroup matrices (webgpu-sgmat.ts);
  * - `tiled_f16`: the portable kernel (webgpu-tiled.ts).
  */
 import { named } from '../../src/dispatch/constraints.js';
@@ -11,7 +11,7 @@ import type { AttentionParams, BackendPart } from '../../src/dispatch/types.js';
 import { headDimBucket } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
 import { webgpuPart } from '../../src/webgpu/part.js';
-import { sgmatCompileFailures, sgmatMwKernel, sgmatOneSubgroupKernel } from './webgpu-sgmat.js';
+import { sgmatCompileFailures, sgmatMwKernel, sgmatOneSubgroupKernel, sgmatStKernel } from './webgpu-sgmat.js';
 import { tiledF16Kernel } from './webgpu-tiled.js';
 
 const LABEL = 'flash (webgpu)';
@@ -48,7 +48,7 @@ export const flashWebgpu: BackendPart = webgpuPart({
     notes: 'WGSL, f16 storage (bf16 converted), f32 accumulation; subgroup-matrix (tensor core) kernels when the adapter exposes f16 configs, else f16 tiles sized from maxComputeWorkgroupStorageSize; causal variants without mask buffers',
   },
   constraints: [checkShaderF16, checkTileFits],
-  kernels: [sgmatMwKernel(LABEL), sgmatOneSubgroupKernel(LABEL), tiledF16Kernel(LABEL)],
+  kernels: [sgmatStKernel(LABEL), sgmatMwKernel(LABEL), sgmatOneSubgroupKernel(LABEL), tiledF16Kernel(LABEL)],
   // f16 probabilities feed the P·V product on the tensor-core path: a little more than the output rounding.
   tolerance: {
     float32: { atol: 2e-4, rtol: 2e-4 },

@@ -257,27 +257,39 @@ export async function execute(cb: CallBuffers, passes: readonly Pass[], label: s
   if (validation) throw new BackendFaultError(`${label}: WebGPU validation error (${validation.message})`);
 }
 
+/** How a program writes its output. */
+export interface OutputMode {
+  /**
+   * The program writes the call's dtype itself (16-bit dtypes packed two per u32, element 0 low):
+   * `out` is the result, with no f32 scratch and no pack pass.
+   */
+  readonly writesCallDtype?: boolean;
+}
+
 /**
- * Runs an attention program writing f32 `[bh, S, Ev]` into `out`, packs it to the call's dtype on
- * the GPU when it is a half, and returns the output tensor (its storage stays on the GPU).
+ * Runs an attention program writing `[bh, S, Ev]` into `out` — f32, packed to the call's dtype on
+ * the GPU when it is a half, unless the program writes that dtype itself — and returns the output
+ * tensor (its storage stays on the GPU).
  */
 export async function runAttention(
   label: string,
   p: AttentionParams,
   rctx: RunContext,
   build: (cb: CallBuffers, out: GPUBuffer, pre: Pass[]) => Promise<Pass[]>,
+  mode: OutputMode = {},
 ): Promise<Tensor> {
   const ctx = requireContext(label);
   const cb = new CallBuffers(ctx);
   const shape = [...p.q.shape.slice(0, -1), p.ev];
   const n = shapeSize(shape);
+  const direct = mode.writesCallDtype === true && p.dtype !== 'float32';
   let result: GPUBuffer | undefined;
   try {
-    const out = cb.storage(n * 4, 'out-f32');
+    const out = direct ? cb.storage(Math.ceil(n / 2) * 4, 'out-half') : cb.storage(n * 4, 'out-f32');
     const pre: Pass[] = [];
     const passes = [...(await build(cb, out, pre))];
     result = out;
-    if (p.dtype !== 'float32') {
+    if (p.dtype !== 'float32' && !direct) {
       const packed = cb.storage(Math.ceil(n / 2) * 4, 'out-half');
       const program: ProgramInfo = { shader: 'pack-half.wgsl', entryPoint: 'main', defines: { WG, PACK: p.dtype === 'float16' ? 'pack_f16' : 'pack_bf16' }, bindings: ['uniform', 'read', 'rw'] };
       passes.push({ program, buffers: [cb.uniform(new Uint32Array([n, 0, 0, 0]).buffer), out, packed], dispatch: dispatch1D(ctx, Math.ceil(n / 2), WG) });

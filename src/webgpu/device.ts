@@ -154,7 +154,8 @@ async function probe(): Promise<void> {
     },
     features: new Set([...device.features]),
     limits,
-    subgroupMatrixConfigs: emulate ? [{ componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 }] : realConfigs,
+    // The emulation computes in f32 whatever the result type, so it stands in for both f16 configurations.
+    subgroupMatrixConfigs: emulate ? [{ componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 }, { componentType: 'f16', resultComponentType: 'f16', M: 16, N: 16, K: 16 }] : realConfigs,
     sgmatEmulated: emulate,
     source,
     keepAlive: { gpu, adapter },

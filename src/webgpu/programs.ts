@@ -101,12 +101,14 @@ export function expandTemplate(source: string, defines: Readonly<Record<string, 
 }
 
 /**
- * Expands `//#for VAR in A..B` … `//#end` (B exclusive; A and B integers or template parameter
- * names) and `//#if NAME` / `//#if !NAME` … `//#end` (kept when the parameter is non-zero / zero)
- * at build time, so that
- * shaders can write fully unrolled code with NAMED variables (`q_{{rt}}_{{kk}}`). Subgroup matrices
- * kept in arrays indexed inside loops ended up slow and wrong on NVIDIA (docs/performance-webgpu.md);
- * named values do not. `{{VAR}}` of a loop variable is substituted here, the rest by expandTemplate.
+ * Build-time directives, so that shaders can write fully unrolled code with NAMED variables
+ * (`q_{{rt}}_{{kk}}`): subgroup matrices kept in arrays indexed inside loops ended up slow and
+ * wrong on NVIDIA (docs/performance-webgpu.md); named values do not.
+ * - `//#for VAR in A..B` … `//#end` repeats its lines for VAR = A … B-1 (A and B integers or
+ *   template parameter names) and substitutes `{{VAR}}` in them;
+ * - `//#if NAME` / `//#if !NAME` … `//#end` keeps its lines when the template parameter is
+ *   non-zero / zero.
+ * Other `{{NAME}}` placeholders are left for {@link expandTemplate}.
  */
 export function expandDirectives(source: string, defines: Readonly<Record<string, string | number>>, shader: string): string {
   if (!source.includes('//#for') && !source.includes('//#if')) return source;
@@ -116,68 +118,29 @@ export function expandDirectives(source: string, defines: Readonly<Record<string
     if (!(t in defines)) throw new Error(`${shader}: directive parameter ${t} has no value`);
     return Number(defines[t]);
   };
-  // Copies lines from `from` into `out` until the matching `//#end` (returns its index) or the end.
-  const block = (from: number, vars: Record<string, number>, out: string[] | undefined): number => {
+  // Copies lines from `from` into `out` (when given) until the matching `//#end`, whose index it
+  // returns (the end of the source when there is none).
+  const block = (from: number, vars: Readonly<Record<string, number>>, out: string[] | undefined): number => {
     for (let i = from; i < lines.length; i++) {
       const line = lines[i];
-      const f = /^\s*\/\/#for\s+(\w+)\s+in\s+(\w+)\.\.(\w+)\s*$/.exec(line);
-      const c = /^\s*\/\/#if\s+(!?)(\w+)\s*$/.exec(line);
-      if (f || c) {
-        let end = block(i + 1, vars, undefined); // where the body ends, whatever runs it
+      const loop = /^\s*\/\/#for\s+(\w+)\s+in\s+(\w+)\.\.(\w+)\s*$/.exec(line);
+      const cond = /^\s*\/\/#if\s+(!?)(\w+)\s*$/.exec(line);
+      if (loop || cond) {
+        const end = block(i + 1, vars, undefined); // where the body ends, whether or not it is kept
         if (end >= lines.length) throw new Error(`${shader}:${i + 1}: directive without //#end`);
-        if (out && f) for (let n = value(f[2]); n < value(f[3]); n++) end = block(i + 1, { ...vars, [f[1]]: n }, out);
-        if (out && c && (value(c[2]) !== 0) !== (c[1] === '!')) end = block(i + 1, vars, out);
+        if (out && loop) for (let n = value(loop[2]); n < value(loop[3]); n++) block(i + 1, { ...vars, [loop[1]]: n }, out);
+        if (out && cond && (value(cond[2]) !== 0) !== (cond[1] === '!')) block(i + 1, vars, out);
         i = end;
         continue;
       }
       if (/^\s*\/\/#end\s*$/.test(line)) return i;
-      out?.push(line.replace(/\{\{([^{}]+)\}\}/g, (m, expr: string) => {
-        const key = expr.trim();
-        if (key in vars) return String(vars[key]);
-        // An expression (`{{ch*OCT+dd}}`) of loop variables, parameters and integers; a plain
-        // parameter name is left for expandTemplate.
-        return /^\w+$/.test(key) ? m : String(evalIndex(key, (id) => (id in vars ? vars[id] : value(id)), shader));
-      }));
+      out?.push(line.replace(/\{\{(\w+)\}\}/g, (m, key: string) => (key in vars ? String(vars[key]) : m)));
     }
     return lines.length;
   };
   const out: string[] = [];
   if (block(0, {}, out) < lines.length) throw new Error(`${shader}: //#end without a directive`);
   return out.join('\n');
-}
-
-/**
- * Evaluates an integer expression of `+ - * /` (integer division) and parentheses over numbers
- * and names (looked up by `lookup`). A tiny parser, not `eval`: pages with a strict CSP run this.
- */
-function evalIndex(expr: string, lookup: (name: string) => number, shader: string): number {
-  const tokens = expr.match(/\d+|\w+|[-+*/()]/g) ?? [];
-  if (tokens.join('') !== expr.replace(/\s+/g, '')) throw new Error(`${shader}: bad directive expression {{${expr}}}`);
-  let pos = 0;
-  const atom = (): number => {
-    const t = tokens[pos++];
-    if (t === '(') {
-      const x = sum();
-      if (tokens[pos++] !== ')') throw new Error(`${shader}: unbalanced ( in {{${expr}}}`);
-      return x;
-    }
-    if (t === '-') return -atom();
-    if (t === undefined) throw new Error(`${shader}: truncated expression {{${expr}}}`);
-    return /^\d+$/.test(t) ? Number(t) : lookup(t);
-  };
-  const product = (): number => {
-    let x = atom();
-    while (tokens[pos] === '*' || tokens[pos] === '/') x = tokens[pos++] === '*' ? x * atom() : Math.trunc(x / atom());
-    return x;
-  };
-  const sum = (): number => {
-    let x = product();
-    while (tokens[pos] === '+' || tokens[pos] === '-') x = tokens[pos++] === '+' ? x + product() : x - product();
-    return x;
-  };
-  const x = sum();
-  if (pos !== tokens.length) throw new Error(`${shader}: bad directive expression {{${expr}}}`);
-  return x;
 }
 
 /** The cache key: shader, entry point and template values — init-time facts only. */

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The tensor-core WebGPU flash kernels on an NVIDIA GPU host, in one run of about 5-6 minutes
+# (docs/performance-webgpu.md). From a bundle made by gpu-bundle.sh, on the host:
+#   bash .gpu/run.sh bash scripts/gpu/webgpu-tc.sh
+# No Node.js or network needed beyond the bundle; PyTorch (python3), CMake and a C++ compiler from
+# the host. Steps, most important first, each under its own time limit:
+#   1. PyTorch FLASH / EFFICIENT / cuDNN at the same shapes (and a GPU warm-up);
+#   2. scripts/vkstats built; every candidate's pipeline compiled through Dawn with
+#      VK_LAYER_SDPA_capture: the SPIR-V, the driver's statistics of Dawn's own pipeline, vkstats
+#      on the same SPIR-V (robustness on and off), pipeline-cache ELF images through
+#      cuobjdump / nvdisasm when the driver puts any there;
+#   3. every correctness check on every candidate, then kernel time (GPU timestamps) and the whole
+#      call at S = 1024..16384, D = 64 and 128, causal and not (no layer loaded);
+#   4. the same timings at S = 4096 with Dawn's disable_robustness and disable_workgroup_init (an
+#      ablation: robustness stays on in the library), and their pipeline statistics.
+# Output: the log and webgpu-tc.tar.gz (JSON of every step, captured SPIR-V, statistics) in $OUT;
+# the digest of all steps is printed last.
+set -uo pipefail
+OUT=${OUT:-/tmp/webgpu-tc-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/webgpu-tc.log") 2>&1
+work=/tmp/webgpu-tc
+rm -rf "$work" && mkdir -p "$work/capture" "$work/capture-norobust"
+start=$SECONDS
+step() { echo; echo "== [$((SECONDS - start)) s] $*"; }
+export PYTHONUNBUFFERED=1 XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+ablation='enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,disable_robustness,disable_workgroup_init'
+layer=(VK_LAYER_PATH="$work/vkb" VK_INSTANCE_LAYERS=VK_LAYER_SDPA_capture VK_LOADER_LAYERS_ENABLE=VK_LAYER_SDPA_capture SDPA_VKCAPTURE_STATS=1)
+
+step "machine"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | head -3
+node --version; ldconfig -p | grep -c libvulkan || echo "no libvulkan in ldconfig"; echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
+
+step "1. PyTorch at the same shapes"
+timeout 75 python3 scripts/bench-torch.py --dims 64,128 --sizes 1024,2048,4096,8192,16384 --json "$work/torch.json" | tail -62
+
+step "2a. build scripts/vkstats"
+(cmake -S scripts/vkstats -B "$work/vkb" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$work/vkb" -j8 2>&1 | grep -E 'error|warning|Built target') || echo "vkstats build FAILED"
+
+step "2b. pipeline statistics (capture layer + vkstats)"
+env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture" timeout 70 node scripts/bench-webgpu-tc.mjs --phases stats --tag stats \
+  --capture "$work/capture" --vkstats "$work/vkb/vkstats" --json "$work/stats.json" --budget-s 55 2>&1 | grep -v '^Warning: maxDynamic'
+
+step "3. correctness and timing (no layer)"
+timeout 200 node scripts/bench-webgpu-tc.mjs --phases check,time --tag main --torch "$work/torch.json" --json "$work/main.json" --budget-s 175 2>&1 | grep -v '^Warning: maxDynamic'
+
+step "4a. ablation: disable_robustness, disable_workgroup_init (timing)"
+SDPA_WEBGPU_FLAGS=$ablation timeout 55 node scripts/bench-webgpu-tc.mjs --phases time --tag norobust --candidates sgmat_st,sgmat_mw,st_pipe,st_qsm,st_nw2 \
+  --sweep-sizes 4096 --sizes 4096 --torch "$work/torch.json" --json "$work/norobust.json" --budget-s 40 2>&1 | grep -v '^Warning: maxDynamic'
+
+step "4b. ablation: pipeline statistics without robustness"
+env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture-norobust" SDPA_WEBGPU_FLAGS=$ablation timeout 40 node scripts/bench-webgpu-tc.mjs --phases stats --tag stats-norobust \
+  --candidates sgmat_st,sgmat_mw,st_pipe,st_qsm --capture "$work/capture-norobust" --json "$work/stats-norobust.json" --budget-s 30 2>&1 | grep -v '^Warning: maxDynamic'
+
+step "pack"
+nvidia-smi --query-gpu=clocks.sm,temperature.gpu,power.draw --format=csv,noheader 2>&1 | head -2
+cp "$OUT/webgpu-tc.log" "$work/" 2>/dev/null
+# The driver's cache blobs can be large; the ELF images and statistics are what matter.
+tar czf "$OUT/webgpu-tc.tar.gz" -C "$work" --exclude=vkb . && ls -la "$OUT"
+if [ "$(stat -c %s "$OUT/webgpu-tc.tar.gz")" -gt 15000000 ]; then tar czf "$OUT/webgpu-tc.tar.gz" -C "$work" --exclude=vkb --exclude='*.cache' . && echo "cache blobs left out (size)"; fi
+
+step "digest"
+node scripts/gpu/webgpu-tc-digest.mjs "$work"
+echo "total $((SECONDS - start)) s"

@@ -1,0 +1,91 @@
+/**
+ * The tensor-core shaders as the GPU sees them — real subgroup matrices, not the emulation — pass
+ * Tint's validation: Dawn's null backend offers chromium-experimental-subgroup-matrix (with no
+ * configurations), so every shipped program and every configuration the benchmark times is
+ * parsed, resolved and checked for uniformity here, without a GPU. What Tint accepts there it
+ * accepts on an NVIDIA adapter (same Dawn); pipeline limits are checked by the kernels' constraints.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { mwProgram, stConfig, stProgram, type StConfig } from '../backends/flash/webgpu-sgmat.js';
+import { expandDirectives, expandTemplate, type ProgramInfo } from '../src/webgpu/programs.js';
+// @ts-expect-error a bench-only JavaScript module without types
+import { labDefines, labWgsl, parseLabTiles } from '../scripts/lib/mw-lab.mjs';
+
+interface Dawn {
+  create(flags: string[]): GPU;
+  globals: object;
+}
+
+/**
+ * Dawn's null backend, or why there is none (the optional `webgpu` package missing). The GPU and
+ * adapter objects are returned too: Dawn aborts the process if they are collected under a live device.
+ */
+async function nullDevice(): Promise<{ device?: GPUDevice; why?: string; keepAlive?: unknown[] }> {
+  let dawn: Dawn;
+  try {
+    dawn = createRequire(import.meta.url)('webgpu') as Dawn;
+  } catch (err) {
+    return { why: `the optional package 'webgpu' (Dawn for Node) is not installed (${(err as Error).message.split('\n')[0]})` };
+  }
+  for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  const gpu = dawn.create(['backend=null', 'enable-dawn-features=allow_unsafe_apis']);
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return { why: "Dawn's null backend gave no adapter" };
+  const features = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as GPUFeatureName[];
+  const missing = features.filter((f) => !adapter.features.has(f));
+  if (missing.length) return { why: `Dawn's null adapter lacks ${missing.join(', ')}` };
+  return { device: await adapter.requestDevice({ requiredFeatures: features }), keepAlive: [gpu, adapter] };
+}
+
+const { device, why, keepAlive } = await nullDevice();
+
+function wgsl(prog: ProgramInfo): string {
+  const read = (f: string) => readFileSync(new URL(`../shaders/${f}`, import.meta.url), 'utf8');
+  const src = read(prog.shader).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f: string) => read(f));
+  return expandTemplate(expandDirectives(src, prog.defines, prog.shader), prog.defines, prog.shader);
+}
+
+const st = (c: Partial<StConfig>, d: number): StConfig => ({ ...stConfig(d), ...c });
+const programs: [string, ProgramInfo][] = [
+  ...[16, 32, 64, 96, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sgmat_st d${d}${tail ? ' tail' : ''}`, stProgram(st({}, d), d, tail, 'float16')])),
+  ['sgmat_st d64 bf16', stProgram(st({}, 64), 64, false, 'bfloat16')],
+  ...([
+    [{ qreg: true }, 128], [{ qreg: false }, 64], [{ nw: 2 }, 64], [{ nw: 4 }, 128], [{ pipe: true }, 64], [{ pipe: true, qreg: false }, 128],
+    [{ s16: true }, 64], [{ s16: true, pipe: true, nw: 2 }, 128], [{ bc: 32 }, 64], [{ bc: 32, s16: true, qreg: false }, 96],
+  ] as [Partial<StConfig>, number][]).map(([c, d]): [string, ProgramInfo] => [`st ${JSON.stringify(c)} d${d} tail`, stProgram(st(c, d), d, true, 'float16')]),
+  ...[16, 64, 128, 256].flatMap((d) => [d, d + 3].map((l): [string, ProgramInfo] => [`sgmat_mw d${d} L=${l}`, mwProgram(d, l)])),
+  ['sgmat_1sg d64', { shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: 64, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }],
+];
+
+describe.skipIf(!device)(`tensor-core shaders pass Tint with real subgroup matrices${why ? ` (skipped: ${why})` : ''}`, () => {
+  for (const [name, prog] of programs) {
+    it(name, async () => {
+      const module = device!.createShaderModule({ code: wgsl(prog) });
+      const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+      expect(errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`)).toEqual([]);
+    });
+  }
+  // The bench-only lab copy of the multi-subgroup kernel, with the switches of the 2026-12-01 runs.
+  for (const [tiles, d] of [['4x2x16d', 64], ['8x1x16d-f256', 64], ['2x1x32s', 128], ['4x2x16d-f3072', 128], ['1x2x64d-f2', 64], ['4x1x64d-a63', 64]] as const) {
+    it(`lab ${tiles} d${d}`, async () => {
+      const code = labWgsl(labDefines(parseLabTiles(tiles), d), (src: string, defs: Record<string, string | number>) => expandTemplate(expandDirectives(src, defs, 'lab'), defs, 'lab'));
+      const errors = (await device!.createShaderModule({ code }).getCompilationInfo()).messages.filter((m) => m.type === 'error');
+      expect(errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`)).toEqual([]);
+    });
+  }
+  it('a shader Tint rejects is reported (the check can fail)', async () => {
+    const bad = wgsl(stProgram(st({}, 64), 64, false, 'float16')).replace('subgroupMatrixStore<row_major>(&s_sc', 'subgroupMatrixStore<row_major>(&p_sc');
+    const errors = (await device!.createShaderModule({ code: bad }).getCompilationInfo()).messages.filter((m) => m.type === 'error');
+    expect(errors.length).toBeGreaterThan(0);
+  });
+});
+
+describe('Tint validation setup', () => {
+  it('has a null device or says why not', () => {
+    expect(keepAlive === undefined).toBe(device === undefined);
+    if (!device) expect(why!.length).toBeGreaterThan(10);
+    else expect(device.features.has('chromium-experimental-subgroup-matrix')).toBe(true);
+  });
+});
