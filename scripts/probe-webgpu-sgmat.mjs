@@ -6,7 +6,8 @@
 // Usage: node scripts/probe-webgpu-sgmat.mjs [--modes mma,wgr,...] [--na 4,8] [--nw 4,8] [--wst 16,24] [--json out.json]
 import { performance } from 'node:perf_hooks';
 import { readFileSync, writeFileSync } from 'node:fs';
-const { getWebGpuDevice, gpuContext, initWebGpu } = await import('../dist/src/webgpu/device.js');
+const { gpuContext, initWebGpu } = await import('../dist/src/webgpu/device.js');
+const { getWebGpuDevice } = await import('../dist/src/index.js');
 const { expandDirectives, expandTemplate } = await import('../dist/src/webgpu/programs.js');
 const { emulateSubgroupMatrix } = await import('../dist/src/webgpu/sgmat-emulation.js');
 

@@ -38,7 +38,7 @@ export async function setUp() {
   }
   console.log('adapter', JSON.stringify(ctx.adapterInfo), 'features', [...ctx.features].join(','));
   console.log('subgroup matrices', JSON.stringify(ctx.subgroupMatrixConfigs), 'maxComputeWorkgroupStorageSize', ctx.limits.maxComputeWorkgroupStorageSize);
-  return { ctx, gpu: await device.getWebGpuDevice() };
+  return { ctx, gpu: await lib.getWebGpuDevice() };
 }
 
 let seed = 7;
