@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { capabilities, sdpa, tensor, withBackends, BackendFaultError, SDPBackend, SdpaDispatchError } from '../src/index.js';
-import { gpuAvailability, gpuContext, injectDeviceForTesting, initWebGpu } from '../src/webgpu/device.js';
+import { dawnFlags, gpuAvailability, gpuContext, injectDeviceForTesting, initWebGpu } from '../src/webgpu/device.js';
 import { efficientWebgpu } from '../backends/efficient/webgpu.js';
 import { buildParams } from '../src/params.js';
 
@@ -54,5 +54,17 @@ describe('webgpu device lifecycle', () => {
     // The CPU is untouched.
     const cpu = await sdpa(q, q, q);
     expect(cpu.device).toBe('cpu');
+  });
+});
+
+describe('SDPA_WEBGPU_FLAGS', () => {
+  // A regression: the list was split at every comma, so a value holding commas reached Dawn in
+  // pieces ("Flags expected argument format is <key>=<value>") and WebGPU was unavailable.
+  it('splits options only before a key=, so feature lists keep their commas', () => {
+    expect(dawnFlags({ SDPA_WEBGPU_FLAGS: 'enable-dawn-features=allow_unsafe_apis,disable_robustness, dlopen=/x.so' })).toEqual([
+      'enable-dawn-features=allow_unsafe_apis,disable_robustness',
+      'dlopen=/x.so',
+    ]);
+    expect(dawnFlags({})).toEqual(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
   });
 });

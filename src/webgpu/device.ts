@@ -82,7 +82,8 @@ const LIMIT_NAMES: readonly (keyof GpuLimits)[] = [
  * `vulkan_enable_f16_on_nvidia` lets NVIDIA's Vulkan driver offer `shader-f16`; both are harmless
  * elsewhere. `SDPA_WEBGPU_FLAGS` (comma-separated `key=value` Dawn options; a value may hold commas) replaces them.
  */
-function dawnFlags(env: Record<string, string | undefined>): string[] {
+/** @internal The Dawn options for `env` (exported for tests). */
+export function dawnFlags(env: Record<string, string | undefined>): string[] {
   const custom = env.SDPA_WEBGPU_FLAGS;
   // Options are key=value and a value may hold commas (enable-dawn-features=a,b): split only before a key.
   if (custom !== undefined) return custom.split(/,(?=\s*[A-Za-z][\w-]*=)/).map((s) => s.trim()).filter(Boolean);
