@@ -101,6 +101,8 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
     }
     const ran = flashCpu().kernel!;
     expect(lastDispatch()?.ran).toEqual({ backend: 'FLASH_ATTENTION', device: 'cpu', kernel: ran });
+    expect(lastDispatch()?.kernel).toBe(ran);
+    expect(lastDispatch()?.backend).toBe('FLASH_ATTENTION');
     expect(lines[0]).toMatch(new RegExp(`^\\[sdpa\\] FLASH_ATTENTION \\(cpu\\) kernel ${ran} for q \\[1, 2, 16, 32\\]`));
   });
 

@@ -21,6 +21,12 @@ export interface DispatchRecord {
   readonly ms: number;
   /** The `verify` check of this call (rows, worst error against the tolerance, its cost), when it was asked for. */
   readonly verify?: VerifyRecord;
+  /** Shorthand for `ran.backend`: the backend that produced the result (null when none could run). */
+  readonly backend: string | null;
+  /** Shorthand for `ran.device`. */
+  readonly device: string | null;
+  /** Shorthand for `ran.kernel`: the kernel variant that produced the result, e.g. `avx2_fp32`. */
+  readonly kernel: string | null;
 }
 
 /** Receives each dispatch line and record. */
@@ -64,7 +70,8 @@ export function formatDispatchLine(r: DispatchRecord): string {
 }
 
 /** Stores the record and emits the log line when logging is on. */
-export function recordDispatch(r: DispatchRecord): void {
+export function recordDispatch(fields: Omit<DispatchRecord, 'backend' | 'device' | 'kernel'>): void {
+  const r: DispatchRecord = { ...fields, backend: fields.ran?.backend ?? null, device: fields.ran?.device ?? null, kernel: fields.ran?.kernel ?? null };
   last = r;
   const env = envLogOn();
   if (!env && !logger) return;
