@@ -2,21 +2,10 @@
 // buffer, like PyTorch's math path — simple on purpose; it is the GPU-side reference.
 // Template parameters: WORD/ELEM (q, k, v storage: f32 words, or u32 words of two f16/bf16),
 // MASK_WORD/MASK_ELEM (mask storage: f32/f16/bf16/bool), WG (threads per workgroup).
-//#include "common.wgsl"
+//#include "attn-inputs.wgsl"
 
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<{{WORD}}>;
-@group(0) @binding(2) var<storage, read> k: array<{{WORD}}>;
-@group(0) @binding(3) var<storage, read> v: array<{{WORD}}>;
-@group(0) @binding(4) var<storage, read> mask: array<{{MASK_WORD}}>;
-@group(0) @binding(5) var<storage, read> mask_base: array<u32>;
 @group(0) @binding(6) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
-
-fn ld_q(i: u32) -> f32 { return decode_{{ELEM}}(q[i / {{PER_WORD}}u], i); }
-fn ld_k(i: u32) -> f32 { return decode_{{ELEM}}(k[i / {{PER_WORD}}u], i); }
-fn ld_v(i: u32) -> f32 { return decode_{{ELEM}}(v[i / {{PER_WORD}}u], i); }
-fn ld_mask(i: u32) -> f32 { return decode_{{MASK_ELEM}}(mask[i / {{MASK_PER_WORD}}u], i); }
 
 // Workgroups are laid out 2-D (x up to 65535) so large problems fit the dispatch limits.
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
