@@ -14,7 +14,7 @@ import { withBackends } from '../../src/dispatch/scope.js';
 import { outputTensor } from '../../src/cpu/layout.js';
 import { SdpaAbortError, SdpaRangeError, SdpaTypeError, describeValue } from '../../src/errors.js';
 import { buildParams, type SdpaOptions } from '../../src/params.js';
-import { SdpaDispatchError } from '../../src/sdpa.js';
+import { SdpaDispatchError } from '../../src/dispatch/no-backend.js';
 import { Tensor } from '../../src/tensor.js';
 import { mergeStates } from '../../src/advanced/merge.js';
 
