@@ -270,12 +270,14 @@ function checkShape(fn: string, shape: unknown): number[] {
   if (!Array.isArray(shape)) {
     throw new SdpaTypeError(fn, { argument: 'shape', expected: 'an array of non-negative integers', received: describeValue(shape) });
   }
-  shape.forEach((d, i) => {
+  // An index loop, not forEach: forEach skips the holes of a sparse array such as [1, , 4].
+  for (let i = 0; i < shape.length; i++) {
+    const d: unknown = shape[i];
     if (typeof d !== 'number' || !Number.isInteger(d)) {
       throw new SdpaTypeError(fn, { argument: `shape[${i}]`, expected: 'an integer', received: describeValue(d) });
     }
     if (d < 0) throw new SdpaRangeError(fn, { argument: `shape[${i}]`, expected: 'a non-negative integer', received: `${d}` });
-  });
+  }
   const n = shapeSize(shape as number[]);
   if (n > MAX_TENSOR_ELEMENTS) {
     throw new SdpaRangeError(fn, { argument: 'shape', expected: `at most ${MAX_TENSOR_ELEMENTS} elements`, received: `[${shape.join(', ')}] = ${n} elements` });

@@ -5,16 +5,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  FlashAttention,
   KvCache,
   MultiHeadAttention,
   SDPBackend,
+  SdpaTypeError,
+  Tensor,
+  explainDispatch,
+  flashAttnFunc,
+  sdpa,
+  sdpaSplitKv,
   flashAttnWithKvcache,
   registerBackend,
   tensor,
   unregisterBackend,
   withBackends,
-  type Tensor,
 } from '../src/index.js';
+import { splitKvWorkers } from '../backends/efficient/split-kv.js';
 import { rng, randTensor } from './helpers/random.js';
 import { testBackend } from './helpers/test-backend.js';
 
@@ -118,5 +125,140 @@ describe('validate, then write: a failed call leaves every cache bit-identical',
     const a = await (await mha.forward(x, { isCausal: true, kvCache: cache })).toFloat32();
     const b = await (await mha.forward(x, { isCausal: true, kvCache: fresh })).toFloat32();
     expect(a).toEqual(b);
+  });
+});
+
+describe('tensors: validated in one place, immutable, disposed means unusable', () => {
+  it('the exported Tensor constructor validates data class, extent, strides and offset', () => {
+    const ok = new Tensor({ shape: [2, 3], dtype: 'float32', data: new Float32Array(6) });
+    expect(ok.size).toBe(6);
+    const bad: [unknown, RegExp][] = [
+      [{ shape: [2, 3], dtype: 'float16', data: new Float32Array(6) }, /Tensor: data: expected a Uint16Array for dtype 'float16', got Float32Array\(6\)/],
+      [{ shape: [2, 3], dtype: 'float32', data: new Float32Array(5) }, /Tensor: data: expected at least 6 elements/],
+      [{ shape: [2, 3], dtype: 'float32', data: new Float32Array(6), offset: 1 }, /Tensor: data: expected at least 7 elements/],
+      [{ shape: [2, 3], dtype: 'float32', data: new Float32Array(6), strides: [3, -1] }, /Tensor: strides\[1\]: expected a non-negative integer/],
+      [{ shape: [2, 3], dtype: 'float32', data: new Float32Array(6), strides: [3] }, /Tensor: strides: expected an array of 2/],
+      [{ shape: [2, 3], dtype: 'float32', data: new Float32Array(6), offset: 0.5 }, /Tensor: offset: expected a non-negative integer/],
+      [{ shape: [2, 3], dtype: 'float64', data: new Float32Array(6) }, /Tensor: dtype/],
+      [{ shape: [2, 3], dtype: 'float32' }, /Tensor: init: expected exactly one of data \(CPU\) and storage \(device\), got neither/],
+      [{ shape: [1, , 4], dtype: 'float32', data: new Float32Array(4) }, /Tensor: shape\[1\]: expected an integer, got undefined/],
+    ];
+    for (const [init, message] of bad) {
+      const f = () => new Tensor(init as never);
+      expect(f).toThrow(message);
+      try {
+        f();
+      } catch (e) {
+        expect(['SdpaTypeError', 'SdpaRangeError']).toContain((e as Error).name);
+      }
+    }
+  });
+
+  it('a sparse shape [1,,4] names the hole instead of "expected length NaN"', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => tensor(new Float32Array(4), [1, , 4])).toThrow(/tensor: shape\[1\]: expected an integer, got undefined/);
+  });
+
+  it('data, offset, shape and strides cannot be reassigned (the tensor is frozen)', () => {
+    const t = tensor(new Float32Array(8).fill(1), [1, 1, 2, 4]);
+    expect(Object.isFrozen(t)).toBe(true);
+    expect(() => ((t as { data: unknown }).data = new Float32Array(8))).toThrow(TypeError);
+    expect(() => ((t as { offset: number }).offset = 3)).toThrow(TypeError);
+    expect(() => ((t as { dtype: string }).dtype = 'float16')).toThrow(TypeError);
+    expect(t.toFloat32Sync()).toEqual(new Float32Array(8).fill(1));
+  });
+
+  it('a disposed CPU tensor is refused as an input (naming it) and cannot be read', async () => {
+    const r = rng(3);
+    const q = randTensor(r, [1, 2, 4, 8]), k = randTensor(r, [1, 2, 5, 8]), v = randTensor(r, [1, 2, 5, 8]);
+    v.dispose();
+    v.dispose(); // twice is fine
+    const err = await rejection(sdpa(q, k, v));
+    expect(err.name).toBe('SdpaTypeError');
+    expect(err.message).toMatch(/^sdpa: v: expected a tensor with live storage .* got a disposed tensor/);
+    expect(() => explainDispatch(q, k, v)).toThrow(/explainDispatch: v: /);
+    await expect(v.toFloat32()).rejects.toThrow(SdpaTypeError);
+    expect(() => v.toFloat32Sync()).toThrow(SdpaTypeError);
+  });
+
+  it('an input detached before the call is refused naming it', async () => {
+    const r = rng(4);
+    const q = randTensor(r, [1, 2, 4, 8]), k = randTensor(r, [1, 2, 5, 8]), v = randTensor(r, [1, 2, 5, 8]);
+    structuredClone(k.data!.buffer, { transfer: [k.data!.buffer as ArrayBuffer] });
+    const err = await rejection(sdpa(q, k, v));
+    expect(err.message).toMatch(/^sdpa: k: expected a tensor with live storage .*detached/);
+  });
+
+  it('EFFICIENT (which yields between row blocks) rejects when v is detached during the call, never resolves with NaN', async () => {
+    for (const backend of [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]) {
+      const r = rng(5);
+      const q = randTensor(r, [1, 4, 256, 32]), k = randTensor(r, [1, 4, 256, 32]), v = randTensor(r, [1, 4, 256, 32]);
+      const call = withBackends([backend], () => sdpa(q, k, v));
+      // Detach right after the call was made: the kernel is on its way (or about to start).
+      await Promise.resolve();
+      structuredClone(v.data!.buffer, { transfer: [v.data!.buffer as ArrayBuffer] });
+      const err = await rejection(call);
+      expect(err.name, `${backend}: ${err.message}`).toBe('SdpaTypeError');
+      expect(err.message, backend).toMatch(/^sdpa: v: expected storage left as it was until the call settles/);
+    }
+  });
+});
+
+describe('options are own properties, validated strictly', () => {
+  it('Object.prototype.isCausal = true changes nothing (sdpa, explainDispatch, flash-attn, modules)', async () => {
+    const r = rng(11);
+    const q = randTensor(r, [1, 2, 6, 8]), k = randTensor(r, [1, 2, 6, 8]), v = randTensor(r, [1, 2, 6, 8]);
+    const plain = await (await sdpa(q, k, v)).toFloat32();
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.isCausal = true;
+    proto.causal = true;
+    proto.scale = 100;
+    proto.dropoutP = 0.5;
+    try {
+      expect(await (await sdpa(q, k, v)).toFloat32()).toEqual(plain);
+      expect(await (await sdpa(q, k, v, {})).toFloat32()).toEqual(plain);
+      expect(explainDispatch(q, k, v).toString()).not.toMatch(/causal upper-left/);
+      const bshd = (t: Tensor) => tensor(t.toFloat32Sync(), [1, 6, 2, 8]);
+      const a = await (await flashAttnFunc(bshd(q), bshd(k), bshd(v))).toFloat32();
+      delete proto.isCausal; delete proto.causal; delete proto.scale; delete proto.dropoutP;
+      const b = await (await flashAttnFunc(bshd(q), bshd(k), bshd(v))).toFloat32();
+      expect(a).toEqual(b);
+    } finally {
+      delete proto.isCausal;
+      delete proto.causal;
+      delete proto.scale;
+      delete proto.dropoutP;
+    }
+  });
+
+  it('typos and bad values throw naming the key: FlashAttention, MultiHeadAttention (rope base), KvCache.append', () => {
+    expect(() => new FlashAttention({ casual: true } as never)).toThrow(/FlashAttention: opts\.casual: expected one of the options causal, dropout, flash, scale, seed, got an unknown option "casual"/);
+    expect(() => new FlashAttention({ scale: NaN })).toThrow(/FlashAttention: opts\.scale: expected a finite number, got NaN/);
+    expect(() => new FlashAttention({ causal: 'yes' } as never)).toThrow(/FlashAttention: opts\.causal: expected a boolean/);
+    expect(() => new MultiHeadAttention({ dModel: 16, numHeads: 2, rope: { base: NaN } })).toThrow(/MultiHeadAttention: opts\.rope\.base: expected a finite number > 1/);
+    expect(() => new MultiHeadAttention({ dModel: 16, numHeads: 2, rope: { bse: 10 } as never })).toThrow(/opts\.rope\.bse/);
+    expect(() => new MultiHeadAttention({ dModel: 16, numHeads: 2, numHeds: 1 } as never)).toThrow(/MultiHeadAttention: opts\.numHeds/);
+    const cache = new KvCache();
+    expect(() => cache.append(new Float32Array(3), new Float32Array(16), 1, 2, 1, 8)).toThrow(/KvCache\.append: k: expected length b·s·hkv·d = 1·2·1·8 = 16, got length 3/);
+    expect(() => cache.append(new Float32Array(16), new Float32Array(16), 1, 2, 1, 0)).toThrow(/KvCache\.append: d: expected a positive integer/);
+    expect(cache.length).toBe(0);
+  });
+
+  it('FlashAttention.forward(null, …) is a library error naming q', async () => {
+    const err = await rejection(new FlashAttention().forward(null as never, null as never, null as never));
+    expect(err.name).toBe('SdpaTypeError');
+    expect(err.message).toMatch(/^FlashAttention\.forward: q: expected a Tensor/);
+  });
+
+  it('sdpaSplitKv: workers validated and capped at the available cores', async () => {
+    const { availableParallelism } = await import('node:os');
+    expect(splitKvWorkers(2 ** 31, 256)).toBe(Math.min(availableParallelism(), 256));
+    expect(splitKvWorkers(2 ** 31, 1)).toBe(1);
+    expect(splitKvWorkers(0, 256)).toBe(0);
+    const r = rng(12);
+    const q = randTensor(r, [1, 1, 4, 8]), k = randTensor(r, [1, 1, 64, 8]), v = randTensor(r, [1, 1, 64, 8]);
+    await expect(sdpaSplitKv(q, k, v, { workers: 1.5 })).rejects.toThrow(/sdpaSplitKv: opts\.workers: expected a non-negative integer/);
+    await expect(sdpaSplitKv(q, k, v, { workers: 2 ** 53 })).rejects.toThrow(/opts\.workers/);
+    await expect(sdpaSplitKv(q, k, v, { wrkers: 2 } as never)).rejects.toThrow(/sdpaSplitKv: opts\.wrkers/);
   });
 });

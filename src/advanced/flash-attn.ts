@@ -43,7 +43,7 @@ const FLASH_KEYS = ['dropoutP', 'softmaxScale', 'causal', 'windowSize', 'softcap
 
 /** Checks the option object's keys and the fields sdpa's own validation does not cover. */
 export function checkFlashOptions(fn: string, opts: unknown, extra: readonly string[] = []): FlashAttnOptions {
-  if (opts === undefined) return {};
+  if (opts === undefined) return ownOptions({});
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
   const allowed: readonly string[] = [...FLASH_KEYS, ...extra];
   for (const key of Object.keys(opts)) {
