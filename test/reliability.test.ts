@@ -11,6 +11,8 @@ import {
   SDPBackend,
   SdpaTypeError,
   Tensor,
+  capabilities,
+  lastDispatch,
   explainDispatch,
   flashAttnFunc,
   sdpa,
@@ -22,6 +24,11 @@ import {
   withBackends,
 } from '../src/index.js';
 import { splitKvWorkers } from '../backends/efficient/split-kv.js';
+import { mathReference } from '../backends/math/cpu.js';
+import { loadNative } from '../backends/flash/native.js';
+import { buildParams } from '../src/params.js';
+import { compare } from './helpers/compare.js';
+import { testedParts } from './helpers/parts.js';
 import { rng, randTensor } from './helpers/random.js';
 import { testBackend } from './helpers/test-backend.js';
 
@@ -260,5 +267,56 @@ describe('options are own properties, validated strictly', () => {
     await expect(sdpaSplitKv(q, k, v, { workers: 1.5 })).rejects.toThrow(/sdpaSplitKv: opts\.workers: expected a non-negative integer/);
     await expect(sdpaSplitKv(q, k, v, { workers: 2 ** 53 })).rejects.toThrow(/opts\.workers/);
     await expect(sdpaSplitKv(q, k, v, { wrkers: 2 } as never)).rejects.toThrow(/sdpaSplitKv: opts\.wrkers/);
+  });
+});
+
+describe('SharedArrayBuffer and resizable ArrayBuffer inputs', () => {
+  const onShared = (t: Tensor, resizable = false): Tensor => {
+    const d = t.data as Float32Array;
+    const buf = resizable ? new ArrayBuffer(d.byteLength, { maxByteLength: d.byteLength * 2 }) : new SharedArrayBuffer(d.byteLength);
+    const a = new Float32Array(buf, 0, d.length);
+    a.set(d);
+    return tensor(a, t.shape, 'float32');
+  };
+
+  it('SharedArrayBuffer-backed q/k/v/mask run on every eligible part and equal the reference (FLASH (cpu) included)', async () => {
+    await capabilities();
+    const r = rng(21);
+    const q = onShared(randTensor(r, [1, 2, 8, 16])), k = onShared(randTensor(r, [1, 2, 9, 16])), v = onShared(randTensor(r, [1, 2, 9, 16]));
+    const mask = onShared(randTensor(r, [8, 9]));
+    const ran: string[] = [];
+    for (const { backend, part } of testedParts()) {
+      const opts = { attnMask: mask, device: part.device };
+      const cand = explainDispatch(q, k, v, opts).candidates.find((c) => c.backend === backend)!;
+      if (!cand.eligible) continue;
+      const expected = mathReference(buildParams('t', q, k, v, opts));
+      const out = await withBackends([backend], () => sdpa(q, k, v, opts));
+      const c = compare(await out.toFloat32(), expected, part.tolerance.float32);
+      out.dispose();
+      expect(c.ok, `${backend} (${part.device}): ${c.message}`).toBe(true);
+      ran.push(`${backend} (${part.device})`);
+    }
+    if (loadNative().ok) expect(ran).toContain('FLASH_ATTENTION (cpu)');
+  });
+
+  it('a resizable ArrayBuffer makes FLASH (cpu) ineligible with a reason; the call runs on the next backend, correct', async () => {
+    const r = rng(22);
+    const q = randTensor(r, [1, 2, 8, 16]), k = onShared(randTensor(r, [1, 2, 9, 16]), true), v = randTensor(r, [1, 2, 9, 16]);
+    const flash = explainDispatch(q, k, v).candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!;
+    expect(flash.eligible).toBe(false);
+    expect(flash.reasons.join('\n')).toMatch(/flash \(cpu\) reads its inputs in place off the event loop and needs fixed-length buffers; k is over a resizable ArrayBuffer/);
+    const out = await sdpa(q, k, v);
+    expect(lastDispatch()!.ran!.backend).not.toBe(SDPBackend.FLASH_ATTENTION);
+    expect(compare(await out.toFloat32(), mathReference(buildParams('t', q, k, v, {})), { atol: 1e-5, rtol: 1e-5 }).ok).toBe(true);
+  });
+
+  it('a resizable buffer shrunk during an EFFICIENT call rejects naming it', async () => {
+    const r = rng(23);
+    const q = randTensor(r, [1, 4, 256, 32]), k = randTensor(r, [1, 4, 256, 32]), v = onShared(randTensor(r, [1, 4, 256, 32]), true);
+    const call = withBackends([SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v));
+    await Promise.resolve();
+    (v.data!.buffer as ArrayBuffer & { resize(n: number): void }).resize(16);
+    const err = await rejection(call);
+    expect(err.message).toMatch(/^sdpa: v: expected storage left as it was until the call settles/);
   });
 });

@@ -64,11 +64,23 @@ function dims4(t: Tensor): [number, number, number, number] {
   return [b, r >= 3 ? s[r - 3] : 1, s[r - 2], s[r - 1]];
 }
 
+/**
+ * `a`, or a copy of it when its memory is a SharedArrayBuffer or a resizable ArrayBuffer:
+ * onnxruntime-node reads a feed's bytes through N-API's ArrayBuffer accessor, which rejects shared
+ * memory ("Invalid argument" from session.run, on every call), and a resizable buffer could shrink
+ * while the session reads it. One O(N) copy next to ORT's O(S·L) scores.
+ */
+function unshared<T extends Float32Array | Uint16Array | Uint8Array>(a: T): T {
+  const b = a.buffer as ArrayBufferLike & { resizable?: boolean };
+  const shared = typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
+  return shared || b.resizable === true ? (a.slice() as T) : a;
+}
+
 /** Data of q/k/v in the graph dtype, row-major: the tensor's own storage when already so. */
 function feedData(t: Tensor, g: GraphFloat): Float32Array | Uint16Array {
   if (t.dtype !== 'float32' && g === 'float32') return t.toFloat32Sync(); // upcast: exact, O(N)
   if (t.dtype !== g) throw new Error(`feedData: ${t.dtype} input for a ${g} graph`);
-  return t.contiguousData() as Float32Array | Uint16Array; // same dtype: shared when contiguous
+  return unshared(t.contiguousData() as Float32Array | Uint16Array); // same dtype: shared when contiguous
 }
 
 interface MaskFeed {
@@ -103,7 +115,7 @@ function maskFeed(p: AttentionParams, g: GraphFloat, cfg: EngineConfig, causalIn
     const t = p.mask.tensor;
     const sameType = (p.mask.kind === 'bool' && kind === 'bool') || (p.mask.kind === 'float' && t.dtype === g);
     if (sameType && t.data && t.isContiguous && t.size === n && t.shape[t.shape.length - 1] === L && (t.shape.length < 2 || t.shape[t.shape.length - 2] === S)) {
-      return { data: t.contiguousData() as Float32Array | Uint16Array | Uint8Array, dims: [Bm, Hm, S, L], kind };
+      return { data: unshared(t.contiguousData() as Float32Array | Uint16Array | Uint8Array), dims: [Bm, Hm, S, L], kind };
     }
   }
 
