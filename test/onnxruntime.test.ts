@@ -153,7 +153,7 @@ describe.runIf(available)('ONNXRUNTIME (cpu)', () => {
       await vsMath(t4(1, 2, 9, 3, 86), t4(1, 2, 9, 3, 87), t4(1, 2, 9, 3, 88), { isCausal: true }); // head dim 3
       await vsMath(t4(1, 2, 6, 8, 83), t4(1, 2, 9, 8, 84), t4(1, 2, 9, 8, 85), { isCausal: true }); // S ≠ L
       expect(keys).toEqual([
-        'cpu|GroupQueryAttention|float32|full|scale=0.2|mask=none|heads=4/2|dim=16',
+        'cpu|GroupQueryAttention|float32|full|scale=input|mask=none|heads=4/2|dim=16',
         'cpu|Attention|float32|causal|scale=default|mask=none',
       ]);
     });

@@ -320,3 +320,76 @@ describe('SharedArrayBuffer and resizable ArrayBuffer inputs', () => {
     expect(err.message).toMatch(/^sdpa: v: expected storage left as it was until the call settles/);
   });
 });
+
+describe('backends agree on overflow, or say why they cannot', () => {
+  it('scale 1e39 (beyond float32): float32-scaling parts are ineligible with a reason; the others agree with MATH, finite', async () => {
+    await capabilities();
+    const r = rng(31);
+    const q = randTensor(r, [1, 2, 4, 8], 'float32', 0.01), k = randTensor(r, [1, 2, 5, 8], 'float32', 0.01), v = randTensor(r, [1, 2, 5, 8]);
+    const ran: string[] = [];
+    for (const { backend, part } of testedParts()) {
+      const opts = { scale: 1e39, device: part.device };
+      const cand = explainDispatch(q, k, v, opts).candidates.find((c) => c.backend === backend)!;
+      if (!cand.eligible) {
+        if (part.availability().available && /flash|onnx|webgpu/.test(part.label)) expect(cand.reasons.join('\n'), part.label).toMatch(/applies scale in float32; scale 1e\+39 is beyond float32's range/);
+        continue;
+      }
+      const got = await (await withBackends([backend], () => sdpa(q, k, v, opts))).toFloat32();
+      expect(got.every(Number.isFinite), `${backend} (${part.device})`).toBe(true);
+      expect(compare(got, mathReference(buildParams('t', q, k, v, opts)), part.tolerance.float32).ok, `${backend} (${part.device})`).toBe(true);
+      ran.push(`${backend} (${part.device})`);
+    }
+    expect(ran).toContain('MATH (cpu)');
+    expect(ran).toContain('EFFICIENT_ATTENTION (cpu)');
+    expect(ran).not.toContain('FLASH_ATTENTION (cpu)');
+    expect(ran).not.toContain('ONNXRUNTIME (cpu)');
+  });
+
+  it('rows whose every score is −∞ from the data (k holds −∞) give zeros on every backend, ORT included (PyTorch 2.5+ safe softmax)', async () => {
+    await capabilities();
+    const S = 4, L = 6, E = 8;
+    const qv = new Float32Array(2 * S * E).fill(0.5);
+    const kv = new Float32Array(2 * L * E).map((_, i) => Math.sin(i));
+    for (let j = 0; j < L; j++) kv[L * E + j * E] = -Infinity; // head 1: every key has −∞ in dim 0 and q = 0.5 there → every score −∞; head 0 stays finite
+    const q = tensor(qv, [1, 2, S, E]), k = tensor(kv, [1, 2, L, E]), v = tensor(new Float32Array(2 * L * E).map((_, i) => Math.cos(i)), [1, 2, L, E]);
+    const expected = mathReference(buildParams('t', q, k, v, {}));
+    for (let i = S * E; i < 2 * S * E; i++) expect(expected[i]).toBe(0);
+    const ran: string[] = [];
+    for (const { backend, part } of testedParts().filter((x) => x.part.device === 'cpu')) {
+      const cand = explainDispatch(q, k, v).candidates.find((c) => c.backend === backend)!;
+      if (!cand.eligible) continue;
+      const got = await (await withBackends([backend], () => sdpa(q, k, v))).toFloat32();
+      expect(Array.from(got.subarray(S * E)), `${backend}: head 1 rows`).toEqual(new Array(S * E).fill(0));
+      ran.push(backend);
+    }
+    expect(ran).toContain(SDPBackend.ONNXRUNTIME);
+  });
+
+  it('ONNX Runtime: scale <= 0 and 1e-46 (0 in float32) run and agree with MATH, with no session error', async () => {
+    await capabilities();
+    const r = rng(32);
+    const q = randTensor(r, [1, 2, 4, 8]), k = randTensor(r, [1, 2, 5, 8]), v = randTensor(r, [1, 2, 5, 8]);
+    for (const scale of [-0.5, 0, 1e-46, 3]) {
+      const cand = explainDispatch(q, k, v, { scale }).candidates.find((c) => c.backend === SDPBackend.ONNXRUNTIME)!;
+      expect(cand.eligible, `scale ${scale}: ${cand.reasons.join('; ')}`).toBe(true);
+      const got = await (await withBackends([SDPBackend.ONNXRUNTIME], () => sdpa(q, k, v, { scale }))).toFloat32();
+      expect(lastDispatch()!.fallbacks).toEqual([]);
+      expect(compare(got, mathReference(buildParams('t', q, k, v, { scale })), { atol: 1e-5, rtol: 1e-4 }).ok, `scale ${scale}`).toBe(true);
+    }
+  });
+
+  it('ONNX Runtime: the session cache does not key on scale (17 scales cycling share one session)', async () => {
+    await capabilities();
+    const { onnxSessionStats, disposeOnnxSessions } = await import('../backends/onnxruntime/public.js');
+    await disposeOnnxSessions();
+    const r = rng(33);
+    const q = randTensor(r, [1, 2, 4, 8]), k = randTensor(r, [1, 2, 5, 8]), v = randTensor(r, [1, 2, 5, 8]);
+    const before = onnxSessionStats();
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 17; i++) await withBackends([SDPBackend.ONNXRUNTIME], () => sdpa(q, k, v, { scale: 0.1 + i * 0.05 }));
+    }
+    const after = onnxSessionStats();
+    expect(after.created - before.created).toBe(1);
+    expect(after.hits - before.hits).toBe(33);
+  });
+});

@@ -6,7 +6,7 @@
  */
 import { BackendFaultError } from '../../src/errors.js';
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
-import { named } from '../../src/dispatch/constraints.js';
+import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import { headView, maskView } from '../../src/cpu/layout.js';
 import { Tensor } from '../../src/tensor.js';
@@ -192,7 +192,7 @@ export const flashCpu: BackendPart = {
   async init() {
     loadNative();
   },
-  constraints: [checkFixedLengthBuffers],
+  constraints: [checkScaleFitsFloat32('flash (cpu)'), checkFixedLengthBuffers],
   kernels: NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)),
   envPin: {
     variable: 'SDPA_CPU_ISA',

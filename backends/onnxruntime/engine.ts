@@ -12,6 +12,7 @@ import { buildAttentionModel, graphKey, type AttentionGraphSpec, type AttentionO
 import type { OrtModuleLike, OrtSessionLike, OrtSessionOptions, OrtTensorLike } from './ort-types.js';
 import { loadOnnxSchema } from './runtime.js';
 import { SessionCache, type SessionLease } from './session-cache.js';
+import { mathReferenceRows } from '../math/cpu.js';
 
 /** One process-wide cache for both parts (the key carries the execution provider). */
 export const sessionCache = new SessionCache(16);
@@ -189,7 +190,8 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
     op,
     dtype: g,
     causal: causalAttr,
-    scale: p.scaleIsDefault ? undefined : p.scale,
+    // float32 graphs take a custom scale as an input (one session for every scale); float16 graphs keep the attribute (a float16 scale input would round it).
+    scale: p.scaleIsDefault ? undefined : g === 'float32' ? 'input' : p.scale,
     mask: mask ? mask.kind : 'none',
     heads: op === 'Attention' ? undefined : p.hq,
     kvHeads: op === 'GroupQueryAttention' ? p.hkv : undefined,
@@ -210,11 +212,12 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
   const T = cfg.ort.Tensor;
   const typeName = g;
   const feeds: Record<string, OrtTensorLike> = {
-    q: new T(typeName, feedData(p.q, g), dims4(p.q)),
+    [spec.scale === 'input' ? 'q_in' : 'q']: new T(typeName, feedData(p.q, g), dims4(p.q)),
     k: new T(typeName, feedData(p.k, g), dims4(p.k)),
     v: new T(typeName, feedData(p.v, g), dims4(p.v)),
   };
   if (mask) feeds.mask = new T(mask.kind === 'bool' ? 'bool' : typeName, mask.data, mask.dims);
+  if (spec.scale === 'input') feeds.scale = new T('float32', Float32Array.of(p.scale), []);
   if (op === 'GroupQueryAttention') {
     feeds.seqlens_k = new T('int32', new Int32Array(dims4(p.q)[0]).fill(p.l - 1), [dims4(p.q)[0]]);
     feeds.total_sequence_length = new T('int32', Int32Array.of(p.l), []);
@@ -241,8 +244,35 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
       for (let r = 0; r < rows.length; r++) if (rows[r]) data.fill(0, r * p.ev, (r + 1) * p.ev);
     }
   }
+  if (g === 'float32') zeroAllMinusInfinityRows(p, data as Float32Array);
   if (p.dtype !== 'float32' && g === 'float32') data = float32ArrayToHalfBits(data as Float32Array, p.dtype);
   return new Tensor({ shape, dtype: p.dtype, data });
+}
+
+/**
+ * onnxruntime's softmax turns a row whose every score is −∞ from the data (a −∞ in k, not a mask)
+ * into NaN, where PyTorch 2.5+ and every other backend here give zeros (safe softmax). Only rows
+ * that came back NaN are looked at: each is recomputed with the float64 reference (O(L·(E+Ev))
+ * per row), and zeroed when the reference row is all zeros, i.e. no key had a finite score. A NaN
+ * input still gives NaN (its reference row is NaN).
+ */
+function zeroAllMinusInfinityRows(p: AttentionParams, out: Float32Array): void {
+  const ev = p.ev;
+  const nanRows: number[] = [];
+  for (let r = 0; r * ev < out.length; r++) {
+    for (let j = r * ev; j < (r + 1) * ev; j++) {
+      if (out[j] !== out[j]) {
+        nanRows.push(r);
+        break;
+      }
+    }
+  }
+  if (nanRows.length === 0 || p.dropoutP > 0) return;
+  const ref = mathReferenceRows(p, nanRows);
+  nanRows.forEach((r, i) => {
+    for (let j = 0; j < ev; j++) if (ref[i * ev + j] !== 0) return;
+    out.fill(0, r * ev, (r + 1) * ev);
+  });
 }
 
 const F16 = (globalThis as { Float16Array?: abstract new (...a: never[]) => ArrayLike<number> }).Float16Array;

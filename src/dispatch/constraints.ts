@@ -205,3 +205,16 @@ export function formatBytes(n: number): string {
   }
   return `${u === 0 ? n : n.toFixed(1)} ${units[u]}`;
 }
+
+/**
+ * Parts that scale the scores in float32 (native kernels, WGSL, onnxruntime) turn a scale beyond
+ * float32's range into ±Infinity, and every score into ±Infinity or NaN, where MATH and EFFICIENT
+ * (cpu) scale in float64 and return finite values: such a part is ineligible rather than disagreeing.
+ */
+export function checkScaleFitsFloat32(label: string): Constraint {
+  return named('checkScaleFitsFloat32', (p: AttentionParams) =>
+    Number.isFinite(Math.fround(p.scale))
+      ? undefined
+      : `${label} applies scale in float32; scale ${p.scale} is beyond float32's range (|scale| <= 3.4028235e38) and would make every score infinite; use MATH or EFFICIENT_ATTENTION on cpu (float64 scaling)`,
+  );
+}
