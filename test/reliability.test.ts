@@ -24,7 +24,7 @@ import {
   withBackends,
 } from '../src/index.js';
 import { splitKvWorkers } from '../backends/efficient/split-kv.js';
-import { mathReference } from '../backends/math/cpu.js';
+import { mathCallBytes, mathCopyBytes, mathReference, mathReservation } from '../backends/math/cpu.js';
 import { loadNative } from '../backends/flash/native.js';
 import { buildParams } from '../src/params.js';
 import { compare } from './helpers/compare.js';
@@ -391,5 +391,53 @@ describe('backends agree on overflow, or say why they cannot', () => {
     const after = onnxSessionStats();
     expect(after.created - before.created).toBe(1);
     expect(after.hits - before.hits).toBe(33);
+  });
+});
+
+describe('MATH memory budget: counts the copies of half inputs and holds across concurrent calls', () => {
+  const withBudget = async <T>(bytes: number, fn: () => Promise<T>): Promise<T> => {
+    const was = process.env.SDPA_MATH_MAX_BYTES;
+    process.env.SDPA_MATH_MAX_BYTES = String(bytes);
+    try {
+      return await fn();
+    } finally {
+      if (was === undefined) delete process.env.SDPA_MATH_MAX_BYTES;
+      else process.env.SDPA_MATH_MAX_BYTES = was;
+    }
+  };
+
+  it('float16 inputs: the float32 copies count toward the budget and lastDispatch().allocatedBytes', async () => {
+    const r = rng(41);
+    const q = randTensor(r, [1, 2, 16, 64], 'float16'), k = randTensor(r, [1, 2, 512, 64], 'float16'), v = randTensor(r, [1, 2, 512, 64], 'float16');
+    const p = buildParams('t', q, k, v, {});
+    const copies = (q.size + k.size + v.size) * 4;
+    expect(mathCopyBytes(p)).toBe(copies);
+    const scores = 2 * 16 * 512 * 8;
+    await withBudget(scores + copies - 1, async () => {
+      const math = explainDispatch(q, k, v).candidates.find((c) => c.backend === SDPBackend.MATH)!;
+      expect(math.eligible).toBe(false);
+      expect(math.reasons.join('\n')).toMatch(/math \(cpu\) materializes the batch·Hq·S·L float64 score matrix plus float32 copies of the half-precision inputs \(/);
+    });
+    await withBudget(scores + copies, async () => {
+      await withBackends([SDPBackend.MATH], () => sdpa(q, k, v));
+      expect(lastDispatch()!.allocatedBytes).toBeGreaterThanOrEqual(scores + copies);
+    });
+  });
+
+  it('six concurrent MATH calls never hold more than the budget together, and all are right', async () => {
+    const r = rng(42);
+    const problems = Array.from({ length: 6 }, () => ({ q: randTensor(r, [1, 2, 64, 16]), k: randTensor(r, [1, 2, 256, 16]), v: randTensor(r, [1, 2, 256, 16]) }));
+    const one = mathCallBytes(buildParams('t', problems[0].q, problems[0].k, problems[0].v, {}));
+    const budget = Math.floor(2.5 * one);
+    mathReservation(true);
+    const outs = await withBudget(budget, () => Promise.all(problems.map((pr) => withBackends([SDPBackend.MATH], () => sdpa(pr.q, pr.k, pr.v)))));
+    const { peak, reserved, waiting } = mathReservation();
+    expect(peak).toBeGreaterThanOrEqual(one);
+    expect(peak).toBeLessThanOrEqual(budget);
+    expect(reserved).toBe(0);
+    expect(waiting).toBe(0);
+    for (const [i, pr] of problems.entries()) {
+      expect(compare(await outs[i].toFloat32(), mathReference(buildParams('t', pr.q, pr.k, pr.v, {})), { atol: 1e-6, rtol: 1e-6 }).ok).toBe(true);
+    }
   });
 });
