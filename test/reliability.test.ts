@@ -31,6 +31,7 @@ import { compare } from './helpers/compare.js';
 import { testedParts } from './helpers/parts.js';
 import { rng, randTensor } from './helpers/random.js';
 import { testBackend } from './helpers/test-backend.js';
+import { FULL_SEMANTICS_CAPS } from '../src/dispatch/caps.js';
 
 /** The raw bytes of a tensor's storage (bit-identity, NaN payloads included). */
 function bytesOf(t: Tensor): Uint8Array {
@@ -438,6 +439,36 @@ describe('MATH memory budget: counts the copies of half inputs and holds across 
     expect(waiting).toBe(0);
     for (const [i, pr] of problems.entries()) {
       expect(compare(await outs[i].toFloat32(), mathReference(buildParams('t', pr.q, pr.k, pr.v, {})), { atol: 1e-6, rtol: 1e-6 }).ok).toBe(true);
+    }
+  });
+});
+
+describe('registerBackend: partial descriptors are clear errors, never a TypeError in dispatch', () => {
+  const part = { device: 'cpu', label: 'x (cpu)', caps: {}, availability: () => ({ available: true }), constraints: [], tolerance: {}, run: async () => null };
+  it.each([
+    [null, /^registerBackend: descriptor: expected a backend descriptor/],
+    [{ name: 'REL_X', parts: [{ ...part }] }, /^registerBackend: descriptor\.parts\[0\]\.caps\.dtypes: expected an array of 'float32', 'float16', 'bfloat16', got undefined/],
+    [{ name: 'REL_X', parts: [{ ...part, caps: { ...FULL_SEMANTICS_CAPS, maxHeadDim: '64' } }] }, /descriptor\.parts\[0\]\.caps\.maxHeadDim: expected a positive integer, got "64"/],
+    [{ name: 'REL_X', parts: [{ ...part, caps: FULL_SEMANTICS_CAPS, constraints: [5] }] }, /descriptor\.parts\[0\]\.constraints\[0\]: expected a constraint function/],
+    [{ name: 'REL_X', parts: [{ ...part, caps: FULL_SEMANTICS_CAPS, kernels: [{ name: 'a', run: async () => null, constraints: 5 }] }] }, /descriptor\.parts\[0\]\.kernels\[0\]\.constraints: expected an array of constraint functions/],
+  ])('%#: %s', (descriptor, message) => {
+    try {
+      expect(() => registerBackend(descriptor as never)).toThrow(message);
+      expect(() => registerBackend(descriptor as never)).toThrow(SdpaTypeError);
+    } finally {
+      unregisterBackend('REL_X');
+    }
+  });
+
+  it("an availability() that returns nothing is the part's reason", () => {
+    registerBackend({ name: 'REL_X', summary: 's', parts: [{ ...part, caps: FULL_SEMANTICS_CAPS, availability: () => undefined }] } as never);
+    try {
+      const q = tensor(new Float32Array(16), [1, 1, 2, 8]);
+      const c = explainDispatch(q, q, q).candidates.find((x) => x.backend === 'REL_X')!;
+      expect(c.eligible).toBe(false);
+      expect(c.reasons.join()).toMatch(/x \(cpu\): availability\(\) returned undefined, expected \{ available: boolean/);
+    } finally {
+      unregisterBackend('REL_X');
     }
   });
 });
