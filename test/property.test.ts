@@ -12,6 +12,7 @@ import { buildParams } from '../src/params.js';
 import { compare } from './helpers/compare.js';
 import { buildProblem, problemSpec, type ProblemSpec } from './helpers/problems.js';
 import { testedParts } from './helpers/parts.js';
+import { ROOT, ensureDist } from './helpers/dist.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 500);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261121);
@@ -198,4 +199,55 @@ describe('property: lifecycle misuse never crashes, hangs or returns a wrong res
     console.log(`lifecycle runs per backend part — ${[...lifecycleCounts].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
     for (const { backend, part } of lifecycleParts) expect(lifecycleCounts.get(`${backend} (${part.device})`) ?? 0, `${backend} (${part.device}) ran no misuse case`).toBeGreaterThan(0);
   }, 600_000);
+});
+
+/**
+ * Terminate: workers killed at random moments while they run calls (FLASH (cpu) natively, EFFICIENT,
+ * and the webgpu parts when an adapter is present), all in one child process that must exit
+ * normally: before issue 20, a terminate during a native call aborted the whole process.
+ */
+describe('property: workers terminated mid-call never take the process down', () => {
+  const ROUNDS = process.env.FUZZ_RUNS ? Math.max(8, Math.round(Number(process.env.FUZZ_RUNS) / 200)) : 8;
+  it(`${ROUNDS} workers terminated at random moments (seed ${SEED})`, async () => {
+    ensureDist();
+    const gpu = parts.some(({ part }) => part.device === 'webgpu' && part.availability().available);
+    const schedule = fc.sample(
+      fc.record({ delayMs: fc.integer({ min: 0, max: 120 }), device: fc.constantFrom(...(gpu && process.env.SDPA_TERMINATE_WEBGPU === '1' ? ['cpu', 'cpu', 'webgpu'] : ['cpu'])), backend: fc.constantFrom('FLASH_ATTENTION', 'EFFICIENT_ATTENTION', 'MATH'), s: fc.integer({ min: 1, max: 256 }) }),
+      { numRuns: ROUNDS, seed: SEED },
+    );
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      const schedule = ${JSON.stringify(schedule)};
+      const src = \`
+        import { parentPort, workerData } from 'node:worker_threads';
+        const { sdpa, tensor, withBackends, capabilities } = await import(workerData.lib);
+        await capabilities();
+        const { s, device, backend } = workerData;
+        const mk = (n, shape) => tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.01)), shape);
+        const q = mk(4 * s * 32, [1, 4, s, 32]), k = mk(4 * 256 * 32, [1, 4, 256, 32]);
+        parentPort.postMessage('ready');
+        for (;;) {
+          const out = await withBackends(backend === 'EFFICIENT_ATTENTION' ? [backend] : [backend, 'EFFICIENT_ATTENTION'], () => sdpa(q, k, k, { device }));
+          await out.toFloat32();
+          out.dispose();
+        }
+      \`;
+      const codes = [];
+      for (const round of schedule) {
+        const w = new Worker(new URL('data:text/javascript,' + encodeURIComponent(src)), { workerData: { ...round, lib: new URL('./dist/src/index.js', 'file://' + process.cwd() + '/').href } });
+        w.on('error', (e) => console.error('worker error', e.message));
+        await new Promise((r) => w.once('message', r));
+        await new Promise((r) => setTimeout(r, round.delayMs));
+        codes.push(await w.terminate());
+      }
+      console.log(JSON.stringify({ codes }));
+    `;
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.stderr).not.toMatch(/terminate called|Napi::Error|FATAL|Aborted/);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/worker error/);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!).codes).toEqual(schedule.map(() => 1));
+  }, 320_000);
 });

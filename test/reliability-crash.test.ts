@@ -8,45 +8,18 @@
  * The children use the addon this checkout built (build/Release) directly, and through sdpa()
  * from dist/ (built by `npm test`'s pretest, or here when stale).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../backends/flash/native.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { ROOT, ensureDist } from './helpers/dist.js';
 const native = loadNative();
 const ADDON = native.ok ? native.path : '';
 
-function newestSource(): number {
-  let newest = 0;
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (p.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-    }
-  };
-  for (const d of ['src', 'backends']) walk(join(ROOT, d));
-  return newest;
-}
-
-beforeAll(() => {
-  const built = join(ROOT, 'dist/src/index.js');
-  if (!existsSync(built) || statSync(built).mtimeMs < newestSource()) {
-    try {
-      execFileSync(process.execPath, [join(ROOT, 'scripts/embed-assets.mjs')], { cwd: ROOT });
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });
-    } catch {
-      // tsc emits despite type errors elsewhere; the children judge the result.
-    }
-  }
-}, 300_000);
+beforeAll(ensureDist, 300_000);
 
 /** Runs an ES module script in a child node; returns its status, signal and last stdout line as JSON. */
 function child(script: string, args: string[] = []): { status: number | null; signal: NodeJS.Signals | null; out: unknown; stderr: string } {
-  const r = spawnSync(process.execPath, [...args, '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, SDPA_ADDON: ADDON } });
+  const r = spawnSync(process.execPath, [...args, '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 240_000, env: { ...process.env, SDPA_ADDON: ADDON } });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let out: unknown = last;
   try {
