@@ -8,7 +8,11 @@
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
     "cflags_cc": ["<@(sdpa_cflags)"],
-    "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"]
+    # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: when a worker is terminated while JavaScript is inside
+    # one of our functions, N-API calls fail and node-addon-api would rethrow out of its callback
+    # wrapper (std::terminate: the whole process aborts); with it, the error is dropped quietly as
+    # the environment goes away (issue 20).
+    "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
   },
   "targets": [
     {

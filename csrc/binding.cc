@@ -1,10 +1,29 @@
 // The one N-API file: validates JS arguments, copies the offset tables, and runs the kernel on a
-// Napi::AsyncWorker so attention never blocks the event loop. Every bad argument becomes a
+// libuv thread-pool work item so attention never blocks the event loop. Every bad argument becomes a
 // TypeError/RangeError; C++ exceptions from the kernel reject the promise. Nothing aborts.
+//
+// Lifetime of the arrays the kernel reads and writes (issue 20). A JS reference to the typed array
+// is not enough: `structuredClone(buf, { transfer: [buf] })` or `postMessage` moves the memory to a
+// new ArrayBuffer, which the GC may free while the kernel still reads it (a use after free). So
+// each array's `v8::BackingStore` is held by `std::shared_ptr` for the whole run: V8 frees that
+// memory only when the last shared_ptr goes, whoever owns it by then. We pick this over the other
+// two options because it is the only one that is both safe and free: copying q/k/v would double
+// the memory traffic of memory-bound decode calls, and N-API has no way to pin (forbid detaching)
+// a buffer. N-API exposes no BackingStore, so the V8 API shipped with Node's headers (the same
+// headers node-gyp builds against) is used for exactly this, through the napi_value → Local
+// conversion Node itself uses (js_native_api_v8.h). Memory held alive is not the same as inputs
+// unchanged: once detached the memory belongs to someone else who may write it, so at completion
+// every array is checked to still be attached with the same data pointer and length; if not, the
+// promise rejects (code SDPA_STORAGE_CHANGED, `argument` naming it) and the result is discarded.
+// Buffers that can shrink under the kernel (resizable ArrayBuffers) are refused up front: shrinking
+// decommits the pages, which holding the BackingStore does not prevent.
 #include <napi.h>
+#include <v8.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -98,20 +117,69 @@ struct View {
   int64_t length = 0;  // elements
 };
 
-// A typed array of the expected element type; returns its data pointer and element count.
+// One array the kernel touches, pinned for the run (see the comment at the top of the file).
+struct Pinned {
+  std::string name;                        // "q", "k", ... for the error at completion
+  std::shared_ptr<v8::BackingStore> store;  // keeps the memory alive even if the buffer is detached
+  Napi::Reference<Napi::Value> array;       // the typed array, to check it at completion
+  void* data = nullptr;
+  size_t length = 0;  // elements
+};
+
+// napi_value → v8::Local: the conversion Node's own N-API implementation uses (both are one
+// pointer to a handle slot). Valid in this process because the addon is built against the
+// headers of the Node that loads it.
+v8::Local<v8::Value> to_v8(napi_value v) {
+  v8::Local<v8::Value> local;
+  static_assert(sizeof(local) == sizeof(v), "napi_value and v8::Local<v8::Value> differ in size");
+  std::memcpy(static_cast<void*>(&local), &v, sizeof(v));
+  return local;
+}
+
+// A typed array of the expected element type; returns its data pointer and element count and pins
+// its backing store into `keep`. SharedArrayBuffer-backed arrays are accepted (they cannot be
+// detached; concurrent writes by other threads are the caller's, as with any shared memory).
 View get_array(Napi::Env env, const Napi::Object& o, const char* key, napi_typedarray_type want, const char* want_name,
-               std::vector<Napi::Reference<Napi::Value>>* keep) {
+               std::vector<Pinned>* keep) {
   Napi::Value v = o.Get(key);
   const std::string name = std::string("args.") + key;
   if (!v.IsTypedArray()) type_error(env, name + " must be a " + want_name);
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != want) type_error(env, name + " must be a " + want_name + " for this dtype");
+  v8::Local<v8::ArrayBufferView> view = to_v8(v).As<v8::ArrayBufferView>();
+  // Buffer() also moves a small on-heap typed array's bytes off the GC heap, so the pointer is stable.
+  v8::Local<v8::ArrayBuffer> buffer = view->Buffer();
+  std::shared_ptr<v8::BackingStore> store = buffer->GetBackingStore();
+  if (store->IsResizableByUserJavaScript())
+    type_error(env, name + " is over a resizable ArrayBuffer, which may shrink while the kernel reads it; copy it into a fixed-length array");
   View out;
   out.length = (int64_t)ta.ElementLength();
-  out.data = out.length ? (uint8_t*)ta.ArrayBuffer().Data() + ta.ByteOffset() : nullptr;
-  if (out.length && !out.data) type_error(env, name + " has a detached buffer");
-  keep->push_back(Napi::Persistent(v));  // keep the buffer alive while the worker runs
+  const size_t elem = ta.ElementSize();
+  if (out.length && (store->Data() == nullptr || view->ByteOffset() + (size_t)out.length * elem > store->ByteLength()))
+    type_error(env, name + " has a detached buffer");
+  out.data = out.length ? (uint8_t*)store->Data() + view->ByteOffset() : nullptr;
+  Pinned p;
+  p.name = key;
+  p.store = std::move(store);
+  p.array = Napi::Persistent(v);
+  p.data = out.data;
+  p.length = (size_t)out.length;
+  keep->push_back(std::move(p));
   return out;
+}
+
+// The first pinned array that no longer is what the kernel ran on (detached, transferred, shrunk),
+// or nullptr. Runs on the JS thread at completion.
+const Pinned* changed_array(napi_env env, const std::vector<Pinned>& keep) {
+  for (const Pinned& p : keep) {
+    napi_value v;
+    if (napi_get_reference_value(env, static_cast<napi_ref>(p.array), &v) != napi_ok || v == nullptr) return &p;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, v, nullptr, &length, &data, nullptr, nullptr) != napi_ok) return &p;
+    if (length != p.length || (length != 0 && data != p.data)) return &p;
+  }
+  return nullptr;
 }
 
 // Largest element index touched: base + (rows-1)*stride + (cols-1), overflow-checked.
@@ -128,7 +196,7 @@ struct Call {
   AttentionArgs a{};
   std::vector<int64_t> q_base, kb, vb, mask_base;
   std::string kernel;  // args.kernel; a.kernel points into it
-  std::vector<Napi::Reference<Napi::Value>> keep;
+  std::vector<Pinned> keep;
 };
 
 DType parse_dtype(Napi::Env env, Napi::Value v) {
@@ -237,42 +305,92 @@ void parse(Napi::Env env, const Napi::Value& arg, Call& c) {
   }
 }
 
-class Worker : public Napi::AsyncWorker {
- public:
-  Worker(Napi::Env env, Call* c) : Napi::AsyncWorker(env), call_(c), deferred_(Napi::Promise::Deferred::New(env)) {}
-  ~Worker() override { delete call_; }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      sdpa::flash_attention(call_->a);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    } catch (...) {
-      SetError("flashAttention: unknown native error");
-    }
-  }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Call* call_;
-  Napi::Promise::Deferred deferred_;
+// One queued call. Plain N-API async work rather than Napi::AsyncWorker: its completion runs
+// node-addon-api code that throws a C++ exception when the environment is being torn down
+// (`worker.terminate()` while a call runs: Node waits for the work item, then completes it with
+// JavaScript disallowed), and a C++ exception escaping a libuv callback aborts the whole process.
+// Here completion never throws: each N-API call's status is checked and a failure (the env is
+// going away, nobody can observe the promise) just ends the call quietly.
+struct Job {
+  Call* call = nullptr;
+  napi_deferred deferred = nullptr;
+  napi_async_work work = nullptr;
+  bool failed = false;
+  std::string error;
+  ~Job() { delete call; }
 };
+
+void execute_job(napi_env, void* data) {
+  Job* job = static_cast<Job*>(data);
+  try {
+    sdpa::flash_attention(job->call->a);
+  } catch (const std::exception& e) {
+    job->failed = true;
+    job->error = e.what();
+  } catch (...) {
+    job->failed = true;
+    job->error = "flashAttention: unknown native error";
+  }
+}
+
+// Rejects with an Error of `message`; `code` and `argument` set when given. Never throws.
+void reject_with(napi_env env, napi_deferred deferred, const std::string& message, const char* code, const char* argument) {
+  napi_value msg, err;
+  if (napi_create_string_utf8(env, message.c_str(), message.size(), &msg) != napi_ok) return;
+  if (napi_create_error(env, nullptr, msg, &err) != napi_ok) return;
+  if (code) {
+    napi_value c;
+    if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c) == napi_ok) napi_set_named_property(env, err, "code", c);
+  }
+  if (argument) {
+    napi_value a;
+    if (napi_create_string_utf8(env, argument, NAPI_AUTO_LENGTH, &a) == napi_ok) napi_set_named_property(env, err, "argument", a);
+  }
+  napi_reject_deferred(env, deferred, err);
+}
+
+void complete_job(napi_env env, napi_status status, void* data) {
+  std::unique_ptr<Job> job(static_cast<Job*>(data));
+  napi_delete_async_work(env, job->work);
+  // A pending exception (env teardown) makes every call below fail: nothing to report to, so stop.
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return;
+  if (status == napi_cancelled) {
+    reject_with(env, job->deferred, "flashAttention: the call was cancelled before it started", nullptr, nullptr);
+    return;
+  }
+  if (const Pinned* p = changed_array(env, job->call->keep)) {
+    reject_with(env, job->deferred,
+                "flashAttention: args." + p->name + " changed storage while the kernel ran (its ArrayBuffer was detached, transferred or resized); the result is discarded",
+                "SDPA_STORAGE_CHANGED", p->name.c_str());
+    return;
+  }
+  if (job->failed) {
+    reject_with(env, job->deferred, job->error, nullptr, nullptr);
+    return;
+  }
+  napi_value undefined;
+  if (napi_get_undefined(env, &undefined) == napi_ok) napi_resolve_deferred(env, job->deferred, undefined);
+}
 
 Napi::Value FlashAttention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1) type_error(env, "expected exactly one argument object");
-  Call* c = new Call();
-  try {
-    parse(env, info[0], *c);
-  } catch (...) {
-    delete c;
-    throw;
+  std::unique_ptr<Job> job(new Job());
+  job->call = new Call();
+  parse(env, info[0], *job->call);
+  napi_value promise, name;
+  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &job->deferred, &promise), Napi::Value());
+  NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, "sdpa:flashAttention", NAPI_AUTO_LENGTH, &name), Napi::Value());
+  NAPI_THROW_IF_FAILED(env, napi_create_async_work(env, nullptr, name, execute_job, complete_job, job.get(), &job->work), Napi::Value());
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_delete_async_work(env, job->work);
+    // The promise was created: settle it rather than leave it pending forever.
+    reject_with(env, job->deferred, "flashAttention: could not queue the work", nullptr, nullptr);
+    return Napi::Value(env, promise);
   }
-  Worker* w = new Worker(env, c);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  job.release();  // owned by the work item now; complete_job frees it
+  return Napi::Value(env, promise);
 }
 
 Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {

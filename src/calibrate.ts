@@ -18,6 +18,7 @@ import { SdpaAbortError, SdpaRangeError, SdpaTypeError, describeValue } from './
 import { buildParams, type SdpaOptions } from './params.js';
 import { explainDispatch, sdpa } from './sdpa.js';
 import { tensor, type Device, type Tensor } from './tensor.js';
+import { ownOptions } from './params.js';
 
 /** One shape to time; its class (see `shapeClassOf`) is what the measurement ranks. */
 export interface CalibrationShape {
@@ -94,9 +95,10 @@ function checkOptions(o: unknown): CalibrateOptions {
   const bad = (argument: string, expected: string, value: unknown, range = false): never => {
     throw new (range ? SdpaRangeError : SdpaTypeError)('calibrate', { argument, expected, received: describeValue(value) });
   };
-  if (o === undefined) return {};
+  if (o === undefined) return ownOptions({});
   if (typeof o !== 'object' || o === null || Array.isArray(o)) bad('options', 'an options object or undefined', o);
-  const opts = o as CalibrateOptions;
+  // Own properties only (an option on Object.prototype is not this call's).
+  const opts = ownOptions(o as CalibrateOptions);
   const unknown = Object.keys(opts).find((k) => !OPTION_KEYS.includes(k));
   if (unknown) throw new SdpaTypeError('calibrate', { argument: `options.${unknown}`, expected: `one of the options ${OPTION_KEYS.join(', ')}`, received: `an unknown option ${JSON.stringify(unknown)}` });
   if (opts.budgetMs !== undefined && !(typeof opts.budgetMs === 'number' && opts.budgetMs > 0)) bad('options.budgetMs', 'milliseconds > 0', opts.budgetMs, typeof opts.budgetMs === 'number');

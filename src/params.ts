@@ -141,18 +141,36 @@ function optionsError(fn: string, issues: readonly z.core.$ZodIssue[], input: Re
   return typeof value === OPTION_JS_TYPE[key] ? new SdpaRangeError(fn, details) : new SdpaTypeError(fn, details);
 }
 
-/** Validates the options object with zod; returns it typed. */
-export function parseOptions(fn: string, opts: unknown): SdpaOptions | SdpaWeightsOptions {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
+/**
+ * The own enumerable properties of an options object, copied into an object without a prototype:
+ * reading an option that was not given then finds nothing, even when `Object.prototype` has been
+ * given a property of that name (`Object.prototype.isCausal = true` must not make calls causal).
+ */
+export function ownOptions<T extends object>(opts: T): T {
+  const out = Object.create(null) as T;
+  for (const key of Object.keys(opts)) (out as Record<string, unknown>)[key] = (opts as Record<string, unknown>)[key];
+  return out;
+}
+
+/** Validates the options object with zod; returns it typed, with own properties only (see {@link ownOptions}). */
+export function parseOptions(fn: string, rawOpts: unknown): SdpaOptions | SdpaWeightsOptions {
+  if (rawOpts === undefined) return ownOptions({});
+  if (rawOpts === null || typeof rawOpts !== 'object' || Array.isArray(rawOpts)) {
+    throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(rawOpts) });
   }
-  const rawMask = (opts as { attnMask?: unknown }).attnMask;
+  const opts: { attnMask?: unknown; verify?: unknown } = ownOptions(rawOpts);
+  if (typeof opts.verify === 'object' && opts.verify !== null && !Array.isArray(opts.verify)) opts.verify = ownOptions(opts.verify);
+  const rawMask = opts.attnMask;
   const foreignMask = adaptForeignTensor(fn, 'opts.attnMask', rawMask);
-  if (foreignMask) opts = { ...opts, attnMask: foreignMask };
+  if (foreignMask) opts.attnMask = foreignMask;
+  // zod reads each schema key with a plain property access: give it the prototype-free copy.
   const r = optionsSchema.safeParse(opts);
   if (!r.success) throw optionsError(fn, r.error.issues, opts as Record<string, unknown>);
-  return r.data as SdpaOptions | SdpaWeightsOptions;
+  const parsed = ownOptions(r.data) as SdpaOptions | SdpaWeightsOptions;
+  // Keys zod fills with undefined are dropped so `'x' in opts` means "given".
+  for (const key of Object.keys(parsed) as (keyof typeof parsed)[]) if (parsed[key] === undefined) delete parsed[key];
+  if (typeof parsed.verify === 'object') parsed.verify = ownOptions(parsed.verify);
+  return parsed;
 }
 
 function checkTensorArg(fn: string, name: string, x: unknown): Tensor {
@@ -162,9 +180,8 @@ function checkTensorArg(fn: string, name: string, x: unknown): Tensor {
     throw new SdpaTypeError(fn, { argument: name, expected: 'a Tensor created with tensor() or tensor.fromFloat32()', received: describeValue(x) });
   }
   const t = x as Tensor;
-  if (t.data && t.data.byteLength === 0 && t.size > 0) {
-    throw new SdpaTypeError(fn, { argument: name, expected: 'a tensor over a live buffer', received: 'a tensor whose ArrayBuffer was detached (transferred)' });
-  }
+  // Disposed (a webgpu buffer back in the pool would read another tensor's data), detached or resized: refused here, before dispatch.
+  t.assertUsable(fn, name);
   return t;
 }
 

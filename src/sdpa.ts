@@ -3,7 +3,7 @@
  * fall back past backends that fault, honour the caller's AbortSignal, verify when asked, and
  * record what happened.
  */
-import { BackendFaultError, SdpaAbortError } from './errors.js';
+import { BackendFaultError, SdpaAbortError, SdpaTypeError } from './errors.js';
 import { buildCall, buildParams, describeParams, type SdpaOptions, type SdpaWeightsOptions } from './params.js';
 import { candidatesFor, evaluate, makeReport, selectBackend, type DispatchReport } from './dispatch/select.js';
 import { recordDispatch } from './dispatch/trace.js';
@@ -74,6 +74,27 @@ function outputOf(r: unknown): Tensor {
   return r instanceof Tensor ? r : (r as { out: Tensor }).out;
 }
 
+/** The call's tensor arguments by name. */
+function inputsOf(p: AttentionParams): [string, Tensor][] {
+  const list: [string, Tensor][] = [['q', p.q], ['k', p.k], ['v', p.v]];
+  if (p.mask) list.push(['opts.attnMask', p.mask.tensor]);
+  return list;
+}
+
+/** Rejects the call when an input was disposed, detached or resized while a kernel ran on it. */
+function assertInputsUnchanged(fn: string, inputs: readonly [string, Tensor][], ran: { backend: string; device: string; kernel: string }): void {
+  for (const [name, t] of inputs) {
+    const problem = t.storageProblem();
+    if (problem) {
+      throw new SdpaTypeError(fn, {
+        argument: name,
+        expected: `storage left as it was until the call settles (${ran.backend} (${ran.device}) kernel ${ran.kernel} was reading it; its result is discarded)`,
+        received: `${problem}, during the call`,
+      });
+    }
+  }
+}
+
 /** Frees what a dropped result holds (GPU buffers); CPU tensors need nothing. */
 function dropResult(r: unknown): void {
   for (const t of r instanceof Tensor ? [r] : Object.values(r as Record<string, unknown>)) if (t instanceof Tensor && t.device !== 'cpu') t.dispose();
@@ -92,6 +113,9 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
   const fn = run.fn ?? 'sdpa';
   const signal = run.signal;
   if (signal?.aborted) throw new SdpaAbortError(fn, 'queued', signal.reason);
+  // Kernels that yield (EFFICIENT between row blocks, webgpu while the queue runs, native off the
+  // loop) give the caller time to detach, resize or dispose an input: then the result is not trusted.
+  const inputs = inputsOf(params);
   const cands = candidatesFor(params);
   // Probe lazily: an engine is initialised only when availability is all that stands in its way.
   for (const { rp } of cands) {
@@ -121,11 +145,19 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
       } catch (err) {
         // Stopped by the signal (whatever the kernel rejected with): an abort, never a fallback.
         if (signal?.aborted) throw new SdpaAbortError(fn, 'running', signal.reason, ran, err !== signal.reason && err instanceof Error ? err.message : undefined);
+        // An input changed under the kernel: the caller's doing, not the engine's — no fallback would read it correctly.
+        assertInputsUnchanged(fn, inputs, ran);
         if (!(err instanceof BackendFaultError)) throw err;
         fallbacks.push({ ...ran, reason: err.message });
         continue;
       }
       const ms = performance.now() - t0;
+      try {
+        assertInputsUnchanged(fn, inputs, ran);
+      } catch (err) {
+        dropResult(out);
+        throw err;
+      }
       // Work that cannot be interrupted finished after the abort: its result is dropped.
       if (signal?.aborted) {
         dropResult(out);

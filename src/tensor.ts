@@ -26,6 +26,30 @@ export interface DeviceStorage {
   read(): Promise<TensorData>;
   /** Releases the GPU memory; later reads fail. */
   destroy(): void;
+  /** True once destroyed (a tensor over it is then disposed); storages that cannot tell leave it out. */
+  readonly destroyed?: boolean;
+}
+
+/** The typed array class of each dtype's CPU storage. */
+const STORAGE_CLASS = { float32: Float32Array, float16: Uint16Array, bfloat16: Uint16Array, bool: Uint8Array } as const;
+const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, float16: 2, bfloat16: 2, bool: 1 };
+
+/**
+ * True when `a`'s ArrayBuffer is known to be detached (`.detached`, where the runtime has it). On
+ * runtimes without it (Node 20) a detach after construction still shows: the array's length drops to 0.
+ */
+function dataDetached(a: TensorData): boolean {
+  return (a.buffer as ArrayBuffer & { detached?: boolean }).detached === true;
+}
+
+/** One past the largest element index a view reaches (0 for an empty view). */
+function extentEnd(shape: readonly number[], strides: readonly number[], offset: number): number {
+  let last = offset;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 0) return 0;
+    last += (shape[i] - 1) * strides[i];
+  }
+  return last + 1;
 }
 
 /**
@@ -54,7 +78,17 @@ export class Tensor {
   /** GPU storage; undefined for CPU tensors. */
   readonly storage: DeviceStorage | undefined;
 
-  /** @internal Use {@link tensor}; this constructor does not validate. */
+  /** Set by {@link dispose}; a private field, so freezing the instance leaves it writable. */
+  #disposed = false;
+  /** `data.length` when the tensor was made: a change means the storage was detached or resized. */
+  readonly #dataLength: number;
+
+  /**
+   * Prefer {@link tensor}. The constructor is exported for views and backends; it validates every
+   * field in one place (shape, dtype, the data's class for the dtype, strides and offset within
+   * the data) and freezes the tensor, so `data`, `offset` and the rest cannot be reassigned later.
+   * @throws SdpaTypeError / SdpaRangeError naming the field at fault.
+   */
   constructor(init: {
     shape: readonly number[];
     dtype: DType;
@@ -63,13 +97,79 @@ export class Tensor {
     strides?: readonly number[];
     offset?: number;
   }) {
-    this.shape = Object.freeze([...init.shape]);
-    this.dtype = init.dtype;
-    this.data = init.data;
-    this.storage = init.storage;
-    this.device = init.storage ? init.storage.device : 'cpu';
-    this.strides = Object.freeze(init.strides ? [...init.strides] : contiguousStrides(init.shape));
-    this.offset = init.offset ?? 0;
+    const fn = 'Tensor';
+    if (typeof init !== 'object' || init === null) throw new SdpaTypeError(fn, { argument: 'init', expected: 'an object { shape, dtype, data | storage, strides?, offset? }', received: describeValue(init) });
+    const own = <K extends keyof typeof init>(k: K): (typeof init)[K] | undefined => (Object.hasOwn(init, k) ? init[k] : undefined);
+    const shape = checkShape(fn, own('shape'));
+    const dtype = checkDType(fn, own('dtype'));
+    const data = own('data'), storage = own('storage');
+    if ((data === undefined) === (storage === undefined)) {
+      throw new SdpaTypeError(fn, { argument: 'init', expected: 'exactly one of data (CPU) and storage (device)', received: data === undefined ? 'neither' : 'both' });
+    }
+    if (data !== undefined && !(data instanceof STORAGE_CLASS[dtype])) {
+      throw new SdpaTypeError(fn, { argument: 'data', expected: `a ${STORAGE_CLASS[dtype].name} for dtype '${dtype}'`, received: describeValue(data) });
+    }
+    if (storage !== undefined && (typeof storage !== 'object' || storage === null || typeof storage.read !== 'function' || typeof storage.destroy !== 'function' || (storage.device as string) === 'cpu')) {
+      throw new SdpaTypeError(fn, { argument: 'storage', expected: 'a DeviceStorage { device, byteLength, read(), destroy() }', received: describeValue(storage) });
+    }
+    const rawStrides = own('strides');
+    let strides: number[];
+    if (rawStrides === undefined) strides = contiguousStrides(shape);
+    else {
+      if (!Array.isArray(rawStrides) || rawStrides.length !== shape.length) {
+        throw new SdpaTypeError(fn, { argument: 'strides', expected: `an array of ${shape.length} non-negative integers (one per dim)`, received: describeValue(rawStrides) });
+      }
+      strides = [...(rawStrides as number[])];
+      strides.forEach((x, i) => {
+        if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) throw new SdpaRangeError(fn, { argument: `strides[${i}]`, expected: 'a non-negative integer (0 broadcasts)', received: describeValue(x) });
+      });
+    }
+    const offset = own('offset') ?? 0;
+    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw new SdpaRangeError(fn, { argument: 'offset', expected: 'a non-negative integer', received: describeValue(offset) });
+    if (data !== undefined) {
+      if (dataDetached(data)) throw new SdpaTypeError(fn, { argument: 'data', expected: 'a typed array over a live buffer', received: 'a typed array whose ArrayBuffer was detached (transferred)' });
+      const end = extentEnd(shape, strides, offset);
+      if (end > data.length) {
+        throw new SdpaRangeError(fn, { argument: 'data', expected: `at least ${end} elements (offset ${offset}, shape [${shape.join(', ')}], strides [${strides.join(', ')}])`, received: `length ${data.length}` });
+      }
+    } else if (storage!.byteLength < shapeSize(shape) * BYTES_PER_ELEMENT[dtype]) {
+      throw new SdpaRangeError(fn, { argument: 'storage', expected: `at least ${shapeSize(shape) * BYTES_PER_ELEMENT[dtype]} bytes for ${dtype} [${shape.join(', ')}]`, received: `${storage!.byteLength} bytes` });
+    }
+    this.shape = Object.freeze(shape);
+    this.dtype = dtype;
+    this.data = data;
+    this.storage = storage;
+    this.device = storage ? storage.device : 'cpu';
+    this.strides = Object.freeze(strides);
+    this.offset = offset;
+    this.#dataLength = data ? data.length : 0;
+    Object.freeze(this);
+  }
+
+  /**
+   * True once {@link dispose} was called on this tensor (or, for a device tensor, on any view of its
+   * storage). A disposed tensor is refused as an input and cannot be read.
+   */
+  get disposed(): boolean {
+    return this.#disposed || (this.storage?.destroyed ?? false);
+  }
+
+  /**
+   * Why this tensor's storage cannot be used now, or undefined: disposed, or CPU data whose
+   * ArrayBuffer was detached (transferred) or resized since the tensor was made.
+   */
+  storageProblem(): string | undefined {
+    if (this.disposed) return `a disposed tensor (${this.toString()}): dispose() released it`;
+    if (this.data && (this.data.length !== this.#dataLength || dataDetached(this.data))) {
+      return 'a tensor whose ArrayBuffer was detached (transferred) or resized after the tensor was made';
+    }
+    return undefined;
+  }
+
+  /** Throws the library's error naming `argument` when {@link storageProblem} finds one. */
+  assertUsable(fn: string, argument: string): void {
+    const problem = this.storageProblem();
+    if (problem) throw new SdpaTypeError(fn, { argument, expected: 'a tensor with live storage (not disposed, its ArrayBuffer neither detached nor resized)', received: problem });
   }
 
   /** Number of elements (product of the shape). */
@@ -86,15 +186,16 @@ export class Tensor {
 
   /** The values as float32 (bool becomes 0/1), copied out in row-major order. */
   async toFloat32(): Promise<Float32Array> {
+    this.assertUsable('toFloat32', 'tensor');
     if (this.data) return this.toFloat32Sync();
-    if (!this.storage) throw new Error('tensor has neither CPU data nor device storage (disposed?)');
-    const raw = await this.storage.read();
+    const raw = await this.storage!.read();
     return new Tensor({ shape: this.shape, dtype: this.dtype, data: raw, strides: this.strides, offset: this.offset }).toFloat32Sync();
   }
 
   /** Synchronous {@link toFloat32} for CPU tensors; throws for device-resident ones. */
   toFloat32Sync(): Float32Array {
-    if (!this.data) throw new Error(`toFloat32Sync: the tensor lives on ${this.device}; use await toFloat32()`);
+    this.assertUsable('toFloat32Sync', 'tensor');
+    if (!this.data) throw new SdpaTypeError('toFloat32Sync', { argument: 'tensor', expected: 'a CPU tensor (device tensors: await toFloat32())', received: `a tensor on ${this.device}` });
     const dense = this.contiguousData();
     if (this.dtype === 'float32') return dense === this.data ? new Float32Array(dense as Float32Array) : (dense as Float32Array);
     if (this.dtype === 'bool') return Float32Array.from(dense as Uint8Array);
@@ -124,8 +225,15 @@ export class Tensor {
     return out;
   }
 
-  /** Frees device storage (no-op for CPU tensors). */
+  /**
+   * Ends the tensor's use. Device tensors give their GPU buffer back (views of it are disposed with
+   * it). CPU tensors: the typed array stays the caller's (it is neither freed nor cleared: the
+   * garbage collector owns CPU memory), but the tensor is marked disposed, exactly like a device
+   * one: using it as an input or reading it throws an `SdpaTypeError`. Calling it again does nothing.
+   */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
     this.storage?.destroy();
   }
 
@@ -162,12 +270,14 @@ function checkShape(fn: string, shape: unknown): number[] {
   if (!Array.isArray(shape)) {
     throw new SdpaTypeError(fn, { argument: 'shape', expected: 'an array of non-negative integers', received: describeValue(shape) });
   }
-  shape.forEach((d, i) => {
+  // An index loop, not forEach: forEach skips the holes of a sparse array such as [1, , 4].
+  for (let i = 0; i < shape.length; i++) {
+    const d: unknown = shape[i];
     if (typeof d !== 'number' || !Number.isInteger(d)) {
       throw new SdpaTypeError(fn, { argument: `shape[${i}]`, expected: 'an integer', received: describeValue(d) });
     }
     if (d < 0) throw new SdpaRangeError(fn, { argument: `shape[${i}]`, expected: 'a non-negative integer', received: `${d}` });
-  });
+  }
   const n = shapeSize(shape as number[]);
   if (n > MAX_TENSOR_ELEMENTS) {
     throw new SdpaRangeError(fn, { argument: 'shape', expected: `at most ${MAX_TENSOR_ELEMENTS} elements`, received: `[${shape.join(', ')}] = ${n} elements` });

@@ -145,12 +145,13 @@ describe('tensor() input conversion', () => {
 
   it('`using` disposes a tensor at the end of its block', () => {
     const t = tensor([1, 2], [2]);
-    let disposed = 0;
-    t.dispose = () => void disposed++;
     {
       using u = t;
       expect(u.size).toBe(2);
+      expect(u.disposed).toBe(false);
     }
-    expect(disposed).toBe(1);
+    // Tensors are frozen (dispose cannot be patched): the block's end is seen through `disposed`.
+    expect(t.disposed).toBe(true);
+    expect(() => t.toFloat32Sync()).toThrow(/toFloat32Sync: tensor: expected a tensor with live storage/);
   });
 });

@@ -124,13 +124,17 @@ describe.runIf(available)('ONNXRUNTIME (cpu)', () => {
       setOnnxSessionCacheSize(2);
       try {
         const q = t4(1, 1, 4, 8, 40);
-        for (const scale of [0.1, 0.2, 0.3, 0.4]) await vsMath(q, q, q, { scale }); // 4 graph keys
+        // Four graph keys (a custom scale is a run-time input and no longer makes its own graph).
+        const boolMask = tensor(Uint8Array.from({ length: 16 }, (_, i) => (i % 3 ? 1 : 0)), [4, 4], 'bool');
+        const floatMask = tensor(Float32Array.from({ length: 16 }, (_, i) => -(i % 3)), [4, 4]);
+        const kinds = [{}, { isCausal: true }, { attnMask: boolMask }, { attnMask: floatMask }];
+        for (const o of kinds) await vsMath(q, q, q, o);
         await new Promise((r) => setTimeout(r, 10));
         expect(onnxSessionStats().live).toBe(2);
         // Concurrent calls with capacity 1: each evicts the previous session while it may still run;
         // release waits for the run, and every result stays correct.
         setOnnxSessionCacheSize(1);
-        await Promise.all([0.5, 0.6, 0.7, 0.8].map((scale) => vsMath(q, q, q, { scale })));
+        await Promise.all(kinds.map((o, i) => vsMath(q, q, q, { ...o, scale: 0.5 + i / 10 })));
         await new Promise((r) => setTimeout(r, 10));
         expect(onnxSessionStats().live).toBe(1);
         await disposeOnnxSessions();
@@ -153,7 +157,7 @@ describe.runIf(available)('ONNXRUNTIME (cpu)', () => {
       await vsMath(t4(1, 2, 9, 3, 86), t4(1, 2, 9, 3, 87), t4(1, 2, 9, 3, 88), { isCausal: true }); // head dim 3
       await vsMath(t4(1, 2, 6, 8, 83), t4(1, 2, 9, 8, 84), t4(1, 2, 9, 8, 85), { isCausal: true }); // S ≠ L
       expect(keys).toEqual([
-        'cpu|GroupQueryAttention|float32|full|scale=0.2|mask=none|heads=4/2|dim=16',
+        'cpu|GroupQueryAttention|float32|full|scale=input|mask=none|heads=4/2|dim=16',
         'cpu|Attention|float32|causal|scale=default|mask=none',
       ]);
     });

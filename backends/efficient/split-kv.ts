@@ -13,7 +13,7 @@ import { selectBackend } from '../../src/dispatch/select.js';
 import { withBackends } from '../../src/dispatch/scope.js';
 import { outputTensor } from '../../src/cpu/layout.js';
 import { SdpaAbortError, SdpaRangeError, SdpaTypeError, describeValue } from '../../src/errors.js';
-import { buildParams, type SdpaOptions } from '../../src/params.js';
+import { buildParams, ownOptions, type SdpaOptions } from '../../src/params.js';
 import { SdpaDispatchError } from '../../src/dispatch/no-backend.js';
 import { Tensor } from '../../src/tensor.js';
 import { mergeStates } from '../../src/advanced/merge.js';
@@ -117,11 +117,27 @@ function shared<T extends Float32Array | Uint8Array>(a: T): T {
   return s;
 }
 
-function defaultWorkers(): number {
+/** Cores this process may use (os.availableParallelism, navigator.hardwareConcurrency, else 4). */
+function availableCores(): number {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const os = proc?.getBuiltinModule?.('node:os') as { availableParallelism?: () => number } | undefined;
   const n = os?.availableParallelism?.() ?? (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 4;
-  return Math.max(1, Math.min(4, n));
+  return Math.max(1, Math.floor(n));
+}
+
+function defaultWorkers(): number {
+  return Math.min(4, availableCores());
+}
+
+/**
+ * Workers a call starts for `asked`: at most the available cores (a thread per core is all the
+ * split can use; { workers: 2**31 } once started one thread per key, 256 threads and 1.4 GB for a
+ * small problem) and at most one per key.
+ */
+export function splitKvWorkers(asked: number | undefined, keys: number): number {
+  const n = asked ?? defaultWorkers();
+  if (n === 0) return 0;
+  return Math.max(1, Math.min(n, availableCores(), keys));
 }
 
 /**
@@ -135,21 +151,26 @@ export function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts: SplitKvOption
 export function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts?: SplitKvOptions): Promise<Tensor>;
 export async function sdpaSplitKv(q: Tensor, k: Tensor, v: Tensor, opts?: SplitKvOptions): Promise<Tensor | { out: Tensor; lse: Tensor }> {
   const fn = 'sdpaSplitKv';
-  const { workers: rawWorkers, returnLse, signal, ...rest } = opts ?? {};
+  if (opts !== undefined && (opts === null || typeof opts !== 'object' || Array.isArray(opts))) {
+    throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
+  }
+  // Own properties only (an option on Object.prototype is not this call's); the rest is sdpa's, validated strictly by buildParams.
+  const { workers: rawWorkers, returnLse, signal, ...rest } = ownOptions(opts ?? {});
+  if (returnLse !== undefined && typeof returnLse !== 'boolean') throw new SdpaTypeError(fn, { argument: 'opts.returnLse', expected: 'a boolean', received: describeValue(returnLse) });
   for (const key of ['verify', 'returnWeights'] as const) {
     if ((rest as Record<string, unknown>)[key] !== undefined) throw new SdpaTypeError(fn, { argument: `opts.${key}`, expected: `no ${key} (sdpaSplitKv merges partial results; use sdpa for it)`, received: describeValue((rest as Record<string, unknown>)[key]) });
   }
   if (signal !== undefined && !(typeof AbortSignal !== 'undefined' && signal instanceof AbortSignal)) {
     throw new SdpaTypeError(fn, { argument: 'opts.signal', expected: 'an AbortSignal (from an AbortController)', received: describeValue(signal) });
   }
-  if (rawWorkers !== undefined && (typeof rawWorkers !== 'number' || !Number.isInteger(rawWorkers) || rawWorkers < 0)) {
-    throw new (typeof rawWorkers === 'number' ? SdpaRangeError : SdpaTypeError)(fn, { argument: 'opts.workers', expected: 'a non-negative integer', received: describeValue(rawWorkers) });
+  if (rawWorkers !== undefined && (typeof rawWorkers !== 'number' || !Number.isSafeInteger(rawWorkers) || rawWorkers < 0)) {
+    throw new (typeof rawWorkers === 'number' ? SdpaRangeError : SdpaTypeError)(fn, { argument: 'opts.workers', expected: 'a non-negative integer (capped at the available cores)', received: describeValue(rawWorkers) });
   }
   const params = Object.freeze({ ...buildParams(fn, q, k, v, { ...rest, device: 'cpu' }), needLse: true });
   // The chunks run EFFICIENT's kernel: the call must be one EFFICIENT (cpu) accepts.
   const report = await withBackends([SDPBackend.EFFICIENT_ATTENTION], async () => selectBackend(params));
   if (!report.selected) throw new SdpaDispatchError(params, report);
-  const nWorkers = rawWorkers ?? defaultWorkers();
+  const nWorkers = splitKvWorkers(rawWorkers, params.l);
   const chunks = Math.max(1, Math.min(nWorkers || 1, params.l));
   const base = makeEfficientJob(params);
   const job: EfficientJob = { ...base, q: shared(base.q), k: shared(base.k), v: shared(base.v), mask: base.mask ? shared(base.mask) : null };

@@ -6,7 +6,7 @@
  * dropout with the shared counter-based RNG (the same elements dropped as on the CPU).
  */
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
-import { named } from '../../src/dispatch/constraints.js';
+import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { bindMask, bindTensor, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
@@ -53,7 +53,7 @@ export const efficientWebgpu: BackendPart = webgpuPart({
     maxHeadDim: MAX_HEAD_DIM,
     notes: `WGSL, f32 tiles and accumulation, tiled online softmax (${BR} rows per workgroup, key blocks sized from maxComputeWorkgroupStorageSize), O(S) memory; halves read in place`,
   },
-  constraints: [checkTileFits],
+  constraints: [checkScaleFitsFloat32('efficient (webgpu)'), checkTileFits],
   kernels: [
     {
       name: 'tiled_f32',

@@ -6,7 +6,7 @@
  */
 import { BackendFaultError } from '../../src/errors.js';
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
-import { named } from '../../src/dispatch/constraints.js';
+import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import { headView, maskView } from '../../src/cpu/layout.js';
 import { Tensor } from '../../src/tensor.js';
@@ -164,6 +164,18 @@ async function runNative(p: AttentionParams, ctx: RunContext, kernel: string): P
   return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
 }
 
+/**
+ * The kernel reads q/k/v/mask in place on other threads while the event loop runs on. The addon
+ * keeps each buffer's memory alive until the call ends, so a detach cannot free it, and
+ * SharedArrayBuffers are read in place; but a resizable ArrayBuffer that shrinks decommits its
+ * pages under the kernel, so the addon refuses those and FLASH says so here instead of faulting.
+ */
+const checkFixedLengthBuffers: Constraint = named('checkFixedLengthBuffers', (p: AttentionParams) => {
+  const named_ = [['q', p.q], ['k', p.k], ['v', p.v], ['attnMask', p.mask?.tensor]] as const;
+  const bad = named_.find(([, t]) => t?.data !== undefined && (t.data.buffer as ArrayBuffer & { resizable?: boolean }).resizable === true);
+  return bad ? `flash (cpu) reads its inputs in place off the event loop and needs fixed-length buffers; ${bad[0]} is over a resizable ArrayBuffer (it could shrink under the kernel); copy it (new Float32Array(x)) or use EFFICIENT_ATTENTION` : undefined;
+});
+
 /** FLASH_ATTENTION's CPU part (native addon kernels). */
 export const flashCpu: BackendPart = {
   device: 'cpu',
@@ -180,7 +192,7 @@ export const flashCpu: BackendPart = {
   async init() {
     loadNative();
   },
-  constraints: [],
+  constraints: [checkScaleFitsFloat32('flash (cpu)'), checkFixedLengthBuffers],
   kernels: NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)),
   envPin: {
     variable: 'SDPA_CPU_ISA',

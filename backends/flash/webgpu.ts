@@ -6,7 +6,7 @@
  * - `sgmat_st`, `sgmat_mw`, `sgmat_1sg`: tensor cores through subgroup matrices (webgpu-sgmat.ts);
  * - `tiled_f16`: the portable kernel (webgpu-tiled.ts).
  */
-import { named } from '../../src/dispatch/constraints.js';
+import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart } from '../../src/dispatch/types.js';
 import { headDimBucket } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
@@ -47,7 +47,7 @@ export const flashWebgpu: BackendPart = webgpuPart({
     valueDimDiffers: true,
     notes: 'WGSL, f16 storage (bf16 converted), f32 accumulation; subgroup-matrix (tensor core) kernels when the adapter exposes f16 configs, else f16 tiles sized from maxComputeWorkgroupStorageSize; causal variants without mask buffers',
   },
-  constraints: [checkShaderF16, checkTileFits],
+  constraints: [checkScaleFitsFloat32('flash (webgpu)'), checkShaderF16, checkTileFits],
   kernels: [sgmatStKernel(LABEL), sgmatMwKernel(LABEL), sgmatOneSubgroupKernel(LABEL), tiledF16Kernel(LABEL)],
   // f16 probabilities feed the P·V product on the tensor-core path: a little more than the output rounding.
   tolerance: {

@@ -4,7 +4,7 @@
  * `[batch·Hq, S, L]` score matrix like PyTorch's math path, which is why it has a memory budget.
  */
 import { FULL_STRUCTURED_CAPS } from '../../src/dispatch/caps.js';
-import { checkMemoryBudget, formatBytes } from '../../src/dispatch/constraints.js';
+import { checkMemoryBudget, formatBytes, named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, AttentionWithWeights, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { headView, kvHeadOf, maskView, numericStorage, outputTensor, type HeadView } from '../../src/cpu/layout.js';
 import { makeYielder } from '../../src/cpu/cooperate.js';
@@ -17,9 +17,87 @@ export function mathScoreBytes(p: AttentionParams): number {
   return p.batch * p.hq * p.s * p.l * 8;
 }
 
-/** What a MATH (cpu) call holds at once: the float64 score matrix, plus the returned weights when asked. */
-function mathCallBytes(p: AttentionParams): number {
-  return mathScoreBytes(p) + (p.needWeights ? mathWeightsBytes(p) : 0);
+/**
+ * The float32 copies `prepare` makes of half-precision inputs (numericStorage widens each whole
+ * storage array): a 256 MiB float16 k/v pair is 1 GiB of copies, which the budget must see.
+ */
+export function mathCopyBytes(p: AttentionParams): number {
+  const ts = [p.q, p.k, p.v, p.mask?.tensor];
+  return ts.reduce((n, t) => n + (t?.data && (t.dtype === 'float16' || t.dtype === 'bfloat16') ? t.data.length * 4 : 0), 0);
+}
+
+/** The float64 output and log-sum-exp a call allocates beside the scores. */
+function mathOutputBytes(p: AttentionParams): number {
+  return p.batch * p.hq * p.s * (p.ev + 1) * 8;
+}
+
+/**
+ * What a MATH (cpu) call holds at once: the float64 score matrix, its float64 output, the float32
+ * copies of half inputs, plus the returned weights when asked. This is what the budget and
+ * `lastDispatch().allocatedBytes` count.
+ */
+export function mathCallBytes(p: AttentionParams): number {
+  return mathScoreBytes(p) + mathOutputBytes(p) + mathCopyBytes(p) + (p.needWeights ? mathWeightsBytes(p) : 0);
+}
+
+/**
+ * A process-wide reservation against the budget: each running MATH call holds its bytes; a call
+ * that would push the total past the budget waits (first come, first served) until enough is
+ * released. Six concurrent calls under an 80 MiB budget each once used 411 MiB together; now the
+ * total stays within the budget (a call alone always runs: its own size was checked at dispatch).
+ */
+const reservation = { reserved: 0, peak: 0, waiters: [] as { bytes: number; go: () => void }[] };
+
+function pump(): void {
+  const budget = mathMemoryBudget();
+  while (reservation.waiters.length) {
+    const w = reservation.waiters[0];
+    if (reservation.reserved > 0 && reservation.reserved + w.bytes > budget) break;
+    reservation.waiters.shift();
+    // Taken here, not after the waiter resumes: the loop must see it before letting the next one in.
+    take(w.bytes);
+    w.go();
+  }
+}
+
+function take(bytes: number): void {
+  reservation.reserved += bytes;
+  reservation.peak = Math.max(reservation.peak, reservation.reserved);
+}
+
+async function reserve(bytes: number, signal: AbortSignal | undefined): Promise<() => void> {
+  if (!reservation.waiters.length && (reservation.reserved === 0 || reservation.reserved + bytes <= mathMemoryBudget())) take(bytes);
+  else {
+    await new Promise<void>((resolve, reject) => {
+      const w = { bytes, go: () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      } };
+      const onAbort = (): void => {
+        const i = reservation.waiters.indexOf(w);
+        if (i >= 0) reservation.waiters.splice(i, 1);
+        reject(signal!.reason);
+        pump();
+      };
+      if (signal?.aborted) return reject(signal.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      reservation.waiters.push(w);
+    });
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    reservation.reserved -= bytes;
+    pump();
+  };
+}
+
+/** @internal The MATH (cpu) reservation: bytes held now, the most held at once since the last reset, calls waiting. */
+export function mathReservation(resetPeak = false): { reserved: number; peak: number; waiting: number } {
+  const r = { reserved: reservation.reserved, peak: reservation.peak, waiting: reservation.waiters.length };
+  if (resetPeak) reservation.peak = reservation.reserved;
+  return r;
 }
 
 /** Largest score matrix a single Float64Array can hold here. */
@@ -211,18 +289,23 @@ export function mathReferenceWithLse(p: AttentionParams): { out: Float64Array; l
 }
 
 async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }> {
-  const x = prepare(p);
-  const bhCount = p.batch * p.hq;
-  const scores = new Float64Array(bhCount * p.s * p.l);
-  const out = new Float64Array(bhCount * p.s * p.ev);
-  const lse = new Float64Array(bhCount * p.s);
-  ctx.recordAllocation(scores.byteLength + out.byteLength + lse.byteLength);
-  const yieldNow = makeYielder(ctx.signal);
-  for (let bh = 0; bh < bhCount; bh++) {
-    mathHead(p, x, bh, scores, out, lse);
-    await yieldNow();
+  const release = await reserve(mathCallBytes(p), ctx.signal);
+  try {
+    const x = prepare(p);
+    const bhCount = p.batch * p.hq;
+    const scores = new Float64Array(bhCount * p.s * p.l);
+    const out = new Float64Array(bhCount * p.s * p.ev);
+    const lse = new Float64Array(bhCount * p.s);
+    ctx.recordAllocation(mathCallBytes(p));
+    const yieldNow = makeYielder(ctx.signal);
+    for (let bh = 0; bh < bhCount; bh++) {
+      mathHead(p, x, bh, scores, out, lse);
+      await yieldNow();
+    }
+    return { out: outputTensor(p, out), lse: new Tensor({ shape: p.q.shape.slice(0, -1), dtype: 'float32', data: Float32Array.from(lse) }) };
+  } finally {
+    release();
   }
-  return { out: outputTensor(p, out), lse: new Tensor({ shape: p.q.shape.slice(0, -1), dtype: 'float32', data: Float32Array.from(lse) }) };
 }
 
 async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
@@ -231,19 +314,24 @@ async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
 
 /** Attention and its weights `[..., Hq, S, L]` in q's dtype: the score matrix MATH holds anyway, after softmax and dropout. */
 async function runWithWeights(p: AttentionParams, ctx: RunContext): Promise<AttentionWithWeights> {
-  const x = prepare(p);
-  const bhCount = p.batch * p.hq;
-  const scores = new Float64Array(bhCount * p.s * p.l);
-  const out = new Float64Array(bhCount * p.s * p.ev);
-  ctx.recordAllocation(scores.byteLength + out.byteLength + mathWeightsBytes(p));
-  const yieldNow = makeYielder(ctx.signal);
-  for (let bh = 0; bh < bhCount; bh++) {
-    mathHead(p, x, bh, scores, out);
-    await yieldNow();
+  const release = await reserve(mathCallBytes(p), ctx.signal);
+  try {
+    const x = prepare(p);
+    const bhCount = p.batch * p.hq;
+    const scores = new Float64Array(bhCount * p.s * p.l);
+    const out = new Float64Array(bhCount * p.s * p.ev);
+    ctx.recordAllocation(mathCallBytes(p));
+    const yieldNow = makeYielder(ctx.signal);
+    for (let bh = 0; bh < bhCount; bh++) {
+      mathHead(p, x, bh, scores, out);
+      await yieldNow();
+    }
+    const shape = [...p.q.shape.slice(0, -1), p.l];
+    const weights = p.dtype === 'float32' ? new Tensor({ shape, dtype: 'float32', data: Float32Array.from(scores) }) : new Tensor({ shape, dtype: p.dtype, data: float32ArrayToHalfBits(scores, p.dtype) });
+    return { out: outputTensor(p, out), weights };
+  } finally {
+    release();
   }
-  const shape = [...p.q.shape.slice(0, -1), p.l];
-  const weights = p.dtype === 'float32' ? new Tensor({ shape, dtype: 'float32', data: Float32Array.from(scores) }) : new Tensor({ shape, dtype: p.dtype, data: float32ArrayToHalfBits(scores, p.dtype) });
-  return { out: outputTensor(p, out), weights };
 }
 
 /** Bytes of the weights tensor a `returnWeights` call returns (q's dtype). */
@@ -272,18 +360,20 @@ export const mathCpu: BackendPart = {
     },
   ],
   constraints: [
-    checkMemoryBudget(
-      'math (cpu)',
-      'the batch·Hq·S·L float64 score matrix',
-      mathScoreBytes,
-      mathMemoryBudget,
-      'use EFFICIENT_ATTENTION or FLASH_ATTENTION (O(S) memory), or raise SDPA_MATH_MAX_BYTES',
-    ),
-    // returnWeights adds the weights tensor; said apart, and only when the scores alone would fit.
+    // The scores, and the float32 copies of half inputs when there are any (said only then).
+    named('checkMemoryBudget', (p: AttentionParams) => {
+      const copies = mathCopyBytes(p);
+      const need = mathScoreBytes(p) + copies;
+      const have = mathMemoryBudget();
+      if (need <= have) return undefined;
+      const what = copies ? `the batch·Hq·S·L float64 score matrix plus float32 copies of the half-precision inputs (${formatBytes(copies)})` : 'the batch·Hq·S·L float64 score matrix';
+      return `math (cpu) materializes ${what}: ${formatBytes(need)} > budget ${formatBytes(have)}; use EFFICIENT_ATTENTION or FLASH_ATTENTION (O(S) memory), or raise SDPA_MATH_MAX_BYTES`;
+    }),
+    // returnWeights adds the weights tensor; said apart, and only when the rest alone would fit.
     checkMemoryBudget(
       'math (cpu)',
       'the float64 score matrix plus the returned batch·Hq·S·L weights (returnWeights)',
-      (p) => (p.needWeights && mathScoreBytes(p) <= mathMemoryBudget() ? mathCallBytes(p) : 0),
+      (p) => (p.needWeights && mathScoreBytes(p) + mathCopyBytes(p) <= mathMemoryBudget() ? mathScoreBytes(p) + mathCopyBytes(p) + mathWeightsBytes(p) : 0),
       mathMemoryBudget,
       'ask for fewer queries or keys per call, or raise SDPA_MATH_MAX_BYTES',
     ),

@@ -5,7 +5,7 @@
  * sizes in the reason, when that buffer exceeds what the adapter can bind or allocate.
  */
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
-import { named, formatBytes } from '../../src/dispatch/constraints.js';
+import { named, formatBytes, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
 import { WG, bindMask, bindTensor, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
@@ -59,7 +59,7 @@ export const mathWebgpu: BackendPart = webgpuPart({
     ...FULL_SEMANTICS_CAPS,
     notes: 'naive WGSL, f32 arithmetic; materializes the [batch·Hq, S, L] f32 score buffer (refused beyond maxStorageBufferBindingSize)',
   },
-  constraints: [checkScoreBufferFits],
+  constraints: [checkScaleFitsFloat32('math (webgpu)'), checkScoreBufferFits],
   kernels: [
     {
       name: 'naive_3pass',

@@ -64,3 +64,17 @@ export function checkOrtTensorSize(label: string): Constraint {
     return big ? `${label} requires each input below 2^31 elements, got ${big[0]} with ${big[1].size}; split the batch` : undefined;
   });
 }
+
+/**
+ * The WebGPU EP runs float16 calls in float16 graphs, where a custom scale stays the operator's
+ * `scale` attribute (a float16 scale input would round it), and onnxruntime refuses a scale
+ * attribute that is not > 0 when it creates the session (on every call, printing its error): so
+ * such a call is a reason here. float32 graphs take the scale as an input and serve any scale.
+ */
+export function checkOrtScaleAttribute(label: string): Constraint {
+  return named('checkOrtScaleAttribute', (p) =>
+    p.scaleIsDefault || p.dtype !== 'float16' || Math.fround(p.scale) > 0
+      ? undefined
+      : `${label} passes a float16 call's scale as the operator's scale attribute, which must be > 0 in float32; got scale ${p.scale}${p.scale > 0 ? ' (it rounds to 0 in float32)' : ''}; use float32 inputs or another backend`,
+  );
+}

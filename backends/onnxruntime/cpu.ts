@@ -6,7 +6,7 @@
  * which skips the masked half and was measured about twice as fast.
  */
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
-import { named } from '../../src/dispatch/constraints.js';
+import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendCaps, BackendPart, Availability, RunContext } from '../../src/dispatch/types.js';
 import { checkOrtScoreMemory, checkOrtTensorSize } from './constraints.js';
 import { runOrtAttention, sessionCache, usesGqaOp, type EngineConfig } from './engine.js';
@@ -86,7 +86,7 @@ export const onnxruntimeCpu: BackendPart = {
   caps,
   availability,
   init,
-  constraints: [checkOrtTensorSize(LABEL), checkOrtScoreMemory(LABEL, false)],
+  constraints: [checkScaleFitsFloat32(LABEL), checkOrtTensorSize(LABEL), checkOrtScoreMemory(LABEL, false)],
   kernels: [
     {
       // Measured ~2× faster than opset-23 Attention on onnxruntime-node's CPU EP for causal S = L

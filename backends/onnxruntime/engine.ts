@@ -12,6 +12,7 @@ import { buildAttentionModel, graphKey, type AttentionGraphSpec, type AttentionO
 import type { OrtModuleLike, OrtSessionLike, OrtSessionOptions, OrtTensorLike } from './ort-types.js';
 import { loadOnnxSchema } from './runtime.js';
 import { SessionCache, type SessionLease } from './session-cache.js';
+import { mathReferenceRows } from '../math/cpu.js';
 
 /** One process-wide cache for both parts (the key carries the execution provider). */
 export const sessionCache = new SessionCache(16);
@@ -64,11 +65,23 @@ function dims4(t: Tensor): [number, number, number, number] {
   return [b, r >= 3 ? s[r - 3] : 1, s[r - 2], s[r - 1]];
 }
 
+/**
+ * `a`, or a copy of it when its memory is a SharedArrayBuffer or a resizable ArrayBuffer:
+ * onnxruntime-node reads a feed's bytes through N-API's ArrayBuffer accessor, which rejects shared
+ * memory ("Invalid argument" from session.run, on every call), and a resizable buffer could shrink
+ * while the session reads it. One O(N) copy next to ORT's O(S·L) scores.
+ */
+function unshared<T extends Float32Array | Uint16Array | Uint8Array>(a: T): T {
+  const b = a.buffer as ArrayBufferLike & { resizable?: boolean };
+  const shared = typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
+  return shared || b.resizable === true ? (a.slice() as T) : a;
+}
+
 /** Data of q/k/v in the graph dtype, row-major: the tensor's own storage when already so. */
 function feedData(t: Tensor, g: GraphFloat): Float32Array | Uint16Array {
   if (t.dtype !== 'float32' && g === 'float32') return t.toFloat32Sync(); // upcast: exact, O(N)
   if (t.dtype !== g) throw new Error(`feedData: ${t.dtype} input for a ${g} graph`);
-  return t.contiguousData() as Float32Array | Uint16Array; // same dtype: shared when contiguous
+  return unshared(t.contiguousData() as Float32Array | Uint16Array); // same dtype: shared when contiguous
 }
 
 interface MaskFeed {
@@ -103,7 +116,7 @@ function maskFeed(p: AttentionParams, g: GraphFloat, cfg: EngineConfig, causalIn
     const t = p.mask.tensor;
     const sameType = (p.mask.kind === 'bool' && kind === 'bool') || (p.mask.kind === 'float' && t.dtype === g);
     if (sameType && t.data && t.isContiguous && t.size === n && t.shape[t.shape.length - 1] === L && (t.shape.length < 2 || t.shape[t.shape.length - 2] === S)) {
-      return { data: t.contiguousData() as Float32Array | Uint16Array | Uint8Array, dims: [Bm, Hm, S, L], kind };
+      return { data: unshared(t.contiguousData() as Float32Array | Uint16Array | Uint8Array), dims: [Bm, Hm, S, L], kind };
     }
   }
 
@@ -177,7 +190,8 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
     op,
     dtype: g,
     causal: causalAttr,
-    scale: p.scaleIsDefault ? undefined : p.scale,
+    // float32 graphs take a custom scale as an input (one session for every scale); float16 graphs keep the attribute (a float16 scale input would round it).
+    scale: p.scaleIsDefault ? undefined : g === 'float32' ? 'input' : p.scale,
     mask: mask ? mask.kind : 'none',
     heads: op === 'Attention' ? undefined : p.hq,
     kvHeads: op === 'GroupQueryAttention' ? p.hkv : undefined,
@@ -198,11 +212,12 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
   const T = cfg.ort.Tensor;
   const typeName = g;
   const feeds: Record<string, OrtTensorLike> = {
-    q: new T(typeName, feedData(p.q, g), dims4(p.q)),
+    [spec.scale === 'input' ? 'q_in' : 'q']: new T(typeName, feedData(p.q, g), dims4(p.q)),
     k: new T(typeName, feedData(p.k, g), dims4(p.k)),
     v: new T(typeName, feedData(p.v, g), dims4(p.v)),
   };
   if (mask) feeds.mask = new T(mask.kind === 'bool' ? 'bool' : typeName, mask.data, mask.dims);
+  if (spec.scale === 'input') feeds.scale = new T('float32', Float32Array.of(p.scale), []);
   if (op === 'GroupQueryAttention') {
     feeds.seqlens_k = new T('int32', new Int32Array(dims4(p.q)[0]).fill(p.l - 1), [dims4(p.q)[0]]);
     feeds.total_sequence_length = new T('int32', Int32Array.of(p.l), []);
@@ -229,8 +244,35 @@ export async function runOrtAttention(p: AttentionParams, ctx: RunContext, cfg: 
       for (let r = 0; r < rows.length; r++) if (rows[r]) data.fill(0, r * p.ev, (r + 1) * p.ev);
     }
   }
+  if (g === 'float32') zeroAllMinusInfinityRows(p, data as Float32Array);
   if (p.dtype !== 'float32' && g === 'float32') data = float32ArrayToHalfBits(data as Float32Array, p.dtype);
   return new Tensor({ shape, dtype: p.dtype, data });
+}
+
+/**
+ * onnxruntime's softmax turns a row whose every score is −∞ from the data (a −∞ in k, not a mask)
+ * into NaN, where PyTorch 2.5+ and every other backend here give zeros (safe softmax). Only rows
+ * that came back NaN are looked at: each is recomputed with the float64 reference (O(L·(E+Ev))
+ * per row), and zeroed when the reference row is all zeros, i.e. no key had a finite score. A NaN
+ * input still gives NaN (its reference row is NaN).
+ */
+function zeroAllMinusInfinityRows(p: AttentionParams, out: Float32Array): void {
+  const ev = p.ev;
+  const nanRows: number[] = [];
+  for (let r = 0; r * ev < out.length; r++) {
+    for (let j = r * ev; j < (r + 1) * ev; j++) {
+      if (out[j] !== out[j]) {
+        nanRows.push(r);
+        break;
+      }
+    }
+  }
+  if (nanRows.length === 0 || p.dropoutP > 0) return;
+  const ref = mathReferenceRows(p, nanRows);
+  nanRows.forEach((r, i) => {
+    for (let j = 0; j < ev; j++) if (ref[i * ev + j] !== 0) return;
+    out.fill(0, r * ev, (r + 1) * ev);
+  });
 }
 
 const F16 = (globalThis as { Float16Array?: abstract new (...a: never[]) => ArrayLike<number> }).Float16Array;

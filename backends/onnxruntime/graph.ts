@@ -19,8 +19,14 @@ export interface AttentionGraphSpec {
   readonly dtype: GraphFloat;
   /** Upper-left causal (`is_causal` / `unidirectional`). */
   readonly causal: boolean;
-  /** Explicit scale; undefined lets the op use 1/sqrt(E), which keeps the graph independent of E. */
-  readonly scale: number | undefined;
+  /**
+   * Explicit scale; undefined lets the op use 1/sqrt(E), which keeps the graph independent of E.
+   * `'input'`: the scale is a run-time input (a scalar multiplying q in the graph, the op's own scale
+   * then 1), so one session serves every custom scale: a scale attribute made each distinct scale
+   * its own session (17 scales cycling missed the cache every call, ~48 ms each), and the attribute
+   * must be > 0 where this serves negative and tiny scales too.
+   */
+  readonly scale: number | 'input' | undefined;
   /** Mask input: none, bool (Attention only) or additive float in `dtype`. Always 4-D `[Bm, Hm, S, L]`. */
   readonly mask: 'none' | 'bool' | 'float';
   /** MultiHeadAttention / GroupQueryAttention: heads and head dims are attributes / reshape targets there. */
@@ -32,7 +38,7 @@ export interface AttentionGraphSpec {
 
 /** A stable string naming a spec: the session-cache key (with the execution provider added). */
 export function graphKey(spec: AttentionGraphSpec): string {
-  const parts = [spec.op, spec.dtype, spec.causal ? 'causal' : 'full', spec.scale === undefined ? 'scale=default' : `scale=${spec.scale}`, `mask=${spec.mask}`];
+  const parts = [spec.op, spec.dtype, spec.causal ? 'causal' : 'full', spec.scale === undefined ? 'scale=default' : spec.scale === 'input' ? 'scale=input' : `scale=${spec.scale}`, `mask=${spec.mask}`];
   if (spec.op === 'MultiHeadAttention') parts.push(`heads=${spec.heads}`, `dim=${spec.headDim}`);
   if (spec.op === 'GroupQueryAttention') parts.push(`heads=${spec.heads}/${spec.kvHeads}`, `dim=${spec.headDim}`);
   return parts.join('|');
@@ -55,18 +61,22 @@ export function buildAttentionModel(onnx: OnnxSchema, spec: AttentionGraphSpec):
   const intAttr = (name: string, i: number): OnnxNs.IAttributeProto => ({ name, type: AT.INT, i });
   const floatAttr = (name: string, f: number): OnnxNs.IAttributeProto => ({ name, type: AT.FLOAT, f });
 
+  // With a scale input the graph's q is named q_in and `q` is q_in · scale (a Mul node first).
+  const scaleInput = spec.scale === 'input';
   const inputs = [
-    valueInfo('q', elem, ['batch', 'q_heads', 'q_len', 'head_dim']),
+    valueInfo(scaleInput ? 'q_in' : 'q', elem, ['batch', 'q_heads', 'q_len', 'head_dim']),
     valueInfo('k', elem, ['batch', 'kv_heads', 'kv_len', 'head_dim']),
     valueInfo('v', elem, ['batch', 'kv_heads', 'kv_len', 'v_head_dim']),
   ];
   if (spec.mask !== 'none') inputs.push(valueInfo('mask', spec.mask === 'bool' ? DT.BOOL : elem, ['mask_batch', 'mask_heads', 'q_len', 'kv_len']));
   const output = valueInfo('y', elem, ['batch', 'q_heads', 'q_len', 'v_head_dim']);
+  if (scaleInput) inputs.push(valueInfo('scale', elem, []));
+  const scaleAttr = (): OnnxNs.IAttributeProto[] => (spec.scale === undefined ? [] : [floatAttr('scale', spec.scale === 'input' ? 1 : spec.scale)]);
 
   let nodes: OnnxNs.INodeProto[];
   if (spec.op === 'Attention') {
     const attribute = [intAttr('is_causal', spec.causal ? 1 : 0)];
-    if (spec.scale !== undefined) attribute.push(floatAttr('scale', spec.scale));
+    attribute.push(...scaleAttr());
     nodes = [{ opType: 'Attention', name: 'attention', input: spec.mask === 'none' ? ['q', 'k', 'v'] : ['q', 'k', 'v', 'mask'], output: ['y'], attribute }];
   } else if (spec.op === 'GroupQueryAttention') {
     // GroupQueryAttention (contrib) is causal by construction: with seqlens_k = S - 1 and
@@ -88,7 +98,7 @@ export function buildAttentionModel(onnx: OnnxSchema, spec: AttentionGraphSpec):
       { opType: 'Reshape', name: `${x}_bsd`, input: [`${x}_t`, `${x}_shape`], output: [`${x}3`] },
     ];
     const attribute = [intAttr('num_heads', heads), intAttr('kv_num_heads', kvHeads)];
-    if (spec.scale !== undefined) attribute.push(floatAttr('scale', spec.scale));
+    attribute.push(...scaleAttr());
     inputs.push(valueInfo('seqlens_k', DT.INT32, ['batch']), valueInfo('total_sequence_length', DT.INT32, []));
     nodes = [
       ...toBsd('q', heads),
@@ -119,7 +129,7 @@ export function buildAttentionModel(onnx: OnnxSchema, spec: AttentionGraphSpec):
     });
     const perm = { name: 'perm', type: AT.INTS, ints: [0, 2, 1, 3] };
     const attribute = [intAttr('num_heads', heads), intAttr('unidirectional', spec.causal ? 1 : 0)];
-    if (spec.scale !== undefined) attribute.push(floatAttr('scale', spec.scale));
+    attribute.push(...scaleAttr());
     nodes = [
       { opType: 'Transpose', name: 'q_bshe', input: ['q'], output: ['q_t'], attribute: [perm] },
       shapeConst('q_shape', [0, 0, heads * headDim]),
@@ -137,6 +147,7 @@ export function buildAttentionModel(onnx: OnnxSchema, spec: AttentionGraphSpec):
       { opType: 'Transpose', name: 'y_bhse', input: ['y_t'], output: ['y'], attribute: [perm] },
     ];
   }
+  if (scaleInput) nodes = [{ opType: 'Mul', name: 'scale_q', input: ['q_in', 'scale'], output: ['q'] }, ...nodes];
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: 'sdpa-dispatch',

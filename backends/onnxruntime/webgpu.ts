@@ -6,10 +6,11 @@
  * float32/float16, float biases (bool masks become 0/-inf), causal by attribute only for S = L.
  */
 import type { Availability, BackendCaps, BackendPart } from '../../src/dispatch/types.js';
-import { checkOrtInputsOnCpu, checkOrtScoreMemory, checkOrtTensorSize } from './constraints.js';
+import { checkOrtInputsOnCpu, checkOrtScoreMemory, checkOrtTensorSize, checkOrtScaleAttribute } from './constraints.js';
 import { runOrtAttention, type EngineConfig } from './engine.js';
 import type { OrtModuleLike } from './ort-types.js';
 import { isNode, loadOnnxSchema, loadOrt } from './runtime.js';
+import { checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 
 const LABEL = 'onnxruntime (webgpu)';
 
@@ -83,7 +84,7 @@ export const onnxruntimeWebgpu: BackendPart = {
   caps,
   availability,
   init,
-  constraints: [checkOrtInputsOnCpu(LABEL), checkOrtTensorSize(LABEL), checkOrtScoreMemory(LABEL, true)],
+  constraints: [checkScaleFitsFloat32(LABEL), checkOrtScaleAttribute(LABEL), checkOrtInputsOnCpu(LABEL), checkOrtTensorSize(LABEL), checkOrtScoreMemory(LABEL, true)],
   kernels: [
     {
       name: 'multi_head_attention',

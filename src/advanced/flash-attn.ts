@@ -9,11 +9,11 @@
  */
 import { StructuredBias, type BiasBlocks } from '../bias.js';
 import { SdpaAbortError, SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
-import type { SdpaOptions } from '../params.js';
+import { ownOptions, type SdpaOptions } from '../params.js';
 import { Tensor } from '../tensor.js';
 import type { DispatchReport } from '../dispatch/select.js';
 import { bhsdToBshd, bhsdToPacked, bshdToBhsd, expectTensor, mergeDimsView, narrowView, packedToBhsd, permuteView, selectView } from './layout.js';
-import { explainAdvanced, runAttention, runAttentionWithLse, type AttentionWithLse } from './run.js';
+import { advancedParams, explainAdvanced, runAttention, runAttentionWithLse, type AttentionWithLse } from './run.js';
 
 /** Options shared by the flash-attn style functions (flash-attn's keyword arguments, camelCased). */
 export interface FlashAttnOptions {
@@ -43,13 +43,14 @@ const FLASH_KEYS = ['dropoutP', 'softmaxScale', 'causal', 'windowSize', 'softcap
 
 /** Checks the option object's keys and the fields sdpa's own validation does not cover. */
 export function checkFlashOptions(fn: string, opts: unknown, extra: readonly string[] = []): FlashAttnOptions {
-  if (opts === undefined) return {};
+  if (opts === undefined) return ownOptions({});
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
   const allowed: readonly string[] = [...FLASH_KEYS, ...extra];
   for (const key of Object.keys(opts)) {
     if (!allowed.includes(key)) throw new SdpaTypeError(fn, { argument: `opts.${key}`, expected: `one of the options ${allowed.join(', ')}`, received: `an unknown option ${JSON.stringify(key)}` });
   }
-  const o = opts as FlashAttnOptions;
+  // Own properties only: an option set on Object.prototype is not an option of this call.
+  const o = ownOptions(opts) as FlashAttnOptions;
   for (const key of ['causal', 'deterministic', 'returnLse'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new SdpaTypeError(fn, { argument: `opts.${key}`, expected: 'a boolean', received: describeValue(o[key]) });
   }
@@ -226,14 +227,23 @@ export interface KvcacheOptions extends Omit<FlashAttnOptions, 'dropoutP'> {
 }
 
 /**
+ * The integer view of a typed array's bytes: copies through it are bit-exact (a float32 NaN read
+ * into a JS number and written back may lose its payload), so an undone append restores the cache
+ * bit for bit.
+ */
+function bitsOf(a: Float32Array | Uint16Array | Uint8Array): Uint32Array | Uint16Array | Uint8Array {
+  return a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a;
+}
+
+/**
  * Copies `src` rows `[B, Snew, H, D]` into `cache` at token positions given by `slot(b, t)`
  * (element offsets). Returns a function that puts back what was there: a call that fails or is
- * aborted after the append leaves the cache as it found it.
+ * aborted after the append leaves the cache bit-identical to what it found. Callers validate
+ * everything first (dtypes, shapes, the attention call itself): this only writes.
  */
-function appendRows(fn: string, name: string, cache: Tensor, src: Tensor, slot: (b: number, t: number) => number): () => void {
-  if (src.dtype !== cache.dtype) throw new SdpaTypeError(fn, { argument: `opts.${name}.dtype`, expected: `${cache.dtype} (the cache's dtype)`, received: src.dtype });
+function appendRows(cache: Tensor, src: Tensor, slot: (b: number, t: number) => number): () => void {
   const [B, T, H, D] = src.shape;
-  const dst = cache.data!, from = src.data!;
+  const dst = bitsOf(cache.data!), from = bitsOf(src.data!);
   const [sb, st, sh, sd] = src.strides;
   const ch = cache.strides[2], cd = cache.strides[3];
   const saved = new (dst.constructor as new (n: number) => typeof dst)(B * T * H * D);
@@ -309,74 +319,110 @@ export async function flashAttnWithKvcache(q: Tensor, kCache: Tensor, vCache: Te
       if (bad >= 0) throw new SdpaRangeError(fn, { argument: `opts.blockTable[${b}][${bad}]`, expected: `a page index in [0, ${kc.shape[0]})`, received: `${table[bad]}` });
     }
   }
+  if (snew > 0) {
+    // Every check before the first write: a float16 opts.v must not leave opts.k in the cache.
+    if (o.k!.dtype !== kc.dtype) throw new SdpaTypeError(fn, { argument: 'opts.k.dtype', expected: `${kc.dtype} (the cache's dtype)`, received: o.k!.dtype });
+    if (o.v!.dtype !== vc.dtype) throw new SdpaTypeError(fn, { argument: 'opts.v.dtype', expected: `${vc.dtype} (the cache's dtype)`, received: o.v!.dtype });
+  }
   // Element offset of token `t` of sequence `b` in a cache (through the page table when paged).
   const slotOf = (cache: Tensor) => (b: number, t: number): number =>
     paged
       ? cache.offset + o.blockTable![b][Math.floor(t / pageSize)] * cache.strides[0] + (t % pageSize) * cache.strides[1]
       : cache.offset + b * cache.strides[0] + t * cache.strides[1];
+  // The whole attention call is built and validated (q, options, the views over the caches) before
+  // the append, so a call that throws for its input leaves both caches bit-identical.
+  const plan = planKvcache(fn, o, qt, kc, vc, lens, snew, paged, slotOf);
   // An aborted call writes nothing: checked before the append, and the append is undone if the attention is aborted (or fails).
   if (o.signal?.aborted) throw new SdpaAbortError(fn, 'queued', o.signal.reason);
   const undo: (() => void)[] = [];
-  if (snew > 0) {
-    undo.push(appendRows(fn, 'k', kc, o.k!, (b, t) => slotOf(kc)(b, lens[b] + t)));
-    undo.push(appendRows(fn, 'v', vc, o.v!, (b, t) => slotOf(vc)(b, lens[b] + t)));
-  }
   try {
-    return await attendKvcache(fn, o, qt, kc, vc, lens, snew, paged, slotOf);
+    if (snew > 0) {
+      undo.push(appendRows(kc, o.k!, (b, t) => slotOf(kc)(b, lens[b] + t)));
+      undo.push(appendRows(vc, o.v!, (b, t) => slotOf(vc)(b, lens[b] + t)));
+    }
+    return await plan.run();
   } catch (err) {
     for (const u of undo.reverse()) u();
     throw err;
   }
 }
 
-/** The attention step of {@link flashAttnWithKvcache}, once the new tokens are in the cache. */
-async function attendKvcache(fn: string, o: KvcacheOptions, qt: Tensor, kc: Tensor, vc: Tensor, lens: Int32Array, snew: number, paged: boolean, slotOf: (cache: Tensor) => (b: number, t: number) => number): Promise<Tensor | AttentionWithLse> {
+/**
+ * The attention step of {@link flashAttnWithKvcache}, planned before the new tokens are in the
+ * cache: the tensors it will read (views of the caches, or buffers gathered after the append) and
+ * the sdpa options, validated now through the same path the call takes. `run()` gathers (paged or
+ * non-mergeable caches) and attends.
+ */
+function planKvcache(fn: string, o: KvcacheOptions, qt: Tensor, kc: Tensor, vc: Tensor, lens: Int32Array, snew: number, paged: boolean, slotOf: (cache: Tensor) => (b: number, t: number) => number): { run(): Promise<Tensor | AttentionWithLse> } {
   const B = qt.shape[0], Sq = qt.shape[1];
   const total = Int32Array.from(lens, (x) => x + snew);
   const maxLen = Math.max(...total);
   if (maxLen === 0) throw new SdpaRangeError(fn, { argument: 'opts.cacheSeqlens', expected: 'at least one sequence with a key to attend', received: 'all lengths 0' });
+  const fills: (() => void)[] = [];
   let kSeq = kc, vSeq = vc; // [B, >= maxLen, Hkv, D]
   if (paged) {
-    // Pages are scattered: gather each sequence's valid tokens once into [B, maxLen, Hkv, D].
+    // Pages are scattered: each sequence's valid tokens are gathered once into [B, maxLen, Hkv, D] (after the append).
     const gather = (cache: Tensor): Tensor => {
       const [, , H, D] = cache.shape;
       const data = new (cache.data!.constructor as new (n: number) => Float32Array | Uint16Array)(B * maxLen * H * D);
-      const src = cache.data!;
-      for (let b = 0; b < B; b++) {
-        for (let t = 0; t < total[b]; t++) {
-          const from = slotOf(cache)(b, t), to = ((b * maxLen + t) * H) * D;
-          for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) data[to + h * D + d] = src[from + h * cache.strides[2] + d * cache.strides[3]];
+      fills.push(() => {
+        const src = cache.data!;
+        for (let b = 0; b < B; b++) {
+          for (let t = 0; t < total[b]; t++) {
+            const from = slotOf(cache)(b, t), to = ((b * maxLen + t) * H) * D;
+            for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) data[to + h * D + d] = src[from + h * cache.strides[2] + d * cache.strides[3]];
+          }
         }
-      }
+      });
       return new Tensor({ shape: [B, maxLen, H, D], dtype: cache.dtype, data });
     };
     kSeq = gather(kc);
     vSeq = gather(vc);
   }
   const ev = vc.shape[3], hq = qt.shape[2];
+  let q: Tensor, k: Tensor, v: Tensor, blocks: BiasBlocks | undefined;
+  let mapOut: (t: Tensor) => Tensor = bhsdToBshd;
+  let mapLse: ((t: Tensor) => Tensor) | undefined;
   if (total.every((x) => x === maxLen)) {
     // Equal lengths: plain views [B, H, L, D] of the cache's first maxLen tokens, no block structure.
-    const r = await attendBhsd(fn, bshdToBhsd(qt), bshdToBhsd(narrowView(kSeq, 1, 0, maxLen)), bshdToBhsd(narrowView(vSeq, 1, 0, maxLen)), o);
-    return wrapResult(r, o.returnLse, bhsdToBshd);
-  }
-  // Ragged lengths: all sequences side by side in one row, each a block over its own keys.
-  const flat = (t: Tensor): Tensor => mergeDimsView(t, 0) ?? mergeDimsView(new Tensor({ shape: t.shape, dtype: t.dtype, data: t.contiguousData().slice() }), 0)!;
-  const Lc = kSeq.shape[1];
-  const blocks: BiasBlocks = {
-    qStart: Int32Array.from({ length: B }, (_, b) => b * Sq),
-    qLen: new Int32Array(B).fill(Sq),
-    kvStart: Int32Array.from({ length: B }, (_, b) => b * Lc),
-    kvLen: total,
-  };
-  const r = await attendBhsd(fn, packedToBhsd(flat(qt)), packedToBhsd(flat(kSeq)), packedToBhsd(flat(vSeq)), o, blocks);
-  return wrapResult(
-    r,
-    o.returnLse,
-    (out) => {
+    q = bshdToBhsd(qt);
+    k = bshdToBhsd(narrowView(kSeq, 1, 0, maxLen));
+    v = bshdToBhsd(narrowView(vSeq, 1, 0, maxLen));
+  } else {
+    // Ragged lengths: all sequences side by side in one row, each a block over its own keys.
+    const flat = (t: Tensor, isCache: boolean): Tensor => {
+      const m = mergeDimsView(t, 0);
+      if (m) return m;
+      const copy = new Tensor({ shape: t.shape, dtype: t.dtype, data: new (t.data!.constructor as new (n: number) => Float32Array | Uint16Array)(t.size) });
+      const fill = (): void => void (copy.data as Float32Array | Uint16Array).set(t.contiguousData() as Float32Array | Uint16Array);
+      // A cache is copied after the append (it must hold the new tokens); q now.
+      if (isCache) fills.push(fill);
+      else fill();
+      return mergeDimsView(copy, 0)!;
+    };
+    const Lc = kSeq.shape[1];
+    blocks = {
+      qStart: Int32Array.from({ length: B }, (_, b) => b * Sq),
+      qLen: new Int32Array(B).fill(Sq),
+      kvStart: Int32Array.from({ length: B }, (_, b) => b * Lc),
+      kvLen: total,
+    };
+    q = packedToBhsd(flat(qt, false));
+    k = packedToBhsd(flat(kSeq, true));
+    v = packedToBhsd(flat(vSeq, true));
+    mapOut = (out) => {
       const p = bhsdToPacked(out); // [B·Sq, H, Dv] → [B, Sq, H, Dv]
       return new Tensor({ shape: [B, Sq, hq, ev], dtype: p.dtype, data: p.data, strides: [Sq * p.strides[0], p.strides[0], p.strides[1], p.strides[2]], offset: p.offset });
+    };
+    mapLse = (l) => new Tensor({ shape: [B, hq, Sq], dtype: 'float32', data: l.data, strides: [Sq, B * Sq, 1] });
+  }
+  // Validation of the attention call itself (q's dtype and head dim against the cache, the options): throws now, before any write.
+  advancedParams(fn, q, k, v, flashSdpaOptions(o, q.shape[2], k.shape[2], q.shape[1], k.shape[1], blocks), o.returnLse ?? false);
+  return {
+    async run() {
+      for (const f of fills) f();
+      const r = await attendBhsd(fn, q, k, v, o, blocks);
+      return wrapResult(r, o.returnLse, mapOut, mapLse);
     },
-    (l) => new Tensor({ shape: [B, hq, Sq], dtype: 'float32', data: l.data, strides: [Sq, B * Sq, 1] }),
-  );
+  };
 }
-

@@ -27,6 +27,8 @@ export function expectTensor(fn: string, name: string, x: unknown, rank: number,
   if (x.shape.length !== rank) throw new SdpaTypeError(fn, { argument: `${name}.shape`, expected: `${rank} dims ${form}`, received: fmt(x.shape) });
   // Strided views of device buffers would need each GPU program to honour strides; keep them on the CPU.
   if (x.device !== 'cpu') throw new SdpaTypeError(fn, { argument: name, expected: `a CPU tensor ${form} (device tensors use sdpa() in [B, H, S, D])`, received: `a tensor on ${x.device}` });
+  // Views of x share its data: a disposed or detached x is refused here, under its own name.
+  x.assertUsable(fn, name);
   return x;
 }
 

@@ -8,10 +8,41 @@ import { StructuredBias, causalLowerRight, isAttentionBias, type AttentionBias }
 import { withBackends } from '../dispatch/scope.js';
 import { SDPBackend } from '../dispatch/types.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
-import type { SdpaOptions } from '../params.js';
+import { ownOptions, type SdpaOptions } from '../params.js';
 import { sdpa } from '../sdpa.js';
 import { Tensor, tensor } from '../tensor.js';
 import { bhsdToBshd, bshdToBhsd } from './layout.js';
+
+/**
+ * The options object of a module call, strictly: undefined → {}, anything but a plain object → an
+ * error, an unknown key (a typo such as `casual`) → an error naming it; own properties only, in an
+ * object without a prototype (a property added to `Object.prototype` is never read as an option).
+ */
+function strictOptions<T extends object>(fn: string, argument: string, opts: unknown, keys: readonly (keyof T & string)[]): Partial<T> {
+  if (opts === undefined) return ownOptions({});
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new SdpaTypeError(fn, { argument, expected: 'an options object or undefined', received: describeValue(opts) });
+  for (const key of Object.keys(opts)) {
+    if (!(keys as readonly string[]).includes(key)) throw new SdpaTypeError(fn, { argument: `${argument}.${key}`, expected: `one of the options ${keys.join(', ')}`, received: `an unknown option ${JSON.stringify(key)}` });
+  }
+  return ownOptions(opts as Partial<T>);
+}
+
+const optBool = (fn: string, name: string, x: unknown): boolean | undefined => {
+  if (x !== undefined && typeof x !== 'boolean') throw new SdpaTypeError(fn, { argument: name, expected: 'a boolean', received: describeValue(x) });
+  return x;
+};
+
+const optSignal = (fn: string, name: string, x: unknown): AbortSignal | undefined => {
+  if (x !== undefined && !(typeof AbortSignal !== 'undefined' && x instanceof AbortSignal)) throw new SdpaTypeError(fn, { argument: name, expected: 'an AbortSignal (from an AbortController)', received: describeValue(x) });
+  return x;
+};
+
+const optSeed = (fn: string, name: string, x: unknown): number | undefined => {
+  if (x === undefined) return undefined;
+  if (typeof x !== 'number') throw new SdpaTypeError(fn, { argument: name, expected: 'an integer in [0, 2^32 - 1]', received: describeValue(x) });
+  if (!Number.isInteger(x) || x < 0 || x > 2 ** 32 - 1) throw new SdpaRangeError(fn, { argument: name, expected: 'an integer in [0, 2^32 - 1]', received: describeValue(x) });
+  return x;
+};
 
 const posInt = (fn: string, name: string, x: unknown): number => {
   if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new SdpaRangeError(fn, { argument: name, expected: 'a positive integer', received: describeValue(x) });
@@ -93,6 +124,13 @@ export class KvCache {
    * that fails or is aborted leaves the cache as it was.
    */
   stage(k: Float32Array, v: Float32Array, b: number, s: number, hkv: number, d: number): { k: Tensor; v: Tensor; commit(): void } {
+    const fn = 'KvCache.append';
+    for (const [name, x] of [['b', b], ['s', s], ['hkv', hkv], ['d', d]] as const) posInt(fn, name, x);
+    // Exactly B·S·Hkv·D values: a shorter array would be padded with zeros (silently wrong keys), a longer one truncated.
+    for (const [name, a] of [['k', k], ['v', v]] as const) {
+      if (!(a instanceof Float32Array)) throw new SdpaTypeError(fn, { argument: name, expected: `a Float32Array of b·s·hkv·d = ${b * s * hkv * d} values ([B, S, Hkv, D] rows)`, received: describeValue(a) });
+      if (a.length !== b * s * hkv * d) throw new SdpaRangeError(fn, { argument: name, expected: `length b·s·hkv·d = ${b}·${s}·${hkv}·${d} = ${b * s * hkv * d}`, received: `length ${a.length}` });
+    }
     if (this.shape && (this.shape[0] !== b || this.shape[1] !== hkv || this.shape[2] !== d)) {
       throw new SdpaTypeError('KvCache.append', { argument: 'k', expected: `[${this.shape[0]}, S, ${this.shape[1]}, ${this.shape[2]}] like the cached rows`, received: `[${b}, ${s}, ${hkv}, ${d}]` });
     }
@@ -194,9 +232,22 @@ export class MultiHeadAttention {
   readonly weights: Required<Pick<MhaWeights, 'wo'>> & MhaWeights;
   private readonly seed: number;
 
-  constructor(opts: MultiHeadAttentionOptions) {
+  constructor(options: MultiHeadAttentionOptions) {
     const fn = 'MultiHeadAttention';
-    if (opts === null || typeof opts !== 'object') throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object', received: describeValue(opts) });
+    if (options === null || typeof options !== 'object') throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object', received: describeValue(options) });
+    const opts = strictOptions<MultiHeadAttentionOptions>(fn, 'opts', options, ['dModel', 'numHeads', 'numKvHeads', 'bias', 'dropout', 'rope', 'seed', 'packedQkv', 'weights']);
+    optBool(fn, 'opts.bias', opts.bias);
+    optBool(fn, 'opts.packedQkv', opts.packedQkv);
+    optSeed(fn, 'opts.seed', opts.seed);
+    let rope: boolean | { base?: number } | undefined = opts.rope;
+    if (rope !== undefined && typeof rope !== 'boolean') {
+      const r = strictOptions<{ base: number }>(fn, 'opts.rope', rope, ['base']);
+      // A base that is not a finite number > 1 makes every rotation angle NaN or constant: all-NaN or no rotation, silently.
+      if (r.base !== undefined && (typeof r.base !== 'number' || !Number.isFinite(r.base) || r.base <= 1)) {
+        throw new (typeof r.base === 'number' ? SdpaRangeError : SdpaTypeError)(fn, { argument: 'opts.rope.base', expected: 'a finite number > 1 (10000 by default)', received: describeValue(r.base) });
+      }
+      rope = r;
+    }
     this.dModel = posInt(fn, 'opts.dModel', opts.dModel);
     this.numHeads = posInt(fn, 'opts.numHeads', opts.numHeads);
     this.numKvHeads = posInt(fn, 'opts.numKvHeads', opts.numKvHeads ?? opts.numHeads);
@@ -205,13 +256,13 @@ export class MultiHeadAttention {
     this.headDim = this.dModel / this.numHeads;
     this.dropout = opts.dropout ?? 0;
     if (typeof this.dropout !== 'number' || !(this.dropout >= 0 && this.dropout < 1)) throw new SdpaRangeError(fn, { argument: 'opts.dropout', expected: 'a number in [0, 1)', received: describeValue(opts.dropout) });
-    this.ropeBase = opts.rope ? (typeof opts.rope === 'object' ? opts.rope.base ?? 10000 : 10000) : undefined;
+    this.ropeBase = rope ? (typeof rope === 'object' ? rope.base ?? 10000 : 10000) : undefined;
     if (this.ropeBase !== undefined && this.headDim % 2 !== 0) throw new SdpaRangeError(fn, { argument: 'opts.rope', expected: 'an even head dim for rotary pairs', received: `head dim ${this.headDim}` });
     this.seed = opts.seed ?? 0;
     const D = this.headDim, dm = this.dModel, qOut = this.numHeads * D, kvOut = this.numKvHeads * D;
     const bound = 1 / Math.sqrt(dm);
     const useBias = opts.bias ?? true;
-    const w = opts.weights;
+    const w = opts.weights === undefined ? undefined : strictOptions<MhaWeights>(fn, 'opts.weights', opts.weights, ['wq', 'wk', 'wv', 'wqkv', 'wo', 'bq', 'bk', 'bv', 'bqkv', 'bo']) as MhaWeights;
     const expectLen = (name: keyof MhaWeights, a: Float32Array | undefined, n: number): void => {
       if (!(a instanceof Float32Array) || a.length !== n) throw new SdpaTypeError(fn, { argument: `opts.weights.${name}`, expected: `a Float32Array of ${n}`, received: describeValue(a) });
     };
@@ -223,6 +274,8 @@ export class MultiHeadAttention {
         expectLen('wv', w.wv, kvOut * dm);
       }
       expectLen('wo', w.wo, dm * qOut);
+      // Biases: absent, or exactly one value per output feature (a short one would read undefined → NaN).
+      for (const [name, n] of [['bq', qOut], ['bk', kvOut], ['bv', kvOut], ['bqkv', qOut + 2 * kvOut], ['bo', dm]] as const) if (w[name] !== undefined) expectLen(name, w[name], n);
       this.weights = w;
     } else {
       const s = this.seed;
@@ -243,8 +296,15 @@ export class MultiHeadAttention {
   }
 
   /** x `[B, S, dModel]` → `[B, S, dModel]` (float32). */
-  async forward(x: Tensor, opts: MhaForwardOptions = {}): Promise<Tensor> {
+  async forward(x: Tensor, options?: MhaForwardOptions): Promise<Tensor> {
     const fn = 'MultiHeadAttention.forward';
+    const opts = strictOptions<MhaForwardOptions>(fn, 'opts', options, ['isCausal', 'attnMask', 'kvCache', 'signal']);
+    optBool(fn, 'opts.isCausal', opts.isCausal);
+    optSignal(fn, 'opts.signal', opts.signal);
+    if (opts.kvCache !== undefined && !(opts.kvCache instanceof KvCache)) throw new SdpaTypeError(fn, { argument: 'opts.kvCache', expected: 'a KvCache', received: describeValue(opts.kvCache) });
+    if (opts.attnMask !== undefined && !(opts.attnMask instanceof Tensor) && !isAttentionBias(opts.attnMask)) {
+      throw new SdpaTypeError(fn, { argument: 'opts.attnMask', expected: 'a Tensor or an attention bias', received: describeValue(opts.attnMask) });
+    }
     if (!(x instanceof Tensor) || x.shape.length !== 3 || x.shape[2] !== this.dModel || x.dtype === 'bool') {
       throw new SdpaTypeError(fn, { argument: 'x', expected: `a float Tensor [batch, seq, ${this.dModel}]`, received: x instanceof Tensor ? `${x}` : describeValue(x) });
     }
@@ -343,8 +403,16 @@ export class FlashAttention {
   /** Dropout applies only while training. */
   training = true;
 
-  constructor(opts: FlashAttentionOptions = {}) {
+  constructor(options?: FlashAttentionOptions) {
     const fn = 'FlashAttention';
+    // Strict: a typo such as { casual: true } throws instead of running non-causal.
+    const opts = strictOptions<FlashAttentionOptions>(fn, 'opts', options, ['causal', 'dropout', 'flash', 'scale', 'seed']);
+    optBool(fn, 'opts.causal', opts.causal);
+    optBool(fn, 'opts.flash', opts.flash);
+    optSeed(fn, 'opts.seed', opts.seed);
+    if (opts.scale !== undefined && (typeof opts.scale !== 'number' || !Number.isFinite(opts.scale))) {
+      throw new (typeof opts.scale === 'number' ? SdpaRangeError : SdpaTypeError)(fn, { argument: 'opts.scale', expected: 'a finite number', received: describeValue(opts.scale) });
+    }
     this.causal = opts.causal ?? false;
     this.dropout = opts.dropout ?? 0;
     if (typeof this.dropout !== 'number' || !(this.dropout >= 0 && this.dropout < 1)) throw new SdpaRangeError(fn, { argument: 'opts.dropout', expected: 'a number in [0, 1)', received: describeValue(opts.dropout) });
@@ -362,8 +430,15 @@ export class FlashAttention {
   }
 
   /** q `[B, H, S, D]`, k/v `[B, Hkv, L, D]` → `[B, H, S, Dv]`. */
-  async forward(q: Tensor, k: Tensor, v: Tensor, opts: FlashAttentionForwardOptions = {}): Promise<Tensor> {
+  async forward(q: Tensor, k: Tensor, v: Tensor, options?: FlashAttentionForwardOptions): Promise<Tensor> {
     const fn = 'FlashAttention.forward';
+    // The shapes are read below: check the arguments are tensors first (null would be a raw TypeError).
+    for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+      if (!(t instanceof Tensor)) throw new SdpaTypeError(fn, { argument: name, expected: 'a Tensor [B, H, S, D]', received: describeValue(t) });
+      if (t.shape.length < 2) throw new SdpaTypeError(fn, { argument: `${name}.shape`, expected: 'at least 2 dims ([..., S, D])', received: `[${t.shape.join(', ')}]` });
+    }
+    const opts = strictOptions<FlashAttentionForwardOptions>(fn, 'opts', options, ['mask', 'attnBias', 'signal']);
+    optSignal(fn, 'opts.signal', opts.signal);
     const S = q.shape[q.shape.length - 2], L = k.shape[k.shape.length - 2];
     let mask = opts.mask;
     if (mask !== undefined && (!(mask instanceof Tensor) || mask.dtype !== 'bool')) throw new SdpaTypeError(fn, { argument: 'opts.mask', expected: 'a bool Tensor (1 = may attend)', received: describeValue(mask) });

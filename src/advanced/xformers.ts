@@ -8,7 +8,7 @@
  */
 import { StructuredBias, type BiasBlocks } from '../bias.js';
 import { SdpaRangeError, SdpaTypeError, describeValue } from '../errors.js';
-import type { SdpaOptions } from '../params.js';
+import { ownOptions, type SdpaOptions } from '../params.js';
 import { Tensor } from '../tensor.js';
 import type { DispatchReport } from '../dispatch/select.js';
 import { bhsdToBshd, bshdToBhsd, expectTensor } from './layout.js';
@@ -133,7 +133,7 @@ export interface MemoryEfficientOptions {
 function meOptions(fn: string, q: Tensor, k: Tensor, opts: unknown): SdpaOptions {
   if (opts === undefined) return {};
   if (opts === null || typeof opts !== 'object') throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(opts) });
-  const o = opts as MemoryEfficientOptions;
+  const o = ownOptions(opts) as MemoryEfficientOptions;
   for (const key of Object.keys(o)) {
     if (!['attnBias', 'p', 'scale', 'seed', 'signal'].includes(key)) throw new SdpaTypeError(fn, { argument: `opts.${key}`, expected: 'one of the options attnBias, p, scale, seed, signal', received: `an unknown option ${JSON.stringify(key)}` });
   }

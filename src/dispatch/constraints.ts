@@ -3,6 +3,7 @@
  * part's {@link BackendCaps}, so their messages and the support matrix come from the same data.
  * Each returns undefined when met, else one sentence: the requirement, the actual value, a hint.
  */
+import { describeValue } from '../errors.js';
 import { isBackendEnabled, inScope, strictBackend } from './context.js';
 import { activePin, envPinFor } from './pins.js';
 import type { AttentionParams, BackendCaps, BackendName, BackendPart, CausalVariant, Constraint, KernelVariant } from './types.js';
@@ -32,8 +33,10 @@ export function checkEnabledInContext(backend: BackendName): Constraint {
 /** The part's engine loaded (addon, adapter, runtime). */
 export function checkAvailable(part: BackendPart): Constraint {
   return named('checkAvailable', () => {
-    const a = part.availability();
-    return a.available ? undefined : a.reason;
+    const a: unknown = part.availability();
+    // A registered backend's availability() is user code: a malformed answer is a reason, not a TypeError in dispatch.
+    if (typeof a !== 'object' || a === null || typeof (a as { available?: unknown }).available !== 'boolean') return `${part.label}: availability() returned ${describeValue(a)}, expected { available: boolean, reason?: string }`;
+    return (a as { available: boolean }).available ? undefined : ((a as { reason?: string }).reason ?? `${part.label} is unavailable (no reason given)`);
   });
 }
 
@@ -57,8 +60,10 @@ export function checkKernelPin(backend: BackendName, part: BackendPart, name: st
 /** The kernel can run on this machine (its ISA, the adapter's features). */
 export function checkKernelAvailable(variant: KernelVariant): Constraint {
   return named('checkKernelAvailable', () => {
-    const a = variant.availability?.();
-    return !a || a.available ? undefined : a.reason;
+    if (!variant.availability) return undefined;
+    const a: unknown = variant.availability();
+    if (typeof a !== 'object' || a === null || typeof (a as { available?: unknown }).available !== 'boolean') return `${variant.name}: availability() returned ${describeValue(a)}, expected { available: boolean, reason?: string }`;
+    return (a as { available: boolean }).available ? undefined : ((a as { reason?: string }).reason ?? `${variant.name} is unavailable (no reason given)`);
   });
 }
 
@@ -204,4 +209,17 @@ export function formatBytes(n: number): string {
     u++;
   }
   return `${u === 0 ? n : n.toFixed(1)} ${units[u]}`;
+}
+
+/**
+ * Parts that scale the scores in float32 (native kernels, WGSL, onnxruntime) turn a scale beyond
+ * float32's range into ±Infinity, and every score into ±Infinity or NaN, where MATH and EFFICIENT
+ * (cpu) scale in float64 and return finite values: such a part is ineligible rather than disagreeing.
+ */
+export function checkScaleFitsFloat32(label: string): Constraint {
+  return named('checkScaleFitsFloat32', (p: AttentionParams) =>
+    Number.isFinite(Math.fround(p.scale))
+      ? undefined
+      : `${label} applies scale in float32; scale ${p.scale} is beyond float32's range (|scale| <= 3.4028235e38) and would make every score infinite; use MATH or EFFICIENT_ATTENTION on cpu (float64 scaling)`,
+  );
 }

@@ -52,6 +52,9 @@ function variantsOf(part: BackendPart, where: string): readonly KernelVariant[] 
       if (typeof k.name !== 'string' || !KERNEL_NAME.test(k.name)) bad(`${where}.kernels[${i}].name`, 'a snake_case name such as "avx2_fp32"', k.name);
       if (typeof k.run !== 'function') bad(`${where}.kernels[${i}].run`, 'a function (params, ctx) => Promise<Tensor>', k.run);
       if (part.kernels!.findIndex((x) => x.name === k.name) !== i) bad(`${where}.kernels[${i}].name`, 'a name not used by another kernel of the part', k.name);
+      if (k.constraints !== undefined && (!Array.isArray(k.constraints) || k.constraints.some((c: unknown) => typeof c !== 'function'))) bad(`${where}.kernels[${i}].constraints`, 'an array of constraint functions, or undefined', k.constraints);
+      if (k.availability !== undefined && typeof k.availability !== 'function') bad(`${where}.kernels[${i}].availability`, 'a function returning { available }, or undefined', k.availability);
+      if (k.caps !== undefined) checkCaps(`${where}.kernels[${i}].caps`, k.caps, true);
     });
     return part.kernels;
   }
@@ -71,6 +74,33 @@ function variantsOf(part: BackendPart, where: string): readonly KernelVariant[] 
   ];
 }
 
+/**
+ * A part's (or, `partial`, a kernel's) caps: the generic constraints read every field, so a
+ * missing or mistyped one must be an error here, not a raw TypeError in the first explainDispatch.
+ */
+function checkCaps(where: string, caps: unknown, partial = false): void {
+  if (typeof caps !== 'object' || caps === null) bad(where, 'a BackendCaps object', caps);
+  const c = caps as Record<string, unknown>;
+  const arrays = { dtypes: ['float32', 'float16', 'bfloat16'], maskKinds: ['none', 'bool', 'float'], causalVariants: ['upper-left', 'lower-right', 'both'] } as const;
+  for (const [key, allowed] of Object.entries(arrays)) {
+    if (partial && c[key] === undefined) continue;
+    const v = c[key];
+    if (!Array.isArray(v) || v.some((x) => !(allowed as readonly string[]).includes(x))) bad(`${where}.${key}`, `an array of ${allowed.map((x) => `'${x}'`).join(', ')}`, v);
+  }
+  for (const key of ['maxHeadDim', 'headDimMultiple']) {
+    if (partial && c[key] === undefined) continue;
+    const v = c[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad(`${where}.${key}`, 'a positive integer', v);
+  }
+  for (const key of ['maskWithCausal', 'dropout', 'gqa', 'customScale', 'valueDimDiffers']) {
+    if (partial && c[key] === undefined) continue;
+    if (typeof c[key] !== 'boolean') bad(`${where}.${key}`, 'a boolean', c[key]);
+  }
+  for (const key of ['window', 'alibi', 'softcap', 'blockDiagonal', 'lse', 'weights']) {
+    if (c[key] !== undefined && typeof c[key] !== 'boolean') bad(`${where}.${key}`, 'a boolean or undefined', c[key]);
+  }
+}
+
 function checkDescriptor(d: unknown): BackendDescriptor {
   if (typeof d !== 'object' || d === null) bad('descriptor', 'a backend descriptor { name, summary, parts }', d);
   const desc = d as BackendDescriptor;
@@ -82,8 +112,10 @@ function checkDescriptor(d: unknown): BackendDescriptor {
     if (p.device !== 'cpu' && p.device !== 'webgpu') bad(`descriptor.parts[${i}].device`, "'cpu' or 'webgpu'", p.device);
     if (typeof p.label !== 'string') bad(`descriptor.parts[${i}].label`, 'a string such as "mine (cpu)"', p.label);
     if (typeof p.caps !== 'object' || p.caps === null) bad(`descriptor.parts[${i}].caps`, 'a BackendCaps object', p.caps);
+    checkCaps(`descriptor.parts[${i}].caps`, p.caps);
     if (typeof p.availability !== 'function') bad(`descriptor.parts[${i}].availability`, 'a function returning { available }', p.availability);
     if (!Array.isArray(p.constraints)) bad(`descriptor.parts[${i}].constraints`, 'an array of constraints (may be empty)', p.constraints);
+    p.constraints.forEach((c: unknown, j: number) => typeof c === 'function' || bad(`descriptor.parts[${i}].constraints[${j}]`, 'a constraint function (params, device) => string | undefined', c));
     if (typeof p.tolerance !== 'object' || p.tolerance === null) bad(`descriptor.parts[${i}].tolerance`, 'tolerances per dtype', p.tolerance);
   });
   return desc;

@@ -190,9 +190,14 @@ export class GpuStorage implements DeviceStorage {
     this.byteLength = elements * bytesPerElement(dtype);
   }
 
+  /** True once destroyed: its buffer went back to the pool, where another tensor may now own it. */
+  get destroyed(): boolean {
+    return this.released;
+  }
+
   /** Copies the elements back to the CPU in the dtype's raw layout. */
   async read(): Promise<TensorData> {
-    if (this.released) throw new Error('GpuStorage.read: the tensor was disposed');
+    if (this.released) throw new SdpaTypeError('toFloat32', { argument: 'tensor', expected: 'a tensor that was not disposed', received: 'a disposed webgpu tensor (its buffer went back to the pool)' });
     const size = align4(this.byteLength);
     const staging = this.gpuDevice.createBuffer({ size: Math.max(size, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
