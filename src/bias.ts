@@ -71,6 +71,19 @@ export interface StructuredBiasInit {
 
 const FN = 'StructuredBias';
 
+const INIT_KEYS = ['alignment', 'causal', 'window', 'alibiSlopes', 'softcap', 'blocks', 'mask'] as const;
+
+/** The init object's own properties (a typo is an error; nothing is read through Object.prototype). */
+function ownInit(init: unknown): StructuredBiasInit {
+  if (init === null || typeof init !== 'object' || Array.isArray(init)) throw new SdpaTypeError(FN, { argument: 'init', expected: 'an options object or undefined', received: describeValue(init) });
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const key of Object.keys(init)) {
+    if (!(INIT_KEYS as readonly string[]).includes(key)) throw new SdpaTypeError(FN, { argument: `init.${key}`, expected: `one of ${INIT_KEYS.join(', ')}`, received: `an unknown option ${JSON.stringify(key)}` });
+    out[key] = (init as Record<string, unknown>)[key];
+  }
+  return out as StructuredBiasInit;
+}
+
 function checkIntArray(name: string, x: unknown): Int32Array {
   if (!(x instanceof Int32Array)) throw new SdpaTypeError(FN, { argument: name, expected: 'an Int32Array', received: describeValue(x) });
   return x;
@@ -99,14 +112,16 @@ export class StructuredBias {
   constructor(
     readonly seqLenQ: number,
     readonly seqLenKv: number,
-    init: StructuredBiasInit = {},
+    rawInit: StructuredBiasInit = {},
   ) {
     checkLen(FN, 'seqLenQ', seqLenQ);
     checkLen(FN, 'seqLenKv', seqLenKv);
+    const init = ownInit(rawInit);
     if (init.alignment !== undefined && init.alignment !== 'upper-left' && init.alignment !== 'lower-right') {
       throw new SdpaTypeError(FN, { argument: 'init.alignment', expected: "'upper-left' or 'lower-right'", received: describeValue(init.alignment) });
     }
     this.alignment = init.alignment ?? 'lower-right';
+    if (init.causal !== undefined && typeof init.causal !== 'boolean') throw new SdpaTypeError(FN, { argument: 'init.causal', expected: 'a boolean', received: describeValue(init.causal) });
     this.causal = init.causal ?? false;
     if (init.window !== undefined) {
       const w = init.window;

@@ -10,6 +10,7 @@ import {
   MultiHeadAttention,
   SDPBackend,
   SdpaTypeError,
+  StructuredBias,
   Tensor,
   capabilities,
   lastDispatch,
@@ -470,5 +471,20 @@ describe('registerBackend: partial descriptors are clear errors, never a TypeErr
     } finally {
       unregisterBackend('REL_X');
     }
+  });
+});
+
+describe('strict, own-property options in the remaining entry points', () => {
+  it('StructuredBias init and withBackends kernel entries reject unknown keys and ignore Object.prototype', () => {
+    expect(() => new StructuredBias(4, 4, { casual: true } as never)).toThrow(/StructuredBias: init\.casual: expected one of alignment, causal, window/);
+    expect(() => new StructuredBias(4, 4, { causal: 1 } as never)).toThrow(/StructuredBias: init\.causal: expected a boolean/);
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.causal = true;
+    try {
+      expect(new StructuredBias(4, 4, {}).causal).toBe(false);
+    } finally {
+      delete proto.causal;
+    }
+    return expect(withBackends([{ backend: SDPBackend.FLASH_ATTENTION, devce: 'cpu', kernel: 'avx2_fp32' } as never], async () => 1)).rejects.toThrow(/withBackends: backends\[0\]\.devce: expected one of the keys backend, device, kernel/);
   });
 });

@@ -41,7 +41,12 @@ function kernelsOfParts(backend: BackendName): { device: Device; names: string[]
 }
 
 /** Validates a `{ backend, device?, kernel }` entry and returns the pins it makes, by part key. */
-function pinsOf(fn: string, argument: string, c: KernelChoice): [string, KernelPin][] {
+function pinsOf(fn: string, argument: string, choice: KernelChoice): [string, KernelPin][] {
+  // Own properties only, and no typos ({ backend, devce: 'cpu', kernel } would pin every device).
+  const unknown = Object.keys(choice).find((k) => !['backend', 'device', 'kernel'].includes(k));
+  if (unknown !== undefined) throw new SdpaTypeError(fn, { argument: `${argument}.${unknown}`, expected: 'one of the keys backend, device, kernel', received: `an unknown key ${JSON.stringify(unknown)}` });
+  const own = <K extends keyof KernelChoice>(k: K): KernelChoice[K] | undefined => (Object.hasOwn(choice, k) ? choice[k] : undefined);
+  const c = { backend: own('backend'), device: own('device'), kernel: own('kernel') } as KernelChoice;
   const backend = checkBackendName(fn, `${argument}.backend`, c.backend);
   if (c.device !== undefined && c.device !== 'cpu' && c.device !== 'webgpu') {
     throw new SdpaTypeError(fn, { argument: `${argument}.device`, expected: "'cpu', 'webgpu' or omitted", received: describeValue(c.device) });
@@ -80,7 +85,7 @@ export async function withBackends<T>(backends: BackendChoice[], fn: () => T | P
     if (typeof b === 'object' && b !== null && !Array.isArray(b)) {
       const choice = b as KernelChoice;
       for (const [key, pin] of pinsOf(fnName, `backends[${i}]`, choice)) pins.set(key, pin);
-      return choice.backend;
+      return Object.hasOwn(choice, 'backend') ? choice.backend : undefined;
     }
     return b;
   });
