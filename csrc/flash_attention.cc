@@ -26,6 +26,7 @@
 #endif
 
 #include "internal.h"
+#include "plan_prefill.h"
 
 namespace sdpa {
 using namespace detail;
@@ -312,33 +313,8 @@ Plan make_plan(const AttentionArgs& a, const Tuning& t) {
 
 namespace detail {
 
-void plan_prefill(Plan& p, const Tuning& t) {
-  const AttentionArgs& a = p.a;
-  // 128 query rows: Qt and the score tile stay in L1/L2 and reuse each K/V block for 128 queries
-  // (measured best of 32/64/128 for D=64, S=2048).
-  // Smaller when there are too few (head × block) jobs to keep every thread busy.
-  // bf16/fp16 (AMX) take 256 rows from S = 2048 on: their Vᵀ block is repacked once per job, so
-  // more rows amortise it; shorter sequences keep 128 so there are enough jobs to balance.
-  int64_t bq = t.bq > 0 ? t.bq : a.dtype != DType::F32 && a.s >= 2048 ? 256 : 128;
-  bq = std::min<int64_t>(std::max<int64_t>(bq, 1), 512);  // apply_mask holds <= 256 vectors of queries
-  while (bq > 16 && a.bh * ((a.s + bq - 1) / bq) < 2 * (int64_t)p.nthreads) bq /= 2;
-  bq = std::min<int64_t>(bq, std::max<int64_t>(a.s, 1));
-  p.bq = bq;
-  // Keys per block: the score tile bk×bq fp32 plus K/V blocks should sit in L2 (2 MiB/core here);
-  // big head dims get fewer keys so converted K/V blocks stay small.
-  int64_t bk = t.bk;
-  if (bk <= 0) {
-    const int64_t dims = a.e + a.ev;
-    bk = dims <= 512 ? 128 : 64;
-    // fp32 causal: 64-key blocks. The diagonal blocks (masked, half wasted) shrink, and the strip's
-    // K / V / score blocks fit L1 better; measured +3–20% (1 thread, D = 64/128, S = 512..4096) on
-    // the target machine, non-causal fp32 neutral and AMX bf16 3–7% slower, so only here.
-    if (a.dtype == DType::F32 && a.causal) bk = 64;
-  }
-  p.bk = std::max<int64_t>(bk, 16);
-  p.nqb = (a.s + p.bq - 1) / p.bq;
-  p.njobs = a.bh * p.nqb;
-}
+// The blocking itself is in plan_prefill.h, shared with the wasm32 build (kernel_wasm.cc).
+void plan_prefill(Plan& p, const Tuning& t) { plan_prefill_blocking(p, t); }
 
 const Kernel& resolve_kernel(const AttentionArgs& args, const Tuning& t) {
   validate(args);

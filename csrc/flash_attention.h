@@ -1,8 +1,12 @@
 // Native CPU flash attention for sdpa-dispatch. Pure C++17: no N-API here (binding.cc is the only
 // file that knows about Node), so the kernel can be tested and benchmarked without node.
 #pragma once
+#ifdef SDPA_FREESTANDING
+#include "freestanding.h"  // the wasm32 build: no C++ library (kernel_wasm.cc)
+#else
 #include <cstdint>
 #include <stdexcept>
+#endif
 
 namespace sdpa {
 
@@ -39,10 +43,12 @@ struct AttentionArgs {
   const int32_t* cancel;
 };
 
+#ifndef SDPA_FREESTANDING
 // Thrown by flash_attention when the args' cancel word was set before every job ran.
 struct Cancelled : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+#endif
 
 // Computes out = softmax(scale·q·kᵀ (+mask, causal), fp32 accumulation) · v. Blocking; uses the
 // persistent thread pool. Throws std::invalid_argument / std::runtime_error on bad args.

@@ -2,9 +2,11 @@
 // translation units. Keep this header free of std:: templates: an inline function compiled in an
 // AVX-512 TU could otherwise be the copy the linker keeps for the scalar TU too.
 #pragma once
+#ifndef SDPA_FREESTANDING
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#endif
 #include "flash_attention.h"
 
 #ifdef SDPA_PROFILE

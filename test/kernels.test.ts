@@ -29,6 +29,7 @@ import {
 } from '../src/index.js';
 import { mathReference } from '../backends/math/cpu.js';
 import { NATIVE_KERNELS } from '../backends/flash/cpu.js';
+import { WASM_KERNELS } from '../backends/flash/wasm/kernel.js';
 import { loadNative } from '../backends/flash/native.js';
 import { rereadEnvSwitches } from '../src/dispatch/pins.js';
 import { buildParams } from '../src/params.js';
@@ -74,7 +75,7 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
     const table = native.ok ? native.native.kernels() : [];
     const expected = table.find((k) => k.missing.length === 0 && k.dtypes.includes('float32'))!.name;
     expect(c.kernel).toBe(expected);
-    expect(c.kernels.map((k) => k.name)).toEqual(NATIVE_KERNELS.map((k) => k.name));
+    expect(c.kernels.map((k) => k.name)).toEqual([...NATIVE_KERNELS.map((k) => k.name), ...WASM_KERNELS.map((k) => k.name)]);
     for (const kt of c.kernels) {
       if (kt.name === expected) expect(kt.selected).toBe(true);
       else if (!kt.eligible) {
@@ -119,7 +120,7 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
   it('an unknown kernel name is a clear error listing the valid ones', async () => {
     const err = await withBackends([{ backend: SDPBackend.FLASH_ATTENTION, kernel: 'avx9_fp32' }], () => 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SdpaTypeError);
-    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: amx_bf16, .*avx2_fp32, scalar_fp32; webgpu: .*tiled_f16, got "avx9_fp32"/);
+    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: amx_bf16, .*avx2_fp32, scalar_fp32, wasm_relaxed_simd, wasm_simd128; webgpu: .*tiled_f16, got "avx9_fp32"/);
   });
 
   it('SDPA_CPU_ISA pins by ISA (read once, shown in capabilities()), and a bad value is a reason, not a default', async () => {
@@ -134,7 +135,7 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
     await withEnv({ SDPA_CPU_ISA: 'sse9' }, () => {
       const c = flashCpu();
       expect(c.eligible).toBe(false);
-      expect(c.reasons).toContain("SDPA_CPU_ISA='sse9' is not one of scalar, avx2, avx512, amx; unset it or pick one");
+      expect(c.reasons).toContain("SDPA_CPU_ISA='sse9' is not one of scalar, avx2, avx512, amx, wasm; unset it or pick one");
     });
     // The read is once: changing the variable later (without re-reading) changes nothing.
     const before = flashCpu().kernel;

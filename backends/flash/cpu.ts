@@ -3,6 +3,8 @@
  * online softmax, no S×L buffer, AMX tiles for bfloat16/float16, AVX-512 / AVX2 / scalar fp32 —
  * each a kernel variant judged by the dispatcher from the addon's kernel table (ISA, shape rules). The addon reads q/k/v/mask in place through per-head
  * base offsets and strides; the kernel runs on the addon's thread pool, off the event loop.
+ * After them, the same C++ compiled to WebAssembly SIMD (relaxed-SIMD FMA where the engine has
+ * it): what serves in browsers and in Node when the addon is missing (backends/flash/wasm/).
  */
 import { BackendFaultError } from '../../src/errors.js';
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
@@ -11,6 +13,9 @@ import type { AttentionParams, BackendPart, Constraint, KernelVariant, RunContex
 import { headView, maskView } from '../../src/cpu/layout.js';
 import { Tensor } from '../../src/tensor.js';
 import { loadNative, NATIVE_DTYPE, type NativeAttentionArgs, type NativeKernelInfo, type NativeMaskDType } from './native.js';
+import type { WasmJob } from './wasm/abi.js';
+import { WASM_KERNELS, wasmKernel } from './wasm/kernel.js';
+import { initWasm, wasmFeatures, wasmUnavailable } from './wasm/runtime.js';
 
 /** Largest head dim (E and Ev) the CPU flash part accepts; per-thread scratch grows linearly with it. */
 export const FLASH_CPU_MAX_HEAD_DIM = 1024;
@@ -25,14 +30,18 @@ const MASK_DTYPE: Readonly<Record<string, NativeMaskDType>> = { bool: 0, float32
 
 /** The addon arguments for `p`, writing into `out` (contiguous `[...batch, Hq, S, Ev]`). */
 export function buildNativeArgs(p: AttentionParams, out: Float32Array | Uint16Array, numThreads = 0): NativeAttentionArgs {
+  return { ...buildKernelArgs(p, numThreads), out };
+}
+
+/** The kernel arguments for `p` without the output (the native addon's and the wasm kernel's). */
+export function buildKernelArgs(p: AttentionParams, numThreads = 0): Omit<NativeAttentionArgs, 'out'> {
   const q = rowContiguous(p.q), k = rowContiguous(p.k), v = rowContiguous(p.v);
   const qv = headView(q), kv = headView(k), vv = headView(v);
-  const args: NativeAttentionArgs = {
+  const args: Omit<NativeAttentionArgs, 'out'> = {
     dtype: NATIVE_DTYPE[p.dtype],
     q: q.data as Float32Array | Uint16Array,
     k: k.data as Float32Array | Uint16Array,
     v: v.data as Float32Array | Uint16Array,
-    out,
     bh: p.batch * p.hq,
     hq: p.hq,
     hkv: p.hkv,
@@ -78,7 +87,29 @@ export const NATIVE_KERNELS: readonly { readonly name: string; readonly isa: 'am
   { name: 'scalar_fp32', isa: 'scalar' },
 ];
 
-const ISAS = ['scalar', 'avx2', 'avx512', 'amx'] as const;
+const ISAS = ['scalar', 'avx2', 'avx512', 'amx', 'wasm'] as const;
+
+/** The wasm kernel's job: the native arguments (offset tables as Float64Array), without `out`. */
+function wasmJob(p: AttentionParams): WasmJob {
+  const { maskBase, ...a } = buildKernelArgs(p);
+  return {
+    ...a,
+    dtype: a.dtype as 0 | 1 | 2,
+    qBase: a.qBase as Float64Array,
+    kvBaseK: a.kvBaseK as Float64Array,
+    kvBaseV: a.kvBaseV as Float64Array,
+    maskKind: a.maskKind ?? 0,
+    maskDType: a.maskDType ?? 0,
+    ...(maskBase ? { maskBase: maskBase as Float64Array } : {}),
+    maskStrideS: a.maskStrideS ?? 0,
+    maskStrideL: a.maskStrideL ?? 0,
+    causal: a.causal ?? false,
+    diagonalOffset: a.diagonalOffset ?? 0,
+    scale: a.scale ?? 1 / Math.sqrt(p.e),
+    dropoutP: a.dropoutP ?? 0,
+    seed: a.seed ?? 0,
+  };
+}
 
 /** The addon's table entry of `name`, or why there is none. */
 function nativeInfo(name: string): { info: NativeKernelInfo; brand: string } | { error: string } {
@@ -183,21 +214,27 @@ export const flashCpu: BackendPart = {
   caps: {
     ...FULL_SEMANTICS_CAPS,
     maxHeadDim: FLASH_CPU_MAX_HEAD_DIM,
-    notes: 'native C++ (AMX-BF16 tiles for bfloat16/float16, AVX-512/AVX2/scalar fp32), query × key blocks, online softmax, per-thread scratch only',
+    notes: 'native C++ (AMX-BF16 tiles for bfloat16/float16, AVX-512/AVX2/scalar fp32), or the same C++ as WebAssembly SIMD on workers (browsers, Node without the addon); query × key blocks, online softmax, per-thread scratch only',
   },
+  // Available when the addon loads or a wasm kernel can run; each kernel then gives its own reason.
   availability() {
     const r = loadNative();
-    return r.ok ? { available: true } : { available: false, reason: `flash (cpu) is unavailable: ${r.error}` };
+    if (r.ok) return { available: true };
+    const why = WASM_KERNELS.map((k) => wasmUnavailable(k.name, k.simd));
+    if (why.some((w) => w === undefined)) return { available: true };
+    return { available: false, reason: `flash (cpu) is unavailable: ${r.error}; ${why.join('; ')}` };
   },
   async init() {
     loadNative();
+    await initWasm();
   },
   constraints: [checkScaleFitsFloat32('flash (cpu)'), checkFixedLengthBuffers],
-  kernels: NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)),
+  kernels: [...NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)), ...WASM_KERNELS.map((k) => wasmKernel(k.name, k.simd, wasmJob))],
   envPin: {
     variable: 'SDPA_CPU_ISA',
     values: ISAS,
-    kernelsFor: (v) => ((ISAS as readonly string[]).includes(v) ? NATIVE_KERNELS.filter((k) => k.isa === v).map((k) => k.name) : undefined),
+    kernelsFor: (v) =>
+      v === 'wasm' ? WASM_KERNELS.map((k) => k.name) : (ISAS as readonly string[]).includes(v) ? NATIVE_KERNELS.filter((k) => k.isa === v).map((k) => k.name) : undefined,
   },
   tolerance: {
     // fp32 scores carry a rounding error of |logit|·2^-24: with the conformance case's logits of
@@ -208,7 +245,9 @@ export const flashCpu: BackendPart = {
   },
   describe() {
     const r = loadNative();
-    if (!r.ok) return { addon: 'unavailable' };
-    return { addon: r.path, threads: r.native.numThreads(), cpu: r.native.cpuFeatures() };
+    const f = wasmFeatures();
+    const wasm = f ? { simd128: f.simd128, relaxedSimd: f.relaxedSimd, threads: f.threads, ...(f.threadsReason ? { threadsReason: f.threadsReason } : {}), defaultThreads: f.defaultThreads } : { probed: false };
+    if (!r.ok) return { addon: 'unavailable', addonReason: r.error, wasm };
+    return { addon: r.path, threads: r.native.numThreads(), cpu: r.native.cpuFeatures(), wasm };
   },
 };
