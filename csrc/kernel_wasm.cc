@@ -96,8 +96,19 @@ struct Ops {
     else for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i] * scale);
   }
 };
-// 16 v128 registers on x86 engines: MR·NV accumulators + NV query vectors + a broadcast.
-constexpr int QK_MR = 4, QK_NV = 3, PV_MR = 4, PV_NV = 3;
+// 16 v128 registers on x86 engines: MR·NV accumulators + NV query vectors + a broadcast (+ the
+// product, without FMA). QK 4×2 and PV 2×3 measured best of 16 shapes in V8 (Node 20, x86-64, D = 64,
+// S = 1024, one thread; scripts/probes/wasm-tiles.mjs): the native 4×3 tiles spill there and ran at
+// half the rate. The -D overrides exist for the register-tile probe
+// (scripts/probes/wasm-tiles.mjs builds with scripts/build-wasm.mjs --define); the shipped modules
+// are built without them.
+#ifndef SDPA_WASM_QK_MR
+#define SDPA_WASM_QK_MR 4
+#define SDPA_WASM_QK_NV 2
+#define SDPA_WASM_PV_MR 2
+#define SDPA_WASM_PV_NV 3
+#endif
+constexpr int QK_MR = SDPA_WASM_QK_MR, QK_NV = SDPA_WASM_QK_NV, PV_MR = SDPA_WASM_PV_MR, PV_NV = SDPA_WASM_PV_NV;
 
 #include "kernel_impl.h"
 

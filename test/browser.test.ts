@@ -2,13 +2,15 @@
  * The library in a real browser: serves examples/browser with Vite's JS API (the page imports the
  * library from source), opens it in Debian's headless Chromium through playwright-core, and checks
  * the page's results against the float64 reference. WebGPU comes from SwiftShader (no GPU needed;
- * it lacks shader-f16, so FLASH on webgpu is expected to be ineligible with a reason). Also renders
- * a small bench report and checks its SVG charts drew. Screenshots go to bench-results/ (gitignored).
+ * it lacks shader-f16, so FLASH on webgpu is expected to be ineligible with a reason). FLASH on cpu
+ * is the WebAssembly kernel there (one worker: the page is not cross-origin isolated); every
+ * PyTorch conformance case runs on it through the public API in the page. Also renders a small
+ * bench report and checks its SVG charts drew. Screenshots go to bench-results/ (gitignored).
  *
  * Skipped, with the reason, when /usr/bin/chromium is missing — unless CI is set, where it fails
  * (scripts/install-chromium.sh installs it).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,17 +90,71 @@ if (!hasChromium && process.env.CI) {
       expect(report.results.length).toBeGreaterThan(0);
     });
 
-    it('the native flash addon is cleanly unavailable, with a reason', () => {
+    it('FLASH (cpu) is the WebAssembly kernel; the native kernels say they need Node.js', async () => {
       const flash = report.engines.find((e) => e.backend === 'FLASH_ATTENTION' && e.device === 'cpu');
-      expect(flash?.available).toBe(false);
-      expect(flash?.reason).toMatch(/Node\.js/);
-      const rows = report.results.filter((r) => r.backend === 'FLASH_ATTENTION' && r.device === 'cpu');
-      expect(rows.length).toBeGreaterThan(0);
-      for (const r of rows) expect(r).toMatchObject({ status: 'ineligible', reason: expect.stringMatching(/Node\.js/) });
+      expect(flash?.available).toBe(true);
+      const caps = await page.evaluate(async () => {
+        const c = (await window.__sdpa!.capabilities()).backends.find((b) => b.backend === 'FLASH_ATTENTION' && b.device === 'cpu')!;
+        return { wasm: c.details.wasm, kernels: c.kernels.map((k) => ({ name: k.name, available: k.available, reason: k.reason })) };
+      });
+      // Not cross-origin isolated: SIMD yes, threads no (and the reason says how to get them).
+      expect(caps.wasm).toMatchObject({ simd128: true, threads: false, threadsReason: expect.stringMatching(/cross-origin isolated/) });
+      for (const k of caps.kernels.filter((x) => !x.name.startsWith('wasm_'))) expect(k.reason, k.name).toMatch(/needs the native addon: the native flash kernel needs Node\.js/);
+      expect(caps.kernels.some((k) => k.name.startsWith('wasm_') && k.available)).toBe(true);
+    });
+
+    it('every PyTorch conformance case passes on the wasm kernel through the public API in the page', async () => {
+      const raw = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sdpa_cases.json'), 'utf8')) as { cases: { error?: string }[] };
+      const cases = raw.cases.filter((c) => !c.error);
+      const tol = { float32: { atol: 2e-4, rtol: 1e-3 }, float16: { atol: 1e-3, rtol: 2e-3 }, bfloat16: { atol: 1e-2, rtol: 1.6e-2 } };
+      const results = await page.evaluate(
+        async ({ cases, tol }) => {
+          type Raw = { shape: number[]; dtype?: string; data: (number | string | boolean)[] };
+          type Case = { name: string; q: Raw; k: Raw; v: Raw; is_causal: boolean; causal_variant?: string; attn_mask?: Raw; scale?: number; enable_gqa?: boolean; expected: Raw };
+          const api = window.__sdpa!;
+          const num = (x: number | string | boolean): number => (typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'string' ? (x === '-inf' ? -Infinity : x === 'inf' ? Infinity : Number(x)) : x);
+          const t = (r: Raw) => api.tensor.fromFloat32(Float32Array.from(r.data, num), r.shape, (r.dtype ?? 'float32') as 'float32');
+          const kernels = (await api.capabilities()).backends.find((b) => b.backend === 'FLASH_ATTENTION' && b.device === 'cpu')!.kernels.filter((k) => k.name.startsWith('wasm_') && k.available).map((k) => k.name);
+          const out: { name: string; kernel: string; ran?: string; ok: boolean; worst: number; error?: string }[] = [];
+          for (const kernel of kernels) {
+            for (const c of cases as Case[]) {
+              const q = t(c.q), k = t(c.k), v = t(c.v);
+              const opts: Record<string, unknown> = {};
+              if (c.is_causal) opts.isCausal = true;
+              if (c.causal_variant === 'lower_right') opts.attnMask = api.causalLowerRight(q.shape[q.shape.length - 2], k.shape[k.shape.length - 2]);
+              if (c.attn_mask) opts.attnMask = t(c.attn_mask);
+              if (c.scale !== undefined) opts.scale = c.scale;
+              if (c.enable_gqa) opts.enableGqa = true;
+              try {
+                const res = await api.withBackends([{ backend: 'FLASH_ATTENTION', device: 'cpu', kernel }], () => api.sdpa(q, k, v, opts));
+                const got = await res.toFloat32();
+                const exp = Float64Array.from(c.expected.data, num);
+                const tl = tol[q.dtype as keyof typeof tol];
+                let worst = 0;
+                for (let i = 0; i < exp.length; i++) {
+                  const d = Math.abs(got[i] - exp[i]);
+                  worst = Math.max(worst, Number.isNaN(d) ? (Number.isNaN(got[i]) && Number.isNaN(exp[i]) ? 0 : Infinity) : d / (tl.atol + tl.rtol * Math.abs(exp[i])));
+                }
+                out.push({ name: c.name, kernel, ran: api.lastDispatch()?.ran?.kernel, ok: worst <= 1 && got.length === exp.length, worst });
+              } catch (e) {
+                out.push({ name: c.name, kernel, ok: false, worst: Infinity, error: String(e) });
+              }
+            }
+          }
+          return out;
+        },
+        { cases, tol },
+      );
+      expect(results.length).toBeGreaterThanOrEqual(cases.length);
+      for (const r of results) {
+        expect(r.error, `${r.kernel} ${r.name}`).toBeUndefined();
+        expect(r.ran, r.name).toBe(r.kernel);
+        expect(r.ok, `${r.kernel} ${r.name}: worst ${r.worst} of tolerance`).toBe(true);
+      }
     });
 
     it('the CPU backends match the float64 reference', () => {
-      for (const b of ['MATH', 'EFFICIENT_ATTENTION']) {
+      for (const b of ['MATH', 'EFFICIENT_ATTENTION', 'FLASH_ATTENTION']) {
         const rows = report.results.filter((r) => r.backend === b && r.device === 'cpu');
         expect(rows.length, b).toBe(2);
         for (const r of rows) {

@@ -1,8 +1,8 @@
 /**
  * Fault injection across engines, in child processes (running the built dist/, which `npm test`
  * builds first) so each starts from a clean engine state:
- * the native addon absent (FLASH on cpu becomes a reason naming how to rebuild, and sdpa falls back
- * with the right result). WebGPU device loss and ORT session failure are injected in
+ * the native addon absent (every native kernel of FLASH on cpu gives a reason naming how to rebuild,
+ * and the WebAssembly kernel serves FLASH (cpu) with the right result). WebGPU device loss and ORT session failure are injected in
  * test/webgpu-device.test.ts and test/onnxruntime.test.ts.
  */
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('faults', () => {
-  it('native addon absent: FLASH (cpu) is a reason with the rebuild command; sdpa falls back and matches the reference', () => {
+  it('native addon absent: FLASH (cpu) is served by the wasm kernel, the native kernels give the rebuild command; the result matches the reference', () => {
     const script = `
       import { sdpa, explainDispatch, lastDispatch, tensor, capabilities } from './dist/src/index.js';
       import { mathReference } from './dist/backends/math/cpu.js';
@@ -33,9 +33,15 @@ describe('faults', () => {
       encoding: 'utf8',
     });
     const r = JSON.parse(stdout.trim().split('\n').pop()!);
-    expect(r.flash.eligible).toBe(false);
-    expect(r.flash.reasons[0]).toMatch(/^flash \(cpu\) is unavailable: native addon not built \(looked for \/nonexistent\/sdpa_native\.node\); rebuild it with `npm rebuild sdpa-dispatch`/);
-    expect(r.ran.backend).not.toBe('FLASH_ATTENTION');
+    expect(r.flash.eligible).toBe(true);
+    expect(r.flash.kernel).toMatch(/^wasm_(relaxed_simd|simd128)$/);
+    expect(r.ran).toEqual({ backend: 'FLASH_ATTENTION', device: 'cpu', kernel: r.flash.kernel });
+    const native = r.flash.kernels.filter((k: { name: string }) => !k.name.startsWith('wasm_'));
+    expect(native.length).toBe(5);
+    for (const k of native) {
+      expect(k.eligible).toBe(false);
+      expect(k.reasons[0]).toMatch(new RegExp(`^${k.name} needs the native addon: native addon not built \\(looked for /nonexistent/sdpa_native\\.node\\); rebuild it with \`npm rebuild sdpa-dispatch\``));
+    }
     expect(r.maxDiff).toBeLessThan(1e-4);
   });
 });

@@ -1,13 +1,16 @@
 /**
  * The browser example: every registered backend on every device the page can reach, each alone
  * through `withBackends([b], ...)`, compared with the float64 MATH reference; ineligible ones show
- * the dispatcher's reason (FLASH on cpu: the native addon is Node-only; FLASH on webgpu needs
- * `shader-f16`, which SwiftShader lacks). Results land on the page and on `window.__sdpaResults`
- * for test/browser.test.ts.
+ * the dispatcher's reason (FLASH on cpu is the WebAssembly kernel, the native addon being
+ * Node-only; FLASH on webgpu needs `shader-f16`, which SwiftShader lacks). Results land on the page
+ * and on `window.__sdpaResults` for test/browser.test.ts, which also drives the public API through
+ * `window.__sdpa` (the conformance cases on the wasm kernel).
  */
 import {
   capabilities,
+  causalLowerRight,
   explainDispatch,
+  lastDispatch,
   registeredBackends,
   sdpa,
   setDispatchLogger,
@@ -43,9 +46,20 @@ export interface BrowserReport {
   log: string[];
 }
 
+/** The public API the browser test calls into (page.evaluate). */
+export interface PageApi {
+  readonly tensor: typeof tensor;
+  readonly sdpa: typeof sdpa;
+  readonly withBackends: typeof withBackends;
+  readonly causalLowerRight: typeof causalLowerRight;
+  readonly lastDispatch: typeof lastDispatch;
+  readonly capabilities: typeof capabilities;
+}
+
 declare global {
   interface Window {
     __sdpaResults?: BrowserReport;
+    __sdpa?: PageApi;
   }
 }
 
@@ -77,6 +91,7 @@ function seeded(shape: readonly number[], dtype: FloatDType, seed: number): Tens
 
 const report: BrowserReport = { done: false, engines: [], results: [], log: [] };
 window.__sdpaResults = report;
+window.__sdpa = { tensor, sdpa, withBackends, causalLowerRight, lastDispatch, capabilities };
 
 const $ = (id: string) => document.getElementById(id)!;
 function el(tag: string, text: string, cls?: string): HTMLElement {

@@ -150,8 +150,10 @@ interface NodeWorker {
 
 function spawn(): Handle {
   if (isNode) {
-    const { Worker } = proc!.getBuiltinModule!('node:worker_threads') as { Worker: new (url: URL) => NodeWorker };
-    const w = new Worker(nodeWorkerUrl());
+    const { Worker } = proc!.getBuiltinModule!('node:worker_threads') as { Worker: new (url: URL, o: { execArgv: string[] }) => NodeWorker };
+    // A worker inherits the process's flags; `--input-type` (a `node -e` parent) is refused for a file.
+    const execArgv = ((proc as { execArgv?: string[] }).execArgv ?? []).filter((a) => !a.startsWith('--input-type'));
+    const w = new Worker(nodeWorkerUrl(), { execArgv });
     w.unref();
     return {
       post: (m, t) => w.postMessage(m, t),
