@@ -103,7 +103,35 @@ describe('wasm kernel', () => {
   });
 });
 
-describe('wasm kernel in a child process without the native addon', () => {
+describe('wasm kernel in child processes', () => {
+  it('wasm_relaxed_simd (relaxed-SIMD FMA) runs where the engine has it (Node 20: --experimental-wasm-relaxed-simd) and matches the reference', () => {
+    const script = `
+      import { sdpa, lastDispatch, tensor, capabilities, withBackends } from './dist/src/index.js';
+      import { mathReference } from './dist/backends/math/cpu.js';
+      import { buildParams } from './dist/src/params.js';
+      const caps = await capabilities();
+      const fc = caps.backends.find((b) => b.backend === 'FLASH_ATTENTION' && b.device === 'cpu');
+      const rows = [];
+      for (const [dtype, opts] of [['float32', { isCausal: true }], ['float16', { dropoutP: 0.25, seed: 3 }], ['bfloat16', {}]]) {
+        const mk = (s) => tensor.fromFloat32(Float32Array.from({ length: 2 * 3 * 40 * 24 }, (_, i) => Math.sin(i * 0.3 + s)), [2, 3, 40, 24], dtype);
+        const [q, k, v] = [mk(0), mk(1), mk(2)];
+        const out = await (await withBackends([{ backend: 'FLASH_ATTENTION', device: 'cpu', kernel: 'wasm_relaxed_simd' }], () => sdpa(q, k, v, opts))).toFloat32();
+        const ref = mathReference(buildParams('t', q, k, v, opts));
+        let d = 0; for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(out[i] - ref[i]));
+        rows.push({ dtype, ran: lastDispatch().ran.kernel, d });
+      }
+      console.log(JSON.stringify({ wasm: fc.details.wasm, rows }));
+    `;
+    const out = execFileSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(r.wasm.relaxedSimd).toBe(true);
+    const tol: Record<string, number> = { float32: 1e-4, float16: 4e-3, bfloat16: 3e-2 };
+    for (const x of r.rows) {
+      expect(x.ran).toBe('wasm_relaxed_simd');
+      expect(x.d, x.dtype).toBeLessThan(tol[x.dtype]);
+    }
+  });
+
   it('FLASH (cpu) runs wasm when SDPA_CPU_ISA=wasm pins it', () => {
     const script = `
       import { sdpa, lastDispatch, tensor, capabilities } from './dist/src/index.js';

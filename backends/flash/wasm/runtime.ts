@@ -151,9 +151,10 @@ interface NodeWorker {
 function spawn(): Handle {
   if (isNode) {
     const { Worker } = proc!.getBuiltinModule!('node:worker_threads') as { Worker: new (url: URL, o: { execArgv: string[] }) => NodeWorker };
-    // A worker inherits the process's flags; `--input-type` (a `node -e` parent) is refused for a file.
-    const execArgv = ((proc as { execArgv?: string[] }).execArgv ?? []).filter((a) => !a.startsWith('--input-type'));
-    const w = new Worker(nodeWorkerUrl(), { execArgv });
+    // No inherited flags: the worker is a plain .js module that needs none, and some are refused in
+    // a worker (`--input-type` of a `node -e` parent, V8 options such as --experimental-wasm-relaxed-simd,
+    // which apply process-wide anyway).
+    const w = new Worker(nodeWorkerUrl(), { execArgv: [] });
     w.unref();
     return {
       post: (m, t) => w.postMessage(m, t),

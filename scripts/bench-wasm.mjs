@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// WebAssembly flash kernel benchmark, in one run (ratios, never absolute targets):
+//  Node, fp32 B=1 H=8 D=64 (default S=2048), through sdpa() with each kernel pinned:
+//    wasm 1 thread vs the native avx2_fp32 kernel on 1 thread; wasm 2 threads vs wasm 1;
+//    wasm vs the TypeScript EFFICIENT kernel; native on 2 threads for context.
+//  Event-loop health: a timer every 4 ms while each CPU backend's calls run (FLASH native and wasm,
+//    ONNXRUNTIME, EFFICIENT, MATH); the longest gap between its ticks is the stall.
+//  Headless Chromium (the CI browser; scripts/bench-wasm-page/ served by Vite, cross-origin
+//    isolated): FLASH (cpu) = the wasm kernel beside ONNXRUNTIME (cpu) = onnxruntime-web's wasm
+//    build, same shape, 1 and 2 threads each.
+// Uses the built dist/ (npx tsc -p tsconfig.json) and the native addon (node-gyp).
+// Usage: node scripts/bench-wasm.mjs [--s 2048] [--stall-sizes 512,2048] [--math-sizes 512,1024]
+//        [--runs 3] [--no-browser] [--no-node] [--json FILE]
+import { existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const opt = (n, d) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : d; };
+const has = (n) => args.includes(n);
+const S = Number(opt('--s', '2048'));
+const stallSizes = opt('--stall-sizes', '512,2048').split(',').map(Number);
+const mathSizes = opt('--math-sizes', '512,1024').split(',').map(Number);
+const runs = Number(opt('--runs', '3'));
+const H = 8, D = 64;
+const flopsOf = (s) => 4 * H * s * s * D;
+const out = { machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version, loadavg: os.loadavg() }, node: [], stalls: [], browser: [] };
+
+const lib = await import('../dist/src/index.js');
+const { tensor, sdpa, withBackends, capabilities, lastDispatch } = lib;
+const { setWasmThreads } = await import('../dist/backends/flash/wasm/kernel.js');
+const caps = await capabilities();
+const flashCpu = caps.backends.find((b) => b.backend === 'FLASH_ATTENTION' && b.device === 'cpu');
+const wasmKernel = flashCpu.kernels.find((k) => k.name.startsWith('wasm_') && k.available)?.name;
+const nativeOk = flashCpu.kernels.find((k) => k.name === 'avx2_fp32')?.available;
+out.machine.wasm = flashCpu.details.wasm;
+console.log(`# ${out.machine.cpu}, ${out.machine.cores} cores, Node ${process.version}, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(`# wasm: ${JSON.stringify(flashCpu.details.wasm)}; kernel ${wasmKernel}; native avx2_fp32 ${nativeOk ? 'available' : 'unavailable'}`);
+
+let seed = 12345;
+const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+const inputs = (s) => [0, 1, 2].map(() => tensor(Float32Array.from({ length: H * s * D }, rnd), [1, H, s, D]));
+
+/** Times `fn` (1 warm-up, then `n` calls; median) while a 4 ms timer records the longest stall. */
+async function timed(fn, n = runs) {
+  let last = performance.now(), stall = 0;
+  const timer = setInterval(() => { const t = performance.now(); stall = Math.max(stall, t - last); last = t; }, 4);
+  try {
+    await fn();
+    const ts = [];
+    for (let i = 0; i < n; i++) { const t0 = performance.now(); await fn(); ts.push(performance.now() - t0); }
+    ts.sort((a, b) => a - b);
+    return { ms: ts[ts.length >> 1], stall };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const pinned = (kernel) => [{ backend: 'FLASH_ATTENTION', device: 'cpu', kernel }];
+function row(label, s, threads, r) {
+  const gf = flopsOf(s) / r.ms / 1e6;
+  const x = { label, s, threads, ms: r.ms, gflops: gf, stallMs: r.stall };
+  console.log(`${label.padEnd(34)} S=${String(s).padEnd(5)} threads ${threads}  ${r.ms.toFixed(1).padStart(9)} ms  ${gf.toFixed(2).padStart(7)} GFLOP/s  stall ${r.stall.toFixed(1)} ms`);
+  return x;
+}
+
+if (!has('--no-node')) {
+  console.log(`\n## Node, fp32 B=1 H=${H} D=${D} S=${S}`);
+  const [q, k, v] = inputs(S);
+  const rows = {};
+  if (nativeOk) {
+    // The native kernel reads SDPA_NUM_THREADS on every call.
+    process.env.SDPA_NUM_THREADS = '1';
+    rows.native1 = row('FLASH native avx2_fp32', S, 1, await timed(() => withBackends(pinned('avx2_fp32'), () => sdpa(q, k, v))));
+    process.env.SDPA_NUM_THREADS = '2';
+    rows.native2 = row('FLASH native avx2_fp32', S, 2, await timed(() => withBackends(pinned('avx2_fp32'), () => sdpa(q, k, v))));
+  }
+  setWasmThreads(1);
+  rows.wasm1 = row(`FLASH ${wasmKernel}`, S, 1, await timed(() => withBackends(pinned(wasmKernel), () => sdpa(q, k, v))));
+  setWasmThreads(2);
+  rows.wasm2 = row(`FLASH ${wasmKernel}`, S, 2, await timed(() => withBackends(pinned(wasmKernel), () => sdpa(q, k, v))));
+  setWasmThreads(undefined);
+  // EFFICIENT takes tens of seconds at S=2048 here: one timed call after the warm-up.
+  rows.efficient = row('EFFICIENT ts_online_softmax', S, 1, await timed(() => withBackends(['EFFICIENT_ATTENTION'], () => sdpa(q, k, v)), 1));
+  out.node = Object.values(rows);
+  console.log('\nratios (same run):');
+  const ratio = (a, b, what, target) => {
+    if (!a || !b) return;
+    const r = b.ms / a.ms;
+    console.log(`  ${what}: ${r.toFixed(2)}× (target ${target})`);
+    out.ratios = { ...out.ratios, [what]: r };
+  };
+  ratio(rows.wasm1, rows.native1, 'wasm 1 thread / native avx2 1 thread', '≥ 0.40');
+  ratio(rows.wasm2, rows.wasm1, 'wasm 2 threads / wasm 1 thread', '≥ 1.6');
+  ratio(rows.wasm2, rows.efficient, 'wasm 2 threads / EFFICIENT', '≥ 20');
+  ratio(rows.wasm1, rows.efficient, 'wasm 1 thread / EFFICIENT', '≥ 20');
+
+  console.log('\n## Event-loop stall per CPU backend (timer every 4 ms; default threads)');
+  for (const s of stallSizes) {
+    const [q2, k2, v2] = inputs(s);
+    const backends = [['FLASH_ATTENTION', nativeOk ? 'avx2_fp32' : undefined], ['FLASH_ATTENTION', wasmKernel], ['ONNXRUNTIME'], ['EFFICIENT_ATTENTION']];
+    if (mathSizes.includes(s)) backends.push(['MATH']);
+    for (const [b, kern] of backends) {
+      if (b === 'FLASH_ATTENTION' && !kern) continue;
+      const scope = kern ? pinned(kern) : [b];
+      const n = b === 'EFFICIENT_ATTENTION' || b === 'MATH' ? 1 : runs;
+      try {
+        const r = await timed(() => withBackends(scope, () => sdpa(q2, k2, v2)), n);
+        out.stalls.push(row(`${b} ${lastDispatch()?.ran?.kernel ?? ''}`, s, 'default', r));
+      } catch (e) {
+        console.log(`${b}: ${e.message.split('\n')[0]}`);
+      }
+    }
+  }
+  for (const s of mathSizes.filter((x) => !stallSizes.includes(x))) {
+    const [q2, k2, v2] = inputs(s);
+    out.stalls.push(row('MATH float64_reference', s, 'default', await timed(() => withBackends(['MATH'], () => sdpa(q2, k2, v2)), 1)));
+  }
+  const worst = out.stalls.reduce((m, r) => Math.max(m, r.stallMs), 0);
+  console.log(`longest stall over every backend and size: ${worst.toFixed(1)} ms (target ≤ 50)`);
+}
+
+if (!has('--no-browser')) {
+  const CHROMIUM = '/usr/bin/chromium';
+  if (!existsSync(CHROMIUM)) {
+    console.log(`\n(browser part skipped: ${CHROMIUM} is missing)`);
+  } else {
+    console.log(`\n## Headless Chromium, fp32 B=1 H=${H} D=${D} S=${S} (cross-origin isolated page)`);
+    const { createServer } = await import('vite');
+    const { chromium } = await import('playwright-core');
+    const server = await createServer({
+      root: ROOT,
+      configFile: false,
+      logLevel: 'error',
+      server: { port: 0, host: '127.0.0.1', hmr: false, headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } },
+    });
+    await server.listen();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+    try {
+      for (const threads of [1, 2]) {
+        const page = await browser.newPage();
+        const url = `${server.resolvedUrls.local[0]}scripts/bench-wasm-page/index.html?threads=${threads}&sizes=${S}&runs=${runs}`;
+        await page.goto(url);
+        await page.waitForFunction(() => window.__bench?.done === true, undefined, { timeout: 590_000 });
+        const r = await page.evaluate(() => window.__bench);
+        await page.close();
+        if (r.error) { console.log(`page error: ${r.error}`); continue; }
+        console.log(`# page isolated: ${r.isolated}, wasm: ${JSON.stringify(r.wasm)}`);
+        for (const x of r.rows) {
+          console.log(`${x.engine.padEnd(40)} ${x.kernel.padEnd(20)} S=${x.s} threads ${x.threads}  ${x.ms.toFixed(1).padStart(9)} ms  ${x.gflops.toFixed(2).padStart(7)} GFLOP/s  stall ${x.stallMs.toFixed(1)} ms${x.maxAbsDiffVsFlash !== undefined ? `  max|diff| vs flash ${x.maxAbsDiffVsFlash.toExponential(1)}` : ''}`);
+          out.browser.push(x);
+        }
+        const f = r.rows.find((x) => x.engine.startsWith('FLASH')), o = r.rows.find((x) => x.engine.startsWith('ONNX'));
+        if (f && o) console.log(`  wasm FLASH / onnxruntime-web, ${threads} thread(s): ${(o.ms / f.ms).toFixed(2)}× (target ≥ 2)`);
+      }
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  }
+}
+
+const jsonOut = opt('--json', undefined);
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify(out, null, 1));
+process.exit(0);
