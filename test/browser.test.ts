@@ -185,7 +185,7 @@ if (!hasChromium && process.env.CI) {
     it('shows the results and the explain log on the page', async () => {
       const rows = await page.locator('#results tbody tr').count();
       expect(rows).toBe(report.results.length);
-      await expect(page.locator('#log').textContent()).resolves.toMatch(/→ (ONNXRUNTIME|EFFICIENT_ATTENTION) \(cpu\)\s+selected/);
+      await expect(page.locator('#log').textContent()).resolves.toMatch(/→ FLASH_ATTENTION \(cpu\)\s+selected — kernel wasm_/);
     });
 
     it('renders the bench HTML report with its SVG charts', async () => {
