@@ -294,8 +294,17 @@ export function efficientKernel(job: EfficientJob, bhFrom: number, bhTo: number,
   }
 }
 
-/** Query rows per kernel call between event-loop yields. */
-const ROWS_PER_SLICE = BR * 8;
+/**
+ * Query rows per kernel call, between which the event loop may get a turn: about this many
+ * multiply-adds, so one call takes ~5–15 ms in V8 (0.1–0.3 GMAC/s) and, with the yielder's 25 ms
+ * slices, no stretch passes 50 ms. A fixed BR·8 rows held the loop for 627 ms at S = L = 512.
+ */
+const MACS_PER_SLICE = 1.5e6;
+function rowsPerSlice(p: AttentionParams): number {
+  const perRow = Math.max(1, p.l * (p.e + p.ev));
+  const rows = Math.max(1, Math.floor(MACS_PER_SLICE / perRow));
+  return rows >= BR ? Math.min(BR * 8, rows - (rows % BR)) : rows;
+}
 
 async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }> {
   const job = makeEfficientJob(p);
@@ -304,9 +313,10 @@ async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: T
   const lse = new Float64Array(bhCount * p.s);
   ctx.recordAllocation(efficientScratchBytes(p) + out.byteLength + lse.byteLength);
   const yieldNow = makeYielder(ctx.signal);
+  const slice = rowsPerSlice(p);
   for (let bh = 0; bh < bhCount; bh++) {
-    for (let i0 = 0; i0 < p.s; i0 += ROWS_PER_SLICE) {
-      efficientKernel(job, bh, bh + 1, i0, Math.min(p.s, i0 + ROWS_PER_SLICE), out, lse);
+    for (let i0 = 0; i0 < p.s; i0 += slice) {
+      efficientKernel(job, bh, bh + 1, i0, Math.min(p.s, i0 + slice), out, lse);
       await yieldNow();
     }
   }

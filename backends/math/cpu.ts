@@ -246,9 +246,9 @@ function mathRow(p: AttentionParams, x: Prepared, bh: number, i: number, row: Fl
 }
 
 /** One flat query head: its S×L slice of `scores` (the weights afterwards) and its `[S, Ev]` rows of `out`. */
-function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Array, out: Float64Array, lse?: Float64Array): void {
+function mathHead(p: AttentionParams, x: Prepared, bh: number, scores: Float64Array, out: Float64Array, lse?: Float64Array, iFrom = 0, iTo = p.s): void {
   const { s: S, l: L, ev: Ev } = p;
-  for (let i = 0; i < S; i++) {
+  for (let i = iFrom; i < iTo; i++) {
     const m = mathRow(p, x, bh, i, scores, (bh * S + i) * L, out, (bh * S + i) * Ev);
     if (lse) lse[bh * S + i] = m;
   }
@@ -298,9 +298,13 @@ async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: T
     const lse = new Float64Array(bhCount * p.s);
     ctx.recordAllocation(mathCallBytes(p));
     const yieldNow = makeYielder(ctx.signal);
+    // One query row at a time between yield checks (a row is L·(E+Ev) multiply-adds, ~1 ms at
+    // L = 2048): a whole head held the event loop for seconds at S = 2048.
     for (let bh = 0; bh < bhCount; bh++) {
-      mathHead(p, x, bh, scores, out, lse);
-      await yieldNow();
+      for (let i = 0; i < p.s; i++) {
+        mathHead(p, x, bh, scores, out, lse, i, i + 1);
+        await yieldNow();
+      }
     }
     return { out: outputTensor(p, out), lse: new Tensor({ shape: p.q.shape.slice(0, -1), dtype: 'float32', data: Float32Array.from(lse) }) };
   } finally {
@@ -323,8 +327,10 @@ async function runWithWeights(p: AttentionParams, ctx: RunContext): Promise<Atte
     ctx.recordAllocation(mathCallBytes(p));
     const yieldNow = makeYielder(ctx.signal);
     for (let bh = 0; bh < bhCount; bh++) {
-      mathHead(p, x, bh, scores, out);
-      await yieldNow();
+      for (let i = 0; i < p.s; i++) {
+        mathHead(p, x, bh, scores, out, undefined, i, i + 1);
+        await yieldNow();
+      }
     }
     const shape = [...p.q.shape.slice(0, -1), p.l];
     const weights = p.dtype === 'float32' ? new Tensor({ shape, dtype: 'float32', data: Float32Array.from(scores) }) : new Tensor({ shape, dtype: p.dtype, data: float32ArrayToHalfBits(scores, p.dtype) });
