@@ -263,9 +263,10 @@ describe('the packed package in a fresh consumer project', () => {
           expect(maxAbsDiff(r.values!, ref), what).toBeLessThanOrEqual(bound);
         }
         const ran = (device: string) => new Set(report.runs.filter((r) => r.device === device && r.status === 'ok').map((r) => r.backend));
-        // On cpu: the TypeScript kernels and onnxruntime-web's wasm build; on webgpu: the WGSL
-        // kernels (their shaders come from the bundle) on SwiftShader, and onnxruntime-web/webgpu.
-        expect([...ran('cpu')]).toEqual(expect.arrayContaining(['EFFICIENT_ATTENTION', 'MATH', 'ONNXRUNTIME']));
+        // On cpu: the WebAssembly flash kernel (its modules and its worker come from the bundle),
+        // the TypeScript kernels and onnxruntime-web's wasm build; on webgpu: the WGSL kernels
+        // (their shaders come from the bundle) on SwiftShader, and onnxruntime-web/webgpu.
+        expect([...ran('cpu')]).toEqual(expect.arrayContaining(['FLASH_ATTENTION', 'EFFICIENT_ATTENTION', 'MATH', 'ONNXRUNTIME']));
         expect([...ran('webgpu')]).toEqual(expect.arrayContaining(['EFFICIENT_ATTENTION', 'MATH']));
         // onnxruntime-web's WebGPU EP (non-causal float32 only: its causal output was wrong on SwiftShader).
         expect(report.runs.find((r) => r.backend === 'ONNXRUNTIME' && r.device === 'webgpu' && !r.isCausal)?.status).toBe('ok');
