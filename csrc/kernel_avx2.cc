@@ -135,9 +135,9 @@ static inline PLayout playout(const Plan& p) {
   const int64_t nq = L.nstrip * SW;
   L.m = take(nq); L.l = take(nq); L.alpha = take(nq); L.cmax = take(nq); L.psum = take(nq);
   L.kc = take(a.dtype == DType::F32 ? 0 : p.bk * a.e);
-  L.vc = take(a.dtype == DType::F32 ? 0 : p.bk * a.ev);
+  L.vc = take(p.bk * ceil_to(a.ev, TMR));  // V panel [e/4][j][4], every dtype
   L.hrow = take(p.bq);
-  L.tmp = take(a.e + a.ev);
+  L.tmp = take(a.e + a.ev + TMR);
   L.total = off;
   return L;
 }
@@ -312,13 +312,14 @@ static void softmax_exact(const AttentionArgs& a, int64_t j0, int64_t nk, int64_
   }
 }
 
+// vp: the block's V panel, [e/4][nkb][4] (the tile's 4 broadcasts of a key come from 16 bytes).
 template <bool ALPHA>
-static inline void pv_strip(const float* vp, int64_t vs, int64_t ev, const float* pt, int64_t nk, int nv, float* ot,
+static inline void pv_strip(const float* vp, int64_t nkb, int64_t ev, const float* pt, int64_t nk, int nv, float* ot,
                             const float* alpha) {
   const PvFn full = pv_fn<ALPHA>(TMR, nv);
   for (int64_t e0 = 0; e0 < ev; e0 += TMR) {
     const int mr = (int)min64(TMR, ev - e0);
-    (mr == TMR ? full : pv_fn<ALPHA>(mr, nv))(vp + e0, vs, pt, nk, ot + e0 * SW, alpha);
+    (mr == TMR ? full : pv_fn<ALPHA>(mr, nv))(vp + e0 * nkb, TMR, pt, nk, ot + e0 * SW, alpha);
   }
 }
 
@@ -352,19 +353,32 @@ static void run_avx2(const Plan& p, int64_t job, void* wsv) {
 
   for (int64_t j0 = 0; j0 < c.kv_end; j0 += p.bk) {
     const int64_t nk = min64(p.bk, c.kv_end - j0);
-    const float *kp, *vp;
-    int64_t ks, vs;
-    if (a.dtype == DType::F32) {
+    const float* kp;
+    int64_t ks;
+    if (a.dtype == DType::F32) {  // K rows read in place (each tile reads 4 whole rows)
       kp = (const float*)a.k + a.kv_base_k[c.kvi] + j0 * a.k_row_stride; ks = a.k_row_stride;
-      vp = (const float*)a.v + a.kv_base_v[c.kvi] + j0 * a.v_row_stride; vs = a.v_row_stride;
-    } else {  // fp16 / bf16: the block's panels, converted once and read by every strip
+    } else {  // fp16 / bf16: the block's K, converted once and read by every strip
       float* kc = ws + L.kc;
-      float* vc = ws + L.vc;
+      for (int64_t j = 0; j < nk; ++j) load_row(a.dtype, a.k, a.kv_base_k[c.kvi] + (j0 + j) * a.k_row_stride, kc + j * e, e);
+      kp = kc; ks = e;
+    }
+    // V panel [e/4][j][4], zero-padded to whole groups of 4, packed once per block for every strip:
+    // read in place, a PV tile would use 16 bytes of each V row's cache line per pass and come
+    // back for the rest 3 passes later, after the block's 32 KiB of V had left L1.
+    float* vp = ws + L.vc;
+    {
+      const int64_t evq = ceil_to(ev, TMR);
       for (int64_t j = 0; j < nk; ++j) {
-        load_row(a.dtype, a.k, a.kv_base_k[c.kvi] + (j0 + j) * a.k_row_stride, kc + j * e, e);
-        load_row(a.dtype, a.v, a.kv_base_v[c.kvi] + (j0 + j) * a.v_row_stride, vc + j * ev, ev);
+        const float* row;
+        const int64_t roff = a.kv_base_v[c.kvi] + (j0 + j) * a.v_row_stride;
+        if (a.dtype == DType::F32 && ev % TMR == 0) row = (const float*)a.v + roff;
+        else {
+          load_row(a.dtype, a.v, roff, tmp, ev);
+          for (int64_t x = ev; x < evq; ++x) tmp[x] = 0.0f;
+          row = tmp;
+        }
+        for (int64_t g = 0; g < evq; g += TMR) _mm_store_ps(vp + g * nk + j * TMR, _mm_loadu_ps(row + g));
       }
-      kp = kc; ks = e; vp = vc; vs = ev;
     }
     SDPA_PROF(0);
     for (int64_t st = 0; st < nstrip; ++st) {
@@ -394,9 +408,9 @@ static void run_avx2(const Plan& p, int64_t job, void* wsv) {
         SDPA_PROF(2);
         softmax_exact(a, j0, nks, nqs, pt, nv, cm, m, l, al, hrow + qs0);
         SDPA_PROF(3);
-        pv_strip<true>(vp, vs, ev, pt, nks, nv, ot, al);
+        pv_strip<true>(vp, nk, ev, pt, nks, nv, ot, al);
       } else {
-        pv_strip<false>(vp, vs, ev, pt, nks, nv, ot, al);
+        pv_strip<false>(vp, nk, ev, pt, nks, nv, ot, al);
       }
       SDPA_PROF(5);
     }
