@@ -6,10 +6,18 @@
 // bf16/fp16 flash rows are compared with the fp32 ORT row of the same shape (ORT's CPU attention
 // has no bf16/fp16 kernels worth comparing). GFLOP/s = 4·B·H·S·L·D / t, causal counts half.
 // Median of --runs timed calls after --warmup untimed ones.
+// Prefill rows also print the machine's measured fp32 FMA peak for the ISA of the kernel that ran
+// (csrc/bench/fma_peak: register-only FMA chains, ymm for avx2, zmm for avx512/amx; 1 and
+// --threads threads, measured in this run before and after the rows, best of both) and each row's
+// % of it at --threads threads.
 // Usage: node scripts/bench-cpu.mjs [--quick] [--threads 2] [--d 64,128] [--sizes 512,1024,2048,4096]
 //        [--dtypes f32,bf16,f16] [--causal 0,1] [--runs 5] [--warmup 2] [--no-ort] [--markdown]
+//        [--isa avx2|avx512|amx|scalar]   (pins FLASH (cpu) to that ISA's kernels: SDPA_CPU_ISA)
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 const opt = (n, d) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : d; };
@@ -27,6 +35,28 @@ const warmup = Number(opt('--warmup', '2'));
 const useOrt = !has('--no-ort');
 const markdown = has('--markdown');
 const B = 1, H = 8;
+// SDPA_CPU_ISA is read once, at the first dispatch: set it before the library loads.
+if (opt('--isa', '')) process.env.SDPA_CPU_ISA = opt('--isa', '');
+
+// fp32 FMA peak (GFLOP/s) of this machine for an ISA's vector width, by thread count.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const peakBin = `${root}build/csrc/fma_peak`;
+function fmaPeak(isa) {
+  const vec = isa === 'avx512' || isa === 'amx' ? 'avx512' : isa === 'scalar' ? null : 'avx2';
+  if (!vec) return null;
+  try {
+    if (!existsSync(peakBin)) execFileSync('make', ['-s', '-C', `${root}csrc`, 'fma_peak'], { stdio: 'ignore' });
+    const out = execFileSync(peakBin, ['--isa', vec, '--threads', [...new Set([1, threads])].join(','), '--ms', '500'], { encoding: 'utf8' });
+    const peak = { vec };
+    for (const m of out.matchAll(/threads=(\d+) gflops=([\d.]+)/g)) peak[Number(m[1])] = Number(m[2]);
+    return peak;
+  } catch (e) {
+    console.error(`# fma_peak failed (${String(e?.message ?? e).split('\n')[0]}): no % of peak`);
+    return null;
+  }
+}
+const peaks = new Map();  // isa → { vec, 1: GFLOP/s, [threads]: GFLOP/s }
+const isaOf = (kernel) => kernel?.split('_')[0] ?? 'unknown';
 
 const lib = await import('../dist/src/index.js');
 const { tensor, sdpa, withBackends, SDPBackend, capabilities, lastDispatch } = lib;
@@ -147,27 +177,40 @@ for (const d of dims) {
         const ms = await timeIt(call);
         const rec = lastDispatch?.();
         const gflops = flops / ms / 1e6;
+        const kernel = rec?.kernel ?? '?';
+        const isa = isaOf(kernel);
+        if (!peaks.has(isa)) peaks.set(isa, fmaPeak(isa));
         const o = ortCache.get(okey);
         const row = {
-          dtype: dt, d, s, causal: causal ? 1 : 0, flashMs: ms, flashGflops: gflops,
+          dtype: dt, d, s, causal: causal ? 1 : 0, flashMs: ms, flashGflops: gflops, kernel, isa,
           allocMiB: rec?.allocatedBytes != null ? rec.allocatedBytes / 2 ** 20 : null,
           ortOp: o?.op ?? '-', ortMs: o?.ms ?? null, ortGflops: o?.gflops ?? null,
           ratio: o?.gflops ? gflops / o.gflops : null, ortError: o?.error,
         };
         rows.push(row);
         if (!markdown) {
-          console.log(`${dt.padEnd(4)} D=${String(d).padStart(3)} S=L=${String(s).padStart(4)} causal=${row.causal}  flash ${ms.toFixed(2).padStart(8)} ms ${gflops.toFixed(1).padStart(7)} GFLOP/s` +
+          console.log(`${dt.padEnd(4)} D=${String(d).padStart(3)} S=L=${String(s).padStart(4)} causal=${row.causal}  flash ${kernel} ${ms.toFixed(2).padStart(8)} ms ${gflops.toFixed(1).padStart(7)} GFLOP/s` +
             (o ? (o.error ? `  ORT error: ${o.error}` : `  | ORT ${o.op} ${o.ms.toFixed(2).padStart(8)} ms ${o.gflops.toFixed(1).padStart(7)} GFLOP/s  flash/ORT ${row.ratio.toFixed(2)}`) : ''));
         }
       }
     }
   }
 }
+// The peak again after the rows (neighbours on a shared machine only ever lower it): best of both.
+for (const [isa, before] of peaks) {
+  if (!before) continue;
+  const after = fmaPeak(isa);
+  for (const t of [1, threads]) if (after?.[t] > before[t]) before[t] = after[t];
+  console.error(`# FMA peak (${before.vec} fp32, measured in this run, best of before/after): 1 thread ${before[1]} GFLOP/s, ${threads} threads ${before[threads]} GFLOP/s`);
+}
+const pctOf = (r) => { const p = peaks.get(r.isa)?.[threads]; return p ? `${(100 * r.flashGflops / p).toFixed(0)}%` : '-'; };
 if (markdown) {
-  console.log('| dtype | D | S=L | causal | flash ms | flash GFLOP/s | ORT op (fp32) | ORT ms | ORT GFLOP/s | flash/ORT |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| dtype | D | S=L | causal | kernel | flash ms | flash GFLOP/s | % FMA peak | ORT op (fp32) | ORT ms | ORT GFLOP/s | flash/ORT |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.dtype} | ${r.d} | ${r.s} | ${r.causal} | ${r.flashMs.toFixed(2)} | ${r.flashGflops.toFixed(1)} | ${r.ortOp} | ${r.ortMs?.toFixed(2) ?? '-'} | ${r.ortGflops?.toFixed(1) ?? (r.ortError ? 'error' : '-')} | ${r.ratio?.toFixed(2) ?? '-'} |`);
+    console.log(`| ${r.dtype} | ${r.d} | ${r.s} | ${r.causal} | ${r.kernel} | ${r.flashMs.toFixed(2)} | ${r.flashGflops.toFixed(1)} | ${pctOf(r)} | ${r.ortOp} | ${r.ortMs?.toFixed(2) ?? '-'} | ${r.ortGflops?.toFixed(1) ?? (r.ortError ? 'error' : '-')} | ${r.ratio?.toFixed(2) ?? '-'} |`);
   }
+} else {
+  for (const r of rows) if (peaks.get(r.isa)?.[threads]) console.log(`${r.dtype} D=${r.d} S=L=${r.s} causal=${r.causal} ${r.kernel}: ${pctOf(r)} of the ${threads}-thread FMA peak (peak: best of before/after)`);
 }
 console.error(`# load after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);

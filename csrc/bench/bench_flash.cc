@@ -2,6 +2,7 @@
 // S=L=512..4096, fp32/bf16/fp16, causal and not. FLOPs = 4·B·H·S·L·D, causal counts half.
 // Usage: bench_flash [--dtype f32|f16|bf16] [--d 64] [--s 2048] [--causal 0|1] [--threads 2] [--min-ms 300]
 //                    [--clock wall|cpu] [--kernel name]   (default: the best kernel for each call)
+//                    [--bq n] [--bk n]   (force the blocking: detail::Tuning; 0 = the kernel's choice)
 // --clock cpu (1 thread only: the calling thread runs every job) times each call by the thread's CPU
 // time, so being preempted by other processes on a shared machine does not count; GFLOP/s is then per
 // busy core-second (still slowed by neighbours sharing caches / the core).
@@ -29,6 +30,7 @@ thread_local unsigned long long prof_t[8], prof_last;
 
 int main(int argc, char** argv) {
   std::string only_dt, kernel; int64_t only_d = 0, only_s = 0; int only_c = -1, threads = 2; double min_ms = 300; bool cpu_clock = false;
+  detail::Tuning tune;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--dtype") only_dt = argv[i + 1];
@@ -39,6 +41,8 @@ int main(int argc, char** argv) {
     else if (k == "--min-ms") min_ms = std::atof(argv[i + 1]);
     else if (k == "--clock") cpu_clock = std::string(argv[i + 1]) == "cpu";
     else if (k == "--kernel") kernel = argv[i + 1];
+    else if (k == "--bq") tune.bq = std::atoll(argv[i + 1]);
+    else if (k == "--bk") tune.bk = std::atoll(argv[i + 1]);
   }
   if (cpu_clock && threads != 1) { std::fprintf(stderr, "--clock cpu needs --threads 1\n"); return 2; }
   auto now_ms = [cpu_clock] {
@@ -80,13 +84,13 @@ int main(int argc, char** argv) {
           a.mask_kind = MaskKind::None; a.causal = causal; a.diagonal_offset = 0;
           a.scale = 1.0f / std::sqrt((float)D); a.num_threads = threads;
           a.kernel = kernel.empty() ? nullptr : kernel.c_str();
-          flash_attention(a);  // warm-up: pool threads, scratch, caches
+          detail::flash_attention_tuned(a, tune);  // warm-up: pool threads, scratch, caches
           // Best of the timed calls: other processes share this machine, and the fastest call is the
           // one least disturbed by them (the mean mostly measures the neighbours).
           int reps = 0; double total = 0, ms = 1e300;
           do {
             const double t0 = now_ms();
-            flash_attention(a);
+            detail::flash_attention_tuned(a, tune);
             const double t = now_ms() - t0;
             ms = std::min(ms, t); total += t;
             ++reps;

@@ -23,6 +23,7 @@ struct Case {
   int64_t pad;  // extra elements per row (non-contiguous rows)
   int threads;
   float kramp;  // K row j scaled by 1 + kramp·j: the row max keeps growing along the keys
+  int64_t kjump;  // > 0: K rows from kjump on scaled by 8 (the running max jumps by ~10 octaves there)
 };
 
 static float round_to(DType dt, float x) {
@@ -67,6 +68,10 @@ static int run_case(const Case& c, std::mt19937& rng, const std::vector<std::str
   std::vector<int64_t> qb(bh), kb(c.b * c.hkv), vb(c.b * c.hkv);
   for (int64_t i = 0; i < bh; ++i) qb[i] = ((i * 5 + 3) % bh) * c.s * qrs + 1;
   for (int64_t i = 0; i < c.b * c.hkv; ++i) { kb[i] = (c.b * c.hkv - 1 - i) * c.l * krs + 2; vb[i] = i * c.l * vrs + 3; }
+  if (c.kjump > 0)
+    for (int64_t i = 0; i < c.b * c.hkv; ++i)
+      for (int64_t j = c.kjump; j < c.l; ++j)
+        for (int64_t x = 0; x < c.e; ++x) k.set(kb[i] + j * krs + x, k.f[kb[i] + j * krs + x] * 8.0f);
   if (c.kramp > 0)
     for (int64_t i = 0; i < c.b * c.hkv; ++i)
       for (int64_t j = 0; j < c.l; ++j)
@@ -397,6 +402,18 @@ int main(int argc, char** argv) {
         c.dt = dt; c.b = 1; c.hq = 2; c.hkv = 1; c.s = 200; c.l = 600; c.e = 64; c.ev = 64;
         c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = causal; c.off = c.l - c.s;
         c.scale = 0.125f; c.p = 0.0; c.seed = 3; c.pad = 0; c.threads = 2; c.kramp = ramp;
+        fails += run_case(c, rng, kernels, worst);
+      }
+  // A running max that jumps inside and between key blocks, every dtype (fp32 too: the scores stay
+  // moderate): the AVX2 kernel's lazy max (p = 2^(s - m) in the QK tile) must redo such a block
+  // on the exact path. S covers whole and partial 24-query strips; causal skips and masks tiles.
+  for (DType dt : {DType::F32, DType::BF16, DType::F16})
+    for (int64_t jump : {200, 300, 517})
+      for (bool causal : {false, true}) {
+        Case c{};
+        c.dt = dt; c.b = 1; c.hq = 2; c.hkv = 1; c.s = 250; c.l = 640; c.e = 64; c.ev = 40;
+        c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = causal; c.off = causal ? c.l - c.s : 0;
+        c.scale = 0.125f; c.p = 0.0; c.seed = 5; c.pad = 0; c.threads = 2; c.kjump = jump;
         fails += run_case(c, rng, kernels, worst);
       }
   const char* dn[] = {"f32", "f16", "bf16"};
