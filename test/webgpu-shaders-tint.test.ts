@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { mwProgram, stConfig, stProgram, type StConfig } from '../backends/flash/webgpu-sgmat.js';
 // @ts-expect-error a bench-only JavaScript module without types
-import { ST_LAB_SHADER, stLabProgram, stLabSource } from '../scripts/lib/st-lab.mjs';
+import { ST2_LAB_SHADER, ST_LAB_SHADER, st2LabProgram, st2LabSource, stLabProgram, stLabSource } from '../scripts/lib/st-lab.mjs';
 import { expandDirectives, expandTemplate, type ProgramInfo } from '../src/webgpu/programs.js';
 // @ts-expect-error a bench-only JavaScript module without types
 import { labDefines, labWgsl, parseLabTiles } from '../scripts/lib/mw-lab.mjs';
@@ -45,7 +45,7 @@ const { device, why, keepAlive } = await nullDevice();
 
 function wgsl(prog: ProgramInfo): string {
   const read = (f: string) => readFileSync(new URL(`../shaders/${f}`, import.meta.url), 'utf8');
-  const src = (prog.shader === ST_LAB_SHADER ? (stLabSource() as string) : read(prog.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f: string) => read(f));
+  const src = (prog.shader === ST_LAB_SHADER ? (stLabSource() as string) : prog.shader === ST2_LAB_SHADER ? (st2LabSource() as string) : read(prog.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f: string) => read(f));
   return expandTemplate(expandDirectives(src, prog.defines, prog.shader), prog.defines, prog.shader);
 }
 
@@ -57,6 +57,7 @@ const programs: [string, ProgramInfo][] = [
     [{ bc: 64 }, 64], [{ bc: 64, qreg: false }, 128], [{ qreg: true }, 128], [{ qreg: false }, 64], [{ nw: 2 }, 64], [{ nw: 4, qreg: false }, 128], [{ pipe: true }, 64], [{ pipe: true, qreg: false }, 128],
     [{ s16: true }, 64], [{ s16: true, pipe: true, nw: 2 }, 128], [{ bc: 16 }, 64], [{ bc: 16 }, 128], [{ bc: 32, s16: true, qreg: false }, 96],
   ] as [Partial<StConfig>, number][]).map(([c, d]): [string, ProgramInfo] => [`st lab ${JSON.stringify(c)} d${d} tail`, stLabProgram(st(c, d), d, true, 'float16') as ProgramInfo]),
+  ...([[{ bc: 32, qreg: true }, 64, false], [{ bc: 32, qreg: false }, 128, true], [{ bc: 64, qreg: true }, 128, false], [{ bc: 64, qreg: false }, 32, true]] as const).map(([c, d, tail]): [string, ProgramInfo] => [`st2 pair lab ${JSON.stringify(c)} d${d}${tail ? ' tail' : ''}`, st2LabProgram(c, d, tail, 'bfloat16') as ProgramInfo]),
   ...[16, 64, 128, 256].flatMap((d) => (['float16', 'bfloat16'] as const).map((dt): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d + 3} ${dt}`, mwProgram(d, d + 3, dt)])),
   ...[16, 64, 128, 256].map((d): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d}`, mwProgram(d, d)]),
   ['sgmat_1sg d64', { shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: 64, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }],

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# The tensor-core WebGPU flash kernels on an NVIDIA GPU host, in one run of about 5-6 minutes
+# The tensor-core WebGPU flash kernels on an NVIDIA GPU host, in one run of about 6-7 minutes
 # (docs/performance-webgpu.md). From a bundle made by gpu-bundle.sh, on the host:
 #   bash .gpu/run.sh bash scripts/gpu/webgpu-tc.sh
 # No Node.js or network needed beyond the bundle; PyTorch (python3), CMake and a C++ compiler from
 # the host. Steps, most important first, each under its own time limit:
 #   1. PyTorch FLASH / EFFICIENT / cuDNN at the same shapes (and a GPU warm-up);
 #   2. scripts/vkstats built; every candidate's pipeline compiled through Dawn with
-#      VK_LAYER_SDPA_capture: the SPIR-V, the driver's statistics of Dawn's own pipeline, vkstats
-#      on the same SPIR-V (robustness on and off), pipeline-cache ELF images through
-#      cuobjdump / nvdisasm when the driver puts any there;
-#   3. every correctness check on every candidate, then kernel time (GPU timestamps) and the whole
-#      call at S = 1024..16384, D = 64 and 128, causal and not (no layer loaded);
-#   4. the same timings at S = 4096 with Dawn's disable_robustness and disable_workgroup_init (an
-#      ablation: robustness stays on in the library), and their pipeline statistics.
+#      VK_LAYER_SDPA_capture: the SPIR-V, the driver's statistics of Dawn's own pipeline (registers,
+#      spills), vkstats on the same SPIR-V (robustness on and off, resident warps per SM);
+#   3. every correctness check on every candidate, then kernel time (GPU timestamps) at
+#      S = 1024..16384, D = 64 and 128, causal and not: the routed and shipped kernels at every size
+#      first, then every lab candidate at S = 4096, then at the other sizes (as the budget allows);
+#      the whole awaited call against its kernel at S = 1024 and 4096 (no layer loaded);
+#   4. the per-call breakdown (scripts/probe-webgpu-call.mjs);
+#   5. S = 4096 with Dawn's disable_robustness and disable_workgroup_init (an ablation: robustness
+#      stays on in the library).
 # Output: the log and webgpu-tc.tar.gz (JSON of every step, captured SPIR-V, statistics) in $OUT;
-# the digest of all steps is printed last.
+# the digest of all steps (with the table for docs/performance-webgpu.md) is printed last.
 set -uo pipefail
 OUT=${OUT:-/tmp/webgpu-tc-out}
 mkdir -p "$OUT"
@@ -38,19 +40,18 @@ step "2a. build scripts/vkstats"
 (cmake -S scripts/vkstats -B "$work/vkb" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$work/vkb" -j8 2>&1 | grep -E 'error|warning|Built target') || echo "vkstats build FAILED"
 
 step "2b. pipeline statistics (capture layer + vkstats)"
-env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture" timeout 70 node scripts/bench-webgpu-tc.mjs --phases stats --tag stats \
-  --capture "$work/capture" --vkstats "$work/vkb/vkstats" --json "$work/stats.json" --budget-s 55 2>&1 | grep -v '^Warning: maxDynamic'
+env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture" timeout 80 node scripts/bench-webgpu-tc.mjs --phases stats --tag stats \
+  --capture "$work/capture" --vkstats "$work/vkb/vkstats" --json "$work/stats.json" --budget-s 60 2>&1 | grep -v '^Warning: maxDynamic' | grep -v '^stat \|^module \|^cache '
 
 step "3. correctness and timing (no layer)"
-timeout 200 node scripts/bench-webgpu-tc.mjs --phases check,time --tag main --torch "$work/torch.json" --json "$work/main.json" --budget-s 175 2>&1 | grep -v '^Warning: maxDynamic'
+timeout 300 node scripts/bench-webgpu-tc.mjs --phases check,time --tag main --torch "$work/torch.json" --json "$work/main.json" --budget-s 270 2>&1 | grep -v '^Warning: maxDynamic'
 
-step "4a. ablation: disable_robustness, disable_workgroup_init (timing)"
-SDPA_WEBGPU_FLAGS=$ablation timeout 55 node scripts/bench-webgpu-tc.mjs --phases time --tag norobust --candidates sgmat_st,sgmat_mw,st_pipe,st_qsm,st_nw2 \
-  --sweep-sizes 4096 --sizes 4096 --torch "$work/torch.json" --json "$work/norobust.json" --budget-s 40 2>&1 | grep -v '^Warning: maxDynamic'
+step "4. per-call breakdown"
+timeout 40 node scripts/probe-webgpu-call.mjs --shapes 1x1x64x64,8x12x1024x64,8x12x1024x128,8x12x4096x64 --reps 100 --json "$work/call-probe.json" 2>&1 | grep -v '^Warning: maxDynamic'
 
-step "4b. ablation: pipeline statistics without robustness"
-env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture-norobust" SDPA_WEBGPU_FLAGS=$ablation timeout 40 node scripts/bench-webgpu-tc.mjs --phases stats --tag stats-norobust \
-  --candidates sgmat_st,sgmat_mw,st_pipe,st_qsm --capture "$work/capture-norobust" --json "$work/stats-norobust.json" --budget-s 30 2>&1 | grep -v '^Warning: maxDynamic'
+step "5. ablation: disable_robustness, disable_workgroup_init (timing, S=4096)"
+SDPA_WEBGPU_FLAGS=$ablation timeout 45 node scripts/bench-webgpu-tc.mjs --phases time --tag norobust --candidates ${ABLATE:-sgmat_st,sgmat_mw,st2_bc32,st2_bc32_qsm} \
+  --sizes 4096 --torch "$work/torch.json" --json "$work/norobust.json" --budget-s 30 2>&1 | grep -v '^Warning: maxDynamic'
 
 step "pack"
 nvidia-smi --query-gpu=clocks.sm,temperature.gpu,power.draw --format=csv,noheader 2>&1 | head -2
