@@ -34,7 +34,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 node --version; ldconfig -p | grep -c libvulkan || echo "no libvulkan in ldconfig"; echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
 
 step "1. PyTorch at the same shapes"
-timeout 75 python3 scripts/bench-torch.py --dims 64,128 --sizes 1024,2048,4096,8192,16384 --json "$work/torch.json" | tail -62
+timeout 60 python3 scripts/bench-torch.py --dims 64,128 --sizes 1024,2048,4096,8192,16384 --json "$work/torch.json" | tail -62
 
 step "2a. build scripts/vkstats"
 (cmake -S scripts/vkstats -B "$work/vkb" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$work/vkb" -j8 2>&1 | grep -E 'error|warning|Built target') || echo "vkstats build FAILED"
@@ -44,7 +44,7 @@ env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture" timeout 80 node scripts/ben
   --capture "$work/capture" --vkstats "$work/vkb/vkstats" --json "$work/stats.json" --budget-s 60 2>&1 | grep -v '^Warning: maxDynamic' | grep -v '^stat \|^module \|^cache '
 
 step "3. correctness and timing (no layer)"
-timeout 300 node scripts/bench-webgpu-tc.mjs --phases check,time --tag main --torch "$work/torch.json" --json "$work/main.json" --budget-s 270 2>&1 | grep -v '^Warning: maxDynamic'
+timeout 290 node scripts/bench-webgpu-tc.mjs --phases check,time --tag main --torch "$work/torch.json" --json "$work/main.json" --budget-s 255 2>&1 | grep -v '^Warning: maxDynamic'
 
 step "4. per-call breakdown"
 timeout 40 node scripts/probe-webgpu-call.mjs --shapes 1x1x64x64,8x12x1024x64,8x12x1024x128,8x12x4096x64 --reps 100 --json "$work/call-probe.json" 2>&1 | grep -v '^Warning: maxDynamic'
