@@ -68,6 +68,8 @@ const all = {
   st2_bc32_qsm: pair('st2_bc32_qsm', () => ({ qreg: false }), 'pair kernel, 32-key blocks, Qᵀ from workgroup memory'),
   st2_bc64: pair('st2_bc64', () => ({ bc: 64 }), 'pair kernel, 64-key blocks, Qᵀ in registers'),
   st2_bc64_qsm: pair('st2_bc64_qsm', () => ({ bc: 64, qreg: false }), 'pair kernel, 64-key blocks, Qᵀ from workgroup memory'),
+  st4_bc64: pair('st4_bc64', () => ({ ns: 4, bc: 64 }), 'quad kernel: four subgroups share 32 rows (a quarter of the keys and of O each), 64-key blocks, Qᵀ in registers'),
+  st4_bc64_qsm: pair('st4_bc64_qsm', () => ({ ns: 4, bc: 64, qreg: false }), 'quad kernel, 64-key blocks, Qᵀ from workgroup memory'),
 };
 const names = list('--candidates', Object.keys(all).join(','));
 const candidates = names.map((n) => { if (!all[n]) throw new Error(`--candidates: unknown '${n}' (${Object.keys(all).join(', ')})`); return all[n]; });

@@ -190,7 +190,7 @@ describe('workgroup memory of the tensor-core kernels', () => {
       expect([...arrays.values()].reduce((a, b) => a + b, 0)).toBe(stWorkgroupBytes(st(c, d), d, tail));
     });
   }
-  for (const [c, d, tail] of [[{ bc: 32, qreg: true }, 64, false], [{ bc: 64, qreg: false }, 128, true], [{ bc: 32, qreg: false }, 32, true]] as const) {
+  for (const [c, d, tail] of [[{ bc: 32, qreg: true }, 64, false], [{ bc: 64, qreg: false }, 128, true], [{ bc: 32, qreg: false }, 32, true], [{ ns: 4, bc: 64, qreg: false }, 64, true]] as const) {
     it(`lab flash-sgmat-st2-lab.wgsl ${JSON.stringify(c)}, head dim ${d}${tail ? ', partial last key tile' : ''}: every array a multiple of 16 bytes, the sum as st2WorkgroupBytes says`, () => {
       const arrays = workgroupArrays(st2LabProgram(c, d, tail, 'float16') as ProgramInfo);
       for (const [name, size] of arrays) expect(size % 16, `${name}: ${size} bytes`).toBe(0);

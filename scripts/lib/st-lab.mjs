@@ -64,25 +64,31 @@ export async function registerStLabs(programs) {
   await programs.registerShaderSource(ST2_LAB_SHADER, st2LabSource());
 }
 
-/** Workgroup bytes of the pair kernel (mirrors its `var<workgroup>` declarations). */
+/** Workgroup bytes of the pair kernel for { ns, bc, qreg } (mirrors its `var<workgroup>` declarations). */
 export function st2WorkgroupBytes(c, d, tail) {
   const kst = d + 8;
-  return c.bc * 36 * 4 + Math.max(c.bc * 40, 16 * kst) * 2 + 2 * 16 * 36 * 4 + (c.qreg ? 0 : 32 * kst * 2) + (tail ? 32 * kst * 2 : 0) + 64 * 4 + 16;
+  const ns = c.ns ?? 2;
+  return c.bc * 36 * 4 + Math.max(c.bc * 40, 16 * kst) * 2 + ns * 16 * 36 * 4 + (c.qreg ? 0 : 32 * kst * 2) + (tail ? 32 * kst * 2 : 0) + ns * 32 * 4 + 16;
 }
 
-/** The pair lab program for { bc, qreg }, head dim `d` (a multiple of 32), a partial last key tile, the output dtype. */
+/**
+ * The pair lab program for { ns (2 or 4 subgroups per 32 rows, default 2), bc, qreg }, head dim `d`
+ * (a multiple of 16·ns), a partial last key tile, the output dtype.
+ */
 export function st2LabProgram(c, d, tail, dtype) {
+  const ns = c.ns ?? 2;
   return {
     shader: ST2_LAB_SHADER,
     entryPoint: 'main',
-    defines: { DM: d, DK: d / 16, DH: d / 32, BC: c.bc, NC: c.bc / 16, NCH: c.bc / 32, QREG: +c.qreg, KTAIL: +tail, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
+    defines: { NS: ns, DM: d, DK: d / 16, DH: d / 16 / ns, BC: c.bc, NC: c.bc / 16, NCH: c.bc / 16 / ns, QREG: +c.qreg, KTAIL: +tail, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
     bindings: ['uniform', 'read', 'read', 'read', 'rw'],
   };
 }
 
-/** A kernel-variant spec of the pair kernel named `name`, configuration `config(d)` ({ bc, qreg }). */
+/** A kernel-variant spec of the pair kernel named `name`, configuration `config(d)` ({ ns, bc, qreg }). */
 export function st2LabSpec(sgmat, name, config) {
-  const full = (d) => ({ nw: 2, pipe: false, s16: false, ...config(d) });
+  // nw: subgroups per workgroup (reports); ns: how many share the 32 rows (all of them here).
+  const full = (d) => { const c = { pipe: false, s16: false, ns: 2, ...config(d) }; return { ...c, nw: c.ns }; };
   return {
     name,
     config: full,
@@ -90,8 +96,11 @@ export function st2LabSpec(sgmat, name, config) {
     workgroupBytes: (d, tail) => st2WorkgroupBytes(full(d), d, tail),
     maxHeadDim: 128,
     maxHeadDimWhy: ' (the pair kernel)',
-    lanes: () => 64,
+    lanes: (d) => full(d).ns * 32,
     rows: () => 32,
-    check: (p) => (p.e % 32 === 0 ? undefined : `${name} splits the output columns between two subgroups and needs E a multiple of 32, got E=${p.e}`),
+    check: (p) => {
+      const ns = full(p.e).ns;
+      return p.e % (16 * ns) === 0 ? undefined : `${name} splits the output columns between ${ns} subgroups and needs E a multiple of ${16 * ns}, got E=${p.e}`;
+    },
   };
 }

@@ -1,33 +1,35 @@
 // BENCH-ONLY lab kernel (scripts/bench-webgpu-tc.mjs registers it as flash-sgmat-st2-lab.wgsl;
-// nothing here ships): the transposed-scores kernel of shaders/flash-sgmat-st.wgsl with TWO
-// subgroups sharing one tile of 32 query rows, so each holds half the live accumulators.
+// nothing here ships): the transposed-scores kernel of shaders/flash-sgmat-st.wgsl with NS (2 or 4)
+// subgroups sharing one tile of 32 query rows, so each holds 1/NS of the live accumulators.
 //
 // Why: at D = 128 one subgroup holding O (16 result matrices) and Q^T (16 right matrices) for 32
-// rows takes 255 registers a lane and 8 warps per SM (H200 run 1). Here subgroup g of the pair
-//   - computes S^T for its half of the block's key tiles (tiles g * NCH .. g * NCH + NCH - 1),
-//   - runs the softmax of its half (lane l: query row i0 + l, the keys of its half),
-//   - and accumulates O for its half of the output columns (Ev tiles g * DH .. g * DH + DH - 1)
-//     over all the block's keys (P^T of both halves from workgroup memory),
-// so the products are split, not repeated, and each lane holds DH = DK / 2 pairs of O matrices.
+// rows takes 255 registers a lane and 8 warps per SM (H200 run 1). Here subgroup g of the NS
+//   - computes S^T for its share of the block's key tiles (tiles g * NCH .. g * NCH + NCH - 1),
+//   - runs the softmax of that share (lane l: query row i0 + l),
+//   - and accumulates O for its share of the output columns (Ev tiles g * DH .. g * DH + DH - 1)
+//     over all the block's keys (P^T of every share from workgroup memory),
+// so the products are split, not repeated, and each lane holds DH = DK / NS pairs of O matrices.
 // K tiles and V tiles are each read by one subgroup only. Both subgroups keep the same reference
 // max per row (the rows are shared): when some lane's score tops its reference by more than TH
-// (a workgroup-uniform flag), every lane takes its row's max over the whole block (both halves are
-// in workgroup memory), moves identically in both subgroups and redoes its half; the partial sums
-// of the two halves are added at the end.
+// (a workgroup-uniform flag), every lane takes its row's max over the whole block (every share is
+// in workgroup memory), moves identically in every subgroup and redoes its share; the partial
+// sums of the shares are added at the end.
 //
 // Barriers per block: A (S^T visible), B (a workgroupUniformLoad: P^T visible and the hot flag);
 // only in blocks where some row's max moves, C (redone P^T visible, the rescale flag) and the O
-// rescale's. All between the two warps of the pair.
+// rescale's. All between the NS warps of the workgroup.
 //
-// Template parameters: DM (head dim, a multiple of 32), DK = DM / 16, DH = DK / 2, BC (32 or 64),
-// NC = BC / 16, NCH = NC / 2, QREG (Q^T in right matrices, else loaded from workgroup memory per
-// product), KTAIL (L % 16 != 0), PACK (pack_f16 | pack_bf16).
+// Template parameters: NS (subgroups per 32 rows), DM (head dim, a multiple of 16 NS), DK = DM / 16,
+// DH = DK / NS, BC (16 NS or 32 NS), NC = BC / 16, NCH = NC / NS, QREG (Q^T in right matrices, else
+// loaded from workgroup memory per product), KTAIL (L % 16 != 0), PACK (pack_f16 | pack_bf16).
 //#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
 //#include "pack.wgsl"
 
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
 
+const NS: u32 = {{NS}}u;
+const WGS: u32 = NS * 32u;
 const BC: u32 = {{BC}}u;
 const NCH: u32 = {{NCH}}u;
 const DM: u32 = {{DM}}u;
@@ -42,14 +44,14 @@ const PREG: u32 = max(BC * PST, 16u * KST);
 var<workgroup> s_sc: array<f32, BC * SST>;
 var<workgroup> p_sc: array<f16, PREG>;
 // O^T of each subgroup passes through its own 16 columns x 32 rows here (rescale, output).
-var<workgroup> o_sc: array<f32, 2u * 16u * OST>;
+var<workgroup> o_sc: array<f32, NS * 16u * OST>;
 //#if !QREG
 var<workgroup> q_sm: array<f16, 32u * KST>;
 //#end
 //#if KTAIL
 var<workgroup> kv_tail: array<f16, 32u * KST>;
 //#end
-var<workgroup> row_sum: array<f32, 64>;
+var<workgroup> row_sum: array<f32, NS * 32u>;
 // flags[par]: some score tops its reference (block parity par); flags[2 + par]: some O needs a rescale.
 var<workgroup> flags: array<u32, 4>;
 
@@ -66,7 +68,7 @@ fn v_tile(kvb: u32, jt: u32, dt: u32) -> RightM {
   return subgroupMatrixLoad<RightM, row_major>(&v, kvb + jt * DM + dt * 16u, DM);
 }
 
-// The lane's pass over its half of the block (keys c0 .. c0 + 16 NCH), against reference m.
+// The lane's pass over its share of the block (keys c0 .. c0 + 16 NCH), against reference m.
 fn softmax_pass(ln: u32, c0: u32, lim: u32, m: f32, scl: f32, j0: u32, row_hash: u32, dropping: bool) -> vec2<f32> {
   var bsum = 0.0;
   var hot = false;
@@ -83,14 +85,14 @@ fn softmax_pass(ln: u32, c0: u32, lim: u32, m: f32, scl: f32, j0: u32, row_hash:
   return vec2<f32>(bsum, select(0.0, 1.0, hot));
 }
 
-// The lane's largest scaled score over the whole block (both halves).
+// The lane's largest scaled score over the whole block (every share).
 fn block_max(ln: u32, lim: u32, scl: f32) -> f32 {
   var mx = NEG_BIG;
   for (var c = 0u; c < BC; c++) { mx = max(mx, select(NEG_BIG, s_sc[ln + c * SST] * scl, c < lim)); }
   return mx;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WGS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let bh = wid.y + wid.z * nwg.y;
   if (bh >= params.bh_count) { return; }
@@ -114,7 +116,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if QREG
 //#for rt in 0..2
   workgroupBarrier();
-  for (var t = lid; t < 16u * DM; t += 64u) {
+  for (var t = lid; t < 16u * DM; t += WGS) {
     let gi = i0 + {{rt}}u * 16u + t / DM;
     p_sc[(t / DM) * KST + t % DM] = select(f16(0.0), q[qb + min(gi, S - 1u) * DM + t % DM], gi < S);
   }
@@ -125,7 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
 //#end
 //#if !QREG
-  for (var t = lid; t < 32u * DM; t += 64u) {
+  for (var t = lid; t < 32u * DM; t += WGS) {
     let gi = i0 + t / DM;
     q_sm[(t / DM) * KST + t % DM] = select(f16(0.0), q[qb + min(gi, S - 1u) * DM + t % DM], gi < S);
   }
@@ -139,7 +141,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if KTAIL
   let tail0 = L - L % 16u;
   if (tail0 < jend) {
-    for (var t = lid; t < 16u * DM; t += 64u) {
+    for (var t = lid; t < 16u * DM; t += WGS) {
       let j = tail0 + t / DM;
       let src = kvb + min(j, L - 1u) * DM + t % DM;
       kv_tail[(t / DM) * KST + t % DM] = select(f16(0.0), k[src], j < L);
@@ -160,7 +162,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var b = 0u; b < nblocks; b++) {
     let j0 = b * BC;
     let par = b & 1u;
-    // ---- S^T of the subgroup's half of the block ----
+    // ---- S^T of the subgroup's share of the block ----
 //#for c in 0..NCH
     {
       let ct = kh + {{c}}u;
@@ -186,10 +188,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       subgroupMatrixStore<row_major>(&s_sc, ct * 16u * SST + 16u, s1, SST);
     }
 //#end
-    workgroupBarrier();  // A: both halves of S^T visible
+    workgroupBarrier();  // A: every share of S^T visible
     if (lid == 0u) { flags[1u - par] = 0u; flags[3u - par] = 0u; }
 
-    // ---- softmax of the subgroup's half ----
+    // ---- softmax of the subgroup's share ----
     let lim = select(BC, min(u32(max(i32(jvis) - i32(j0), 0)), BC), j0 + BC > jfull);
     let c0 = kh * 16u;
     var r = vec2<f32>(0.0, 0.0);
@@ -199,11 +201,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       r = softmax_pass(ln, c0, BC, m, scl, j0, row_hash, dropping);
     }
     if (r.y != 0.0) { flags[par] = 1u; }
-    // B: P^T of both halves visible; the hot flag, the same for the whole workgroup.
+    // B: P^T of every share visible; the hot flag, the same for the whole workgroup.
     let hot = workgroupUniformLoad(&flags[par]);
     if (hot != 0u) {
       // Rows whose max over the whole block tops the reference by more than TH move it, the same
-      // way in both subgroups, and redo their half.
+      // way in every subgroup, and redo their share.
       let mx = block_max(ln, lim, scl);
       var alpha = 1.0;
       if (mx > m + TH) {
@@ -248,11 +250,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
   }
 
-  // ---- out = O / (sum of both halves), the subgroup's columns, packed to 16 bits ----
+  // ---- out = O / (sum of every share), the subgroup's columns, packed to 16 bits ----
   workgroupBarrier();
   row_sum[lid] = sum;
   workgroupBarrier();
-  let total = row_sum[ln] + row_sum[32u + ln];
+  var total = 0.0;
+  for (var g = 0u; g < NS; g++) { total += row_sum[g * 32u + ln]; }
   let inv = select(params.keep_scale / total, 0.0, total == 0.0);
   let ob = (bh * S + i) * (DM / 2u) + dh * 8u;
 //#for dt in 0..DH
