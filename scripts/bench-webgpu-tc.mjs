@@ -54,7 +54,7 @@ const pair = (name, change, what, extra) => {
   return variant(sgmatStKernel(LABEL, spec), (d, l) => st2LabProgram(spec.config(d), d, l % 16 !== 0, 'float16'), () => 32, (d) => st2WorkgroupBytes(spec.config(d), d, false), what, spec.config, extra);
 };
 const all = {
-  sgmat_st: variant(sgmatStKernel(LABEL), (d, l) => stProgram(d, l % 16 !== 0, 'float16'), () => 32, (d) => stWorkgroupBytes(stConfig(d), d, false), `the shipped transposed kernel (nw1-bc32-q, D ≤ ${ST_MAX_HEAD_DIM})`, stConfig, { dims: [64] }),
+  sgmat_st: variant(sgmatStKernel(LABEL), (d, l) => stProgram(d, l % 16 !== 0, 'float16'), () => 32, (d) => stWorkgroupBytes(stConfig(d), d, false), `the shipped transposed kernel (nw1-bc16-q, D ≤ ${ST_MAX_HEAD_DIM})`, stConfig),
   sgmat_mw: variant(sgmatMwKernel(LABEL), (d, l) => mwProgram(d, l), () => 128, (d) => mwWorkgroupBytes(d), 'the multi-subgroup kernel (16-bit output written by the kernel)'),
   sgmat_1sg: variant(sgmatOneSubgroupKernel(LABEL), (d) => ({ shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: d, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }), () => 32, () => undefined, 'the first kernel', undefined, { time: false }),
   st_bc64: lab('st_bc64', (d) => ({ bc: 64, qreg: d <= 64 }), '64-key blocks (the shape shipped until 2026-12-02)'),
@@ -62,6 +62,7 @@ const all = {
   st_bc32_qsm: lab('st_bc32_qsm', () => ({ bc: 32, qreg: false }), '32-key blocks, Qᵀ from workgroup memory', { dims: [128] }),
   st_bc16: lab('st_bc16', () => ({ bc: 16 }), '16-key blocks, Qᵀ in registers'),
   st_bc16_qsm: lab('st_bc16_qsm', () => ({ bc: 16, qreg: false }), '16-key blocks, Qᵀ from workgroup memory', { dims: [128] }),
+  st_pipe16: lab('st_pipe16', () => ({ bc: 16, pipe: true }), "16-key blocks, the next block's Sᵀ products issued before this block's softmax"),
   st_pipe32: lab('st_pipe32', () => ({ bc: 32, pipe: true }), "32-key blocks, the next block's Sᵀ products issued before this block's softmax"),
   st_nw2_32: lab('st_nw2_32', () => ({ bc: 32, nw: 2 }), 'two independent subgroups per workgroup, 32-key blocks'),
   st2_bc32: pair('st2_bc32', () => ({}), 'pair kernel: two subgroups share 32 rows, split keys (Sᵀ, softmax) and output columns (O), 32-key blocks, Qᵀ in registers'),

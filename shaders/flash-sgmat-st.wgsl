@@ -1,10 +1,10 @@
 // FLASH_ATTENTION on tensor cores through subgroup matrices, scores transposed (S^T = K Q^T),
-// frozen at its routed shape (head dims up to 64): one 32-lane subgroup per workgroup owning 32
+// frozen at its routed shape (head dims up to 128): one 32-lane subgroup per workgroup owning 32
 // query rows of one flat head (its barriers are one-warp barriers and independent warps overlap),
-// 32-key blocks, Q^T held in right matrices. Lane l owns query row i0 + l for the softmax.
+// 16-key blocks, Q^T held in right matrices. Lane l owns query row i0 + l for the softmax.
 //
 //   Q^T     staged through workgroup memory (bounds-checked, any S), held in 2 x DK right matrices;
-//   per block of 32 keys, 16 keys at a time:
+//   per block of 16 keys:
 //     S^T = K Q^T   K tiles as row_major left matrices straight from storage (a partial last tile,
 //                   L % 16 != 0, from a zero-filled copy: KTAIL), stored row = key, column = query,
 //                   so each lane reads its own column: consecutive lanes, consecutive words;
@@ -17,10 +17,10 @@
 // are skipped, so causal calls skip the key blocks and tiles past the diagonal. The output is
 // written by the kernel itself, packed two 16-bit values per u32 ({{PACK}}: f16 or bf16), 16
 // columns at a time through workgroup memory: no f32 scratch, no pack pass.
-// Why this shape (H200, docs/performance-webgpu.md): 32-key blocks ran 40.1 TF/s at D = 64 where
-// 64-key blocks ran 22.6 (the same 194-196 registers, 10 warps per SM); above D = 64 this kernel
-// holds O and Q^T in 255 registers and the multi-subgroup kernel is faster, so it is not routed
-// there. The candidates' switches (subgroups per workgroup, block size, Q^T placement, pipelined
+// Why this shape (H200, docs/performance-webgpu.md, S = 4096): 16-key blocks ran 48.4 TF/s at
+// D = 64 and 55.2 at D = 128, where 32-key blocks ran 40.1 / 40.3, 64-key blocks 23.0 / 23.3 and the
+// multi-subgroup kernel 35.0 / 48.0, at the same 196 (D = 64) and 255 (D = 128) registers a lane.
+// The candidates' switches (subgroups per workgroup, block size, Q^T placement, pipelined
 // products, f16 scores, ...) live in the bench-only scripts/probes/flash-sgmat-st-lab.wgsl.
 //
 // Template parameters: DM (head dim, E = Ev, a multiple of 16), DK = DM / 16, KTAIL (L % 16 != 0),
@@ -31,7 +31,7 @@
 
 @group(0) @binding(4) var<storage, read_write> out: array<u32>;
 
-const BC: u32 = 32u;
+const BC: u32 = 16u;
 const DM: u32 = {{DM}}u;
 // Lazy-max threshold (log2 units): P <= 2^TH fits f16 and O is rescaled only when a max moves more.
 const TH: f32 = 8.0;
@@ -156,24 +156,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var b = 0u; b < nblocks; b++) {
     let j0 = b * BC;
     let par = b & 1u;
-    // ---- S^T of the block, 16 keys at a time, to workgroup memory ----
-//#for ct in 0..2
+    // ---- S^T of the block to workgroup memory (every block has a visible key: b < nblocks) ----
     {
       var s0 = ResM();
       var s1 = ResM();
-      if (j0 + {{ct}}u * 16u < jend) {
 //#for kk in 0..DK
-        {
-          let kt = k_tile(kvb, j0 + {{ct}}u * 16u, {{kk}}u);
-          s0 = subgroupMatrixMultiplyAccumulate(kt, q_0_{{kk}}, s0);
-          s1 = subgroupMatrixMultiplyAccumulate(kt, q_1_{{kk}}, s1);
-        }
-//#end
+      {
+        let kt = k_tile(kvb, j0, {{kk}}u);
+        s0 = subgroupMatrixMultiplyAccumulate(kt, q_0_{{kk}}, s0);
+        s1 = subgroupMatrixMultiplyAccumulate(kt, q_1_{{kk}}, s1);
       }
-      subgroupMatrixStore<row_major>(&s_sc, {{ct}}u * 16u * SST, s0, SST);
-      subgroupMatrixStore<row_major>(&s_sc, {{ct}}u * 16u * SST + 16u, s1, SST);
-    }
 //#end
+      subgroupMatrixStore<row_major>(&s_sc, 0u, s0, SST);
+      subgroupMatrixStore<row_major>(&s_sc, 16u, s1, SST);
+    }
     workgroupBarrier();  // A: S^T of the block visible to the lanes
     // flags[1 - par] was last read by block b - 1's uniform load, before its barriers.
     if (lid == 0u) { flags[1u - par] = 0u; }
@@ -216,20 +212,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
     }
 
-    // ---- O += P V, 16 keys at a time ----
-//#for ct in 0..2
-    if (j0 + {{ct}}u * 16u < jend) {
-      let p0 = subgroupMatrixLoad<LeftM, col_major>(&p_sc, {{ct}}u * 16u * PST, PST);
-      let p1 = subgroupMatrixLoad<LeftM, col_major>(&p_sc, {{ct}}u * 16u * PST + 16u, PST);
+    // ---- O += P V ----
+    {
+      let p0 = subgroupMatrixLoad<LeftM, col_major>(&p_sc, 0u, PST);
+      let p1 = subgroupMatrixLoad<LeftM, col_major>(&p_sc, 16u, PST);
 //#for dt in 0..DK
       {
-        let vt = v_tile(kvb, j0 + {{ct}}u * 16u, {{dt}}u);
+        let vt = v_tile(kvb, j0, {{dt}}u);
         o_0_{{dt}} = subgroupMatrixMultiplyAccumulate(p0, vt, o_0_{{dt}});
         o_1_{{dt}} = subgroupMatrixMultiplyAccumulate(p1, vt, o_1_{{dt}});
       }
 //#end
     }
-//#end
     // The next block's S^T stores follow B (every read of S^T is before it) and its softmax's P^T
     // writes follow its A (every read of P^T is before it): no barrier here.
   }

@@ -51,7 +51,7 @@ function wgsl(prog: ProgramInfo): string {
 
 const st = (c: Partial<StConfig>, d: number): StConfig => ({ ...stConfig(d), ...c });
 const programs: [string, ProgramInfo][] = [
-  ...[16, 32, 48, 64].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sgmat_st d${d}${tail ? ' tail' : ''}`, stProgram(d, tail, 'float16')])),
+  ...[16, 32, 48, 64, 96, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sgmat_st d${d}${tail ? ' tail' : ''}`, stProgram(d, tail, 'float16')])),
   ['sgmat_st d64 bf16', stProgram(64, false, 'bfloat16')],
   ...([
     [{ bc: 64 }, 64], [{ bc: 64, qreg: false }, 128], [{ qreg: true }, 128], [{ qreg: false }, 64], [{ nw: 2 }, 64], [{ nw: 4, qreg: false }, 128], [{ pipe: true }, 64], [{ pipe: true, qreg: false }, 128],

@@ -3,12 +3,12 @@
  * The tensor-core kernel variants of FLASH_ATTENTION (webgpu), through Dawn's
  * chromium-experimental-subgroup-matrix (16×16×16 f16 tiles), in priority order:
  * - `sgmat_st`: shaders/flash-sgmat-st.wgsl, scores transposed (Sᵀ = K·Qᵀ) so each lane owns a
- *   query row; one 32-lane subgroup per workgroup, 32-key blocks, one softmax pass per block, the
+ *   query row; one 32-lane subgroup per workgroup, 16-key blocks, one softmax pass per block, the
  *   16-bit output written by the kernel (no f32 scratch, no pack pass); any S and L; E = Ev a
- *   multiple of 16 up to 64 (the fastest correct kernel there on the H200);
+ *   multiple of 16 up to 128 (the fastest correct kernel there on the H200);
  * - `sgmat_mw`: shaders/flash-sgmat-mw.wgsl, four 32-lane subgroups per workgroup sharing staged Q
  *   (and K/V when L is ragged), 16-key blocks, the 16-bit output written by the kernel; any S and
- *   L, E = Ev a multiple of 16 up to 256 (the fastest above D = 64);
+ *   L, E = Ev a multiple of 16 up to 256 (where sgmat_st does not fit);
  * - `sgmat_1sg`: shaders/flash-sgmat.wgsl, one subgroup of any fixed width that is a multiple of
  *   16, whole tiles only (S % subgroup = 0, L % 64 = 0): where the others do not fit.
  * All are tested in CI through the subgroup-matrix emulation (lavapipe) and Tint's validation of
@@ -128,21 +128,21 @@ export interface StConfig {
 }
 
 /**
- * The shipped shape of flash-sgmat-st.wgsl: one subgroup, 32-key blocks, Qᵀ in registers. Chosen
- * by the H200 candidates (2026-12-02 run 1, kernel TF/s at S = 4096, D = 64): 32-key blocks 40.1
- * (causal 36.6) against 22.6 (22.0) for 64-key blocks at the same 194–196 registers; Qᵀ from
- * workgroup memory 16.1, two subgroups per workgroup 15.7.
+ * The shipped shape of flash-sgmat-st.wgsl: one subgroup, 16-key blocks, Qᵀ in registers. Chosen
+ * by the H200 candidates (2026-12-02, session 2 run 1, kernel TF/s at S = 4096, D = 64 / 128):
+ * 16-key blocks 48.4 / 55.2 (causal 41.9 / 49.1), 32-key blocks 40.1 / 40.3, 64-key blocks
+ * 23.0 / 23.3 (the shape shipped before), sgmat_mw 35.0 / 48.0, the two-subgroup pair kernel
+ * 40.3 / 44.9; the same 196 / 255 registers a lane for every block size.
  */
 export function stConfig(_d?: number): StConfig {
-  return { nw: 1, bc: 32, qreg: true, pipe: false, s16: false };
+  return { nw: 1, bc: 16, qreg: true, pipe: false, s16: false };
 }
 
 /**
- * Largest head dim routed to `sgmat_st`. Above it, O and Qᵀ of 32 rows take 255 registers a lane
- * and the multi-subgroup kernel is faster on the H200 (D = 128, S = 4096: sgmat_mw 48.2 TF/s
- * against 29.8 for the fastest transposed configuration and 22.6 with 32-key blocks).
+ * Largest head dim routed to `sgmat_st`: at 128 O and Qᵀ of 32 rows already take the 255
+ * registers a lane can have; above it sgmat_mw (E up to 256) runs.
  */
-export const ST_MAX_HEAD_DIM = 64;
+export const ST_MAX_HEAD_DIM = 128;
 
 /** Short name of a configuration, e.g. `nw1-bc32-q` (reports, benchmark rows). */
 export function stConfigName(c: StConfig): string {
@@ -207,8 +207,8 @@ export const shippedSt: StKernelSpec = {
   config: stConfig,
   program: stProgram,
   maxHeadDim: ST_MAX_HEAD_DIM,
-  maxHeadDimWhy: ' (above it sgmat_mw is faster: 48.2 against 22.6 TF/s at D = 128 on the H200, where this kernel holds O and Qᵀ in 255 registers)',
-  summary: `tensor cores (subgroup matrices), scores transposed so a lane owns a query row, one subgroup per workgroup, 32-key blocks, Qᵀ in registers, one softmax pass per block, 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to ${ST_MAX_HEAD_DIM}`,
+  maxHeadDimWhy: ' (O and Qᵀ of 32 rows in registers: 255 a lane at 128 on the H200; sgmat_mw takes larger head dims)',
+  summary: `tensor cores (subgroup matrices), scores transposed so a lane owns a query row, one subgroup per workgroup, 16-key blocks, Qᵀ in registers, one softmax pass per block, 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to ${ST_MAX_HEAD_DIM}`,
 };
 
 function stKey(spec: StKernelSpec, d: number, tail: boolean): string {

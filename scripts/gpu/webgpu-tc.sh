@@ -15,8 +15,15 @@
 #   4. the per-call breakdown (scripts/probe-webgpu-call.mjs);
 #   5. S = 4096 with Dawn's disable_robustness and disable_workgroup_init (an ablation: robustness
 #      stays on in the library).
+#   6. a CPU profile of the per-call probe (where a call's time outside the kernel goes).
 # Output: the log and webgpu-tc.tar.gz (JSON of every step, captured SPIR-V, statistics) in $OUT;
 # the digest of all steps (with the table for docs/performance-webgpu.md) is printed last.
+# A shorter run (a follow-up in the same session) narrows it through the environment:
+#   TC_TORCH=FILE        reuse PyTorch figures of an earlier lease (its torch.json) instead of step 1
+#   TC_CANDIDATES=a,b    candidates of steps 2, 3 and 5 (default: all of scripts/bench-webgpu-tc.mjs)
+#   TC_SIZES=4096,1024   sizes of step 3 (default 4096,1024,2048,8192,16384)
+#   TC_MAIN_S=255        step 3's budget in seconds
+#   TC_STATS=0           skip step 2;  TC_ABLATE=a,b  step 5's candidates (TC_ABLATE=none skips it)
 set -uo pipefail
 OUT=${OUT:-/tmp/webgpu-tc-out}
 mkdir -p "$OUT"
@@ -33,25 +40,40 @@ step "machine"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | head -3
 node --version; ldconfig -p | grep -c libvulkan || echo "no libvulkan in ldconfig"; echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
 
-step "1. PyTorch at the same shapes"
-timeout 60 python3 scripts/bench-torch.py --dims 64,128 --sizes 1024,2048,4096,8192,16384 --json "$work/torch.json" | tail -62
+cands=${TC_CANDIDATES:+--candidates $TC_CANDIDATES}
+sizes=${TC_SIZES:+--sizes $TC_SIZES}
+if [ -n "${TC_TORCH:-}" ]; then
+  step "1. PyTorch: reusing $TC_TORCH (an earlier lease of this session)"
+  cp "$TC_TORCH" "$work/torch.json"
+else
+  step "1. PyTorch at the same shapes"
+  timeout 60 python3 scripts/bench-torch.py --dims 64,128 --sizes 1024,2048,4096,8192,16384 --json "$work/torch.json" | tail -62
+fi
 
+if [ "${TC_STATS:-1}" != 0 ]; then
 step "2a. build scripts/vkstats"
 (cmake -S scripts/vkstats -B "$work/vkb" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$work/vkb" -j8 2>&1 | grep -E 'error|warning|Built target') || echo "vkstats build FAILED"
 
 step "2b. pipeline statistics (capture layer + vkstats)"
-env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture" timeout 80 node scripts/bench-webgpu-tc.mjs --phases stats --tag stats \
+env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture" timeout 80 node scripts/bench-webgpu-tc.mjs --phases stats --tag stats $cands \
   --capture "$work/capture" --vkstats "$work/vkb/vkstats" --json "$work/stats.json" --budget-s 60 2>&1 | grep -v '^Warning: maxDynamic' | grep -v '^stat \|^module \|^cache '
+fi
 
 step "3. correctness and timing (no layer)"
-timeout 290 node scripts/bench-webgpu-tc.mjs --phases check,time --tag main --torch "$work/torch.json" --json "$work/main.json" --budget-s 255 2>&1 | grep -v '^Warning: maxDynamic'
+timeout $(( ${TC_MAIN_S:-255} + 35 )) node scripts/bench-webgpu-tc.mjs --phases check,time --tag main $cands $sizes --torch "$work/torch.json" --json "$work/main.json" --budget-s ${TC_MAIN_S:-255} 2>&1 | grep -v '^Warning: maxDynamic'
 
 step "4. per-call breakdown"
 timeout 40 node scripts/probe-webgpu-call.mjs --shapes 1x1x64x64,8x12x1024x64,8x12x1024x128,8x12x4096x64 --reps 100 --json "$work/call-probe.json" 2>&1 | grep -v '^Warning: maxDynamic'
 
+if [ "${TC_ABLATE:-}" != none ]; then
 step "5. ablation: disable_robustness, disable_workgroup_init (timing, S=4096)"
-SDPA_WEBGPU_FLAGS=$ablation timeout 45 node scripts/bench-webgpu-tc.mjs --phases time --tag norobust --candidates ${ABLATE:-sgmat_st,sgmat_mw,st2_bc32,st2_bc32_qsm} \
+SDPA_WEBGPU_FLAGS=$ablation timeout 45 node scripts/bench-webgpu-tc.mjs --phases time --tag norobust --candidates ${TC_ABLATE:-sgmat_st,sgmat_mw,st2_bc32,st2_bc32_qsm} \
   --sizes 4096 --torch "$work/torch.json" --json "$work/norobust.json" --budget-s 30 2>&1 | grep -v '^Warning: maxDynamic'
+fi
+
+step "6. CPU profile of the per-call probe (self time by function)"
+timeout 30 node --cpu-prof --cpu-prof-dir="$work/prof" scripts/probe-webgpu-call.mjs --shapes 8x12x1024x64 --reps 200 2>&1 | grep -v '^Warning: maxDynamic' | tail -3
+node scripts/gpu/cpuprofile-top.mjs "$work/prof" 25
 
 step "pack"
 nvidia-smi --query-gpu=clocks.sm,temperature.gpu,power.draw --format=csv,noheader 2>&1 | head -2
