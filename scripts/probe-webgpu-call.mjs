@@ -6,7 +6,8 @@
 //   noop      the library's per-call path (runAttention: output buffer, uniform, bind group, error
 //             scopes, one submit, the wait) around a 1-workgroup kernel bound like attention's;
 //   run       the routed kernel variant's run() (the same path around the real kernel);
-//   sdpa      the whole sdpa() call (argument checks and kernel selection added);
+//   sdpa      the whole sdpa() call in a withBackends([FLASH]) scope (argument checks, selection);
+//   plain     sdpa() without the scope (the routing picks the same kernel: checked);
 //   kernel    the attention pass alone from GPU timestamps (where the adapter has timestamp-query).
 // `sdpa - kernel` is the per-call cost the issue bounds (≤ 0.3 ms at S = 1024); `sdpa - run` the
 // selection; `noop - dispatch` the library's own work around a pass. B·H·S·D from --shapes.
@@ -73,6 +74,10 @@ for (const [B, H, S, D] of shapes) {
   const run = await timeIt(async () => (await kernel.run(p, rctx)).dispose(), n);
   const noop = await timeIt(async () => (await attention.runAttention('probe', p, rctx, async (cb, out) => [{ program: noopProgram, buffers: [cb.uniform(attention.paramsUniform(p)), inputs.q.buf, inputs.k.buf, inputs.v.buf, out], dispatch: [1, 1, 1] }], { writesCallDtype: true })).dispose(), n);
   const whole = await timeIt(async () => (await call()).dispose(), n);
+  // Without the withBackends scope (an AsyncLocalStorage context in Node): the same kernel?
+  (await sdpa(inputs.q.t, inputs.k.t, inputs.v.t, opts)).dispose();
+  const plainKernel = lastKernel();
+  const plain = plainKernel === kernelName ? await timeIt(async () => (await sdpa(inputs.q.t, inputs.k.t, inputs.v.t, opts)).dispose(), n) : undefined;
   let kernelMs;
   if (device.features.has('timestamp-query')) {
     await withEnv({ SDPA_WEBGPU_TIMESTAMPS: '1' }, async () => {
@@ -82,7 +87,7 @@ for (const [B, H, S, D] of shapes) {
     });
   }
   const row = {
-    shape: `${B}x${H}x${S}x${D}`, kernel: kernelName, wait_ms: wait, dispatch_ms: dispatch, noop_ms: noop, run_ms: run, sdpa_ms: whole, kernel_ms: kernelMs,
+    shape: `${B}x${H}x${S}x${D}`, kernel: kernelName, wait_ms: wait, dispatch_ms: dispatch, noop_ms: noop, run_ms: run, sdpa_ms: whole, plain_ms: plain, kernel_ms: kernelMs,
     selection_ms: +(whole - run).toFixed(4), library_ms: +(noop - dispatch).toFixed(4),
     over_kernel_ms: kernelMs === undefined ? undefined : +(whole - kernelMs).toFixed(4),
   };
@@ -90,8 +95,8 @@ for (const [B, H, S, D] of shapes) {
   console.log('call', JSON.stringify(row));
   for (const x of Object.values(inputs)) x.buf.destroy();
 }
-console.log(`\n| shape | kernel | wait | 1-pass dispatch | library, no-op kernel | kernel.run | sdpa() | kernel (timestamps) | sdpa − run | no-op − dispatch | sdpa − kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`);
-for (const r of rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.wait_ms} | ${r.dispatch_ms} | ${r.noop_ms} | ${r.run_ms} | ${r.sdpa_ms} | ${r.kernel_ms ?? ''} | ${r.selection_ms} | ${r.library_ms} | ${r.over_kernel_ms ?? ''} |`);
+console.log(`\n| shape | kernel | wait | 1-pass dispatch | library, no-op kernel | kernel.run | sdpa() in scope | sdpa() plain | kernel (timestamps) | sdpa − run | no-op − dispatch | sdpa − kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`);
+for (const r of rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.wait_ms} | ${r.dispatch_ms} | ${r.noop_ms} | ${r.run_ms} | ${r.sdpa_ms} | ${r.plain_ms ?? '(other kernel)'} | ${r.kernel_ms ?? ''} | ${r.selection_ms} | ${r.library_ms} | ${r.over_kernel_ms ?? ''} |`);
 const out = opt('--json');
 if (out) writeFileSync(out, JSON.stringify({ adapter: ctx.adapterInfo, programsCompiled: programs.pipelineCompileCount(), rows }, null, 1));
 process.exit(0);
