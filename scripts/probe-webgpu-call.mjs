@@ -8,6 +8,8 @@
 //   run       the routed kernel variant's run() (the same path around the real kernel);
 //   sdpa      the whole sdpa() call in a withBackends([FLASH]) scope (argument checks, selection);
 //   plain     sdpa() without the scope (the routing picks the same kernel: checked);
+//   select    the dispatch alone: argument checks, selection and the dispatch record around a
+//             kernel that returns at once (no GPU work), median of many calls;
 //   kernel    the attention pass alone from GPU timestamps (where the adapter has timestamp-query).
 // `sdpa - kernel` is the per-call cost the issue bounds (≤ 0.3 ms at S = 1024); `sdpa - run` the
 // selection; `noop - dispatch` the library's own work around a pass. B·H·S·D from --shapes.
@@ -21,6 +23,7 @@ const reps = Number(opt('--reps', '200'));
 const shapes = list('--shapes', '1x1x64x64,8x12x1024x64').map((t) => t.split('x').map(Number));
 const { ctx, gpu } = await setUp();
 const { sdpa, withBackends, SDPBackend } = lib;
+const { dispatchRun } = await import('../dist/src/sdpa.js');
 const flash = (await import('../dist/backends/flash/webgpu.js')).flashWebgpu;
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -78,6 +81,7 @@ for (const [B, H, S, D] of shapes) {
   (await sdpa(inputs.q.t, inputs.k.t, inputs.v.t, opts)).dispose();
   const plainKernel = lastKernel();
   const plain = plainKernel === kernelName ? await timeIt(async () => (await sdpa(inputs.q.t, inputs.k.t, inputs.v.t, opts)).dispose(), n) : undefined;
+  const selectOnly = await timeIt(async () => dispatchRun(params.buildParams('sdpa', inputs.q.t, inputs.k.t, inputs.v.t, opts), async () => ({ dispose() {} })), 2000);
   let kernelMs;
   if (device.features.has('timestamp-query')) {
     await withEnv({ SDPA_WEBGPU_TIMESTAMPS: '1' }, async () => {
@@ -87,7 +91,7 @@ for (const [B, H, S, D] of shapes) {
     });
   }
   const row = {
-    shape: `${B}x${H}x${S}x${D}`, kernel: kernelName, wait_ms: wait, dispatch_ms: dispatch, noop_ms: noop, run_ms: run, sdpa_ms: whole, plain_ms: plain, kernel_ms: kernelMs,
+    shape: `${B}x${H}x${S}x${D}`, kernel: kernelName, wait_ms: wait, dispatch_ms: dispatch, noop_ms: noop, run_ms: run, sdpa_ms: whole, plain_ms: plain, select_ms: selectOnly, kernel_ms: kernelMs,
     selection_ms: +(whole - run).toFixed(4), library_ms: +(noop - dispatch).toFixed(4),
     over_kernel_ms: kernelMs === undefined ? undefined : +(whole - kernelMs).toFixed(4),
   };
@@ -95,8 +99,8 @@ for (const [B, H, S, D] of shapes) {
   console.log('call', JSON.stringify(row));
   for (const x of Object.values(inputs)) x.buf.destroy();
 }
-console.log(`\n| shape | kernel | wait | 1-pass dispatch | library, no-op kernel | kernel.run | sdpa() in scope | sdpa() plain | kernel (timestamps) | sdpa − run | no-op − dispatch | sdpa − kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`);
-for (const r of rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.wait_ms} | ${r.dispatch_ms} | ${r.noop_ms} | ${r.run_ms} | ${r.sdpa_ms} | ${r.plain_ms ?? '(other kernel)'} | ${r.kernel_ms ?? ''} | ${r.selection_ms} | ${r.library_ms} | ${r.over_kernel_ms ?? ''} |`);
+console.log(`\n| shape | kernel | wait | 1-pass dispatch | library, no-op kernel | kernel.run | sdpa() in scope | sdpa() plain | dispatch alone | kernel (timestamps) | sdpa − run | no-op − dispatch | sdpa − kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |`);
+for (const r of rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.wait_ms} | ${r.dispatch_ms} | ${r.noop_ms} | ${r.run_ms} | ${r.sdpa_ms} | ${r.plain_ms ?? '(other kernel)'} | ${r.select_ms} | ${r.kernel_ms ?? ''} | ${r.selection_ms} | ${r.library_ms} | ${r.over_kernel_ms ?? ''} |`);
 const out = opt('--json');
 if (out) writeFileSync(out, JSON.stringify({ adapter: ctx.adapterInfo, programsCompiled: programs.pipelineCompileCount(), rows }, null, 1));
 process.exit(0);
