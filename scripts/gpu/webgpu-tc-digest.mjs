@@ -99,7 +99,7 @@ if (main?.calls?.length) {
 }
 if (probe?.rows?.length) {
   console.log('\n## per-call breakdown (scripts/probe-webgpu-call.mjs, medians, ms)');
-  console.log('| shape | kernel | wait | 1-pass dispatch | library, no-op kernel | kernel.run | sdpa() in scope | sdpa() plain | kernel | sdpa − run | no-op − dispatch | sdpa − kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const r of probe.rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.wait_ms} | ${r.dispatch_ms} | ${r.noop_ms} | ${r.run_ms} | ${r.sdpa_ms} | ${f(r.plain_ms, 4)} | ${f(r.kernel_ms, 4)} | ${r.selection_ms} | ${r.library_ms} | ${f(r.over_kernel_ms, 4)} |`);
+  console.log('| shape | kernel | wait | 1-pass dispatch | library, no-op kernel | kernel.run | sdpa() in scope | sdpa() plain | dispatch alone | kernel | sdpa − run | no-op − dispatch | sdpa − kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of probe.rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.wait_ms} | ${r.dispatch_ms} | ${r.noop_ms} | ${r.run_ms} | ${r.sdpa_ms} | ${f(r.plain_ms, 4)} | ${f(r.select_ms, 4)} | ${f(r.kernel_ms, 4)} | ${r.selection_ms} | ${r.library_ms} | ${f(r.over_kernel_ms, 4)} |`);
 }
 if (!main) console.log('\n(no main.json: the correctness and timing step did not finish; see the log)');
