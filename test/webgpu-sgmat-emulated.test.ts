@@ -300,46 +300,17 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernels,
       cases: [{ name: 'ragged S=40 L=37, GQA, causal, ordinary scores', b: 1, hq: 2, hkv: 1, s: 40, l: 37, d: 16, causal: true }],
     },
     {
-      change: { bc: 16 },
-      d: 16,
-      cases: [{ name: 'ragged S=40 L=53, causal, large scores (16-key blocks)', b: 1, hq: 2, hkv: 2, s: 40, l: 53, d: 16, causal: true, qAmp: 30 }],
-    },
-    {
       change: { pipe: true },
       d: 16,
       cases: [{ name: 'causal S=L=48 with GQA, large scores', b: 1, hq: 2, hkv: 1, s: 48, l: 48, d: 16, causal: true, qAmp: 30 }],
     },
   ];
-  // The pair kernel (two subgroups share 32 rows; keys and output columns split between them):
-  // both subgroups must move a row's reference max together and add their halves' sums. One case
-  // (~5 minutes on lavapipe); {bc: 64, qreg: false} passed 'causal S=40 L=150, large scores' the
-  // same way when run by hand, and the benchmark checks every configuration on the GPU.
-  const pairs: { change: { bc: 32 | 64; qreg: boolean }; d: number; cases: Case[] }[] = [
-    {
-      change: { bc: 32, qreg: true },
-      d: 32,
-      // Rows 0..7 see no key (zeros); L % 16 ≠ 0 (the partial last key tile); large scores.
-      cases: [{ name: 'lower-right S=45 L=37, GQA 4:2, large scores, bfloat16 with dropout 0.2', b: 1, hq: 4, hkv: 2, s: 45, l: 37, d: 32, lowerRight: true, qAmp: 30, dtype: 'bfloat16', dropoutP: 0.2 }],
-    },
-  ];
-  for (const cfg of pairs) {
-    describe(`pair kernel ${JSON.stringify(cfg.change)}, head dim ${cfg.d}`, () => {
-      for (const c of cfg.cases) {
-        it(c.name, async () => {
-          await registerShaderSource(ST2_LAB_SHADER, st2LabSource() as string);
-          const kernel = sgmatStKernel('flash (webgpu)', st2LabSpec(sgmat, 'st2_lab_test', () => cfg.change) as StKernelSpec);
-          const data = await caseData(c);
-          const p = buildParams('test', data.q, data.k, data.v, { ...data.opts, device: 'webgpu' });
-          expect(kernel.constraints!.map((x) => x(p, 'webgpu')).find(Boolean)).toBeUndefined();
-          const out = await kernel.run(p, { recordAllocation: () => undefined });
-          expect(out.dtype).toBe(data.dtype);
-          const r = compare(await out.toFloat32(), data.ref, flashWebgpu.tolerance[data.dtype]);
-          expect(r.ok, r.message).toBe(true);
-          expect(sgmatCompileFailures()).toEqual({});
-        }, 600_000);
-      }
-    });
-  }
+  // The pair kernel (bench-only, scripts/probes/flash-sgmat-st2-lab.wgsl) is not run here: it lost
+  // on the H200 (docs/performance-webgpu.md) and an emulated run costs ~5 minutes on lavapipe. It
+  // passed 'lower-right S=45 L=37, GQA 4:2, large scores, bf16 with dropout 0.2' ({bc: 32, qreg:
+  // true}) and 'causal S=40 L=150, large scores move the row max' ({bc: 64, qreg: false}) through
+  // this emulation when it was written, and every check of scripts/bench-webgpu-tc.mjs on the H200;
+  // Tint validates its programs (webgpu-shaders-tint.test.ts) and its arrays are checked above.
   it('the pair kernel names the head dims it cannot split', () => {
     const kernel = sgmatStKernel('flash (webgpu)', st2LabSpec(sgmat, 'st2_lab_test', () => ({ bc: 32, qreg: true })) as StKernelSpec);
     const z = tensor(new Uint16Array(64 * 48), [1, 1, 64, 48], 'float16');
