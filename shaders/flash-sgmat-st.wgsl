@@ -20,6 +20,8 @@
 // Why this shape (H200, docs/performance-webgpu.md, S = 4096): 16-key blocks ran 48.4 TF/s at
 // D = 64 and 55.2 at D = 128, where 32-key blocks ran 40.1 / 40.3, 64-key blocks 23.0 / 23.3 and the
 // multi-subgroup kernel 35.0 / 48.0, at the same 196 (D = 64) and 255 (D = 128) registers a lane.
+// This file is that measured configuration of the lab shader with its switches resolved; the
+// code's shape matters to the driver (see the guard on the products).
 // The candidates' switches (subgroups per workgroup, block size, Q^T placement, pipelined
 // products, f16 scores, ...) live in the bench-only scripts/probes/flash-sgmat-st-lab.wgsl.
 //
@@ -150,16 +152,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var o_{{rt}}_{{dt}} = ResM();
 //#end
 //#end
+  var s0 = ResM();
+  var s1 = ResM();
   var m = NEG_BIG;
   var sum = 0.0;
 
   for (var b = 0u; b < nblocks; b++) {
     let j0 = b * BC;
     let par = b & 1u;
-    // ---- S^T of the block to workgroup memory (every block has a visible key: b < nblocks) ----
-    {
-      var s0 = ResM();
-      var s1 = ResM();
+    // ---- S^T of the block to workgroup memory ----
+    // The products are guarded although every block has a visible key (j0 < jend): without the
+    // test NVIDIA's compiler builds a 5x larger loop holding 254 registers at D = 64 (8 warps per
+    // SM) and the kernel ran 34.0 TF/s instead of 48.4 (H200, S = 4096; docs/performance-webgpu.md).
+    s0 = ResM();
+    s1 = ResM();
+    if (j0 < jend) {
 //#for kk in 0..DK
       {
         let kt = k_tile(kvb, j0, {{kk}}u);
@@ -167,9 +174,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         s1 = subgroupMatrixMultiplyAccumulate(kt, q_1_{{kk}}, s1);
       }
 //#end
-      subgroupMatrixStore<row_major>(&s_sc, 0u, s0, SST);
-      subgroupMatrixStore<row_major>(&s_sc, 16u, s1, SST);
     }
+    subgroupMatrixStore<row_major>(&s_sc, 0u, s0, SST);
+    subgroupMatrixStore<row_major>(&s_sc, 16u, s1, SST);
     workgroupBarrier();  // A: S^T of the block visible to the lanes
     // flags[1 - par] was last read by block b - 1's uniform load, before its barriers.
     if (lid == 0u) { flags[1u - par] = 0u; }
@@ -212,8 +219,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
     }
 
-    // ---- O += P V ----
-    {
+    // ---- O += P V (guarded like the products above) ----
+    if (j0 < jend) {
       let p0 = subgroupMatrixLoad<LeftM, col_major>(&p_sc, 0u, PST);
       let p1 = subgroupMatrixLoad<LeftM, col_major>(&p_sc, 16u, PST);
 //#for dt in 0..DK

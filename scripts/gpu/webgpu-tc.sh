@@ -24,6 +24,7 @@
 #   TC_SIZES=4096,1024   sizes of step 3 (default 4096,1024,2048,8192,16384)
 #   TC_MAIN_S=255        step 3's budget in seconds
 #   TC_STATS=0           skip step 2;  TC_ABLATE=a,b  step 5's candidates (TC_ABLATE=none skips it)
+#   TC_PROBE=0           skip steps 4 and 6
 set -uo pipefail
 OUT=${OUT:-/tmp/webgpu-tc-out}
 mkdir -p "$OUT"
@@ -62,8 +63,11 @@ fi
 step "3. correctness and timing (no layer)"
 timeout $(( ${TC_MAIN_S:-255} + 35 )) node scripts/bench-webgpu-tc.mjs --phases check,time --tag main $cands $sizes --torch "$work/torch.json" --json "$work/main.json" --budget-s ${TC_MAIN_S:-255} 2>&1 | grep -v '^Warning: maxDynamic'
 
+if [ "${TC_PROBE:-1}" != 0 ]; then
 step "4. per-call breakdown"
 timeout 40 node scripts/probe-webgpu-call.mjs --shapes 1x1x64x64,8x12x1024x64,8x12x1024x128,8x12x4096x64 --reps 100 --json "$work/call-probe.json" 2>&1 | grep -v '^Warning: maxDynamic'
+
+fi
 
 if [ "${TC_ABLATE:-}" != none ]; then
 step "5. ablation: disable_robustness, disable_workgroup_init (timing, S=4096)"
@@ -71,9 +75,11 @@ SDPA_WEBGPU_FLAGS=$ablation timeout 45 node scripts/bench-webgpu-tc.mjs --phases
   --sizes 4096 --torch "$work/torch.json" --json "$work/norobust.json" --budget-s 30 2>&1 | grep -v '^Warning: maxDynamic'
 fi
 
+if [ "${TC_PROBE:-1}" != 0 ]; then
 step "6. CPU profile of the per-call probe (self time by function)"
 timeout 30 node --cpu-prof --cpu-prof-dir="$work/prof" scripts/probe-webgpu-call.mjs --shapes 8x12x1024x64 --reps 200 2>&1 | grep -v '^Warning: maxDynamic' | tail -3
 node scripts/gpu/cpuprofile-top.mjs "$work/prof" 25
+fi
 
 step "pack"
 nvidia-smi --query-gpu=clocks.sm,temperature.gpu,power.draw --format=csv,noheader 2>&1 | head -2
