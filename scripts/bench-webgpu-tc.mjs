@@ -8,17 +8,19 @@
 //  2) check: every correctness case of scripts/lib/webgpu-bench.mjs on every candidate, against
 //     the CPU MATH reference (a candidate that cannot run a case says why);
 //  3) time: kernel time from GPU timestamps and the whole awaited call, B=8 H=12 fp16, inputs
-//     resident: every candidate at --sweep-sizes (4096), then the routed kernel, sgmat_mw and the
-//     two fastest correct candidates per head dim at --sizes; the whole call without timestamps.
+//     resident: the routed kernel and every timed candidate at --sizes (4096 first), D 64 and 128,
+//     causal and not; the whole routed call without timestamps at S = 1024 and 4096.
 // TF/s = 4·B·H·S·L·D / t (causal: half). --torch FILE (scripts/bench-torch.py --json) adds the
 // ratio to PyTorch FLASH of the same lease.
 // Usage: node scripts/bench-webgpu-tc.mjs [--phases stats,check,time] [--candidates st,st-pipe,...]
-//        [--sizes 1024,...] [--sweep-sizes 4096] [--dims 64,128] [--capture DIR] [--vkstats PATH]
+//        [--sizes 4096,1024,...] [--dims 64,128] [--capture DIR] [--vkstats PATH]
 //        [--torch FILE] [--json FILE] [--budget-s 240] [--tag NAME] [--cases NAME,...] [--warmup-s 8192] [--rep-ms 600]
+//        [--bh 8x12]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { attentionFlops, caseData, cases, cli, compare, gpuF16, kernelReason, lastKernel, lib, params, programs, setUp, sgmat, timeCall, withEnv } from './lib/webgpu-bench.mjs';
+import { ST2_LAB_SHADER, ST_LAB_SHADER, registerStLabs, st2LabSource, st2LabSpec, st2WorkgroupBytes, st2LabProgram, stLabProgram, stLabSource, stLabSpec } from './lib/st-lab.mjs';
 
 const T0 = performance.now();
 const { opt, list } = cli();
@@ -31,34 +33,50 @@ process.env.SDPA_WEBGPU_TIMESTAMPS ??= '1';
 
 const { ctx, gpu } = await setUp();
 const { sdpa, withBackends, SDPBackend } = lib;
-const { sgmatStKernel, sgmatMwKernel, sgmatOneSubgroupKernel, stConfig, stConfigName, stProgram, stWorkgroupBytes, mwProgram, mwWorkgroupBytes } = sgmat;
+const { sgmatStKernel, sgmatMwKernel, sgmatOneSubgroupKernel, stConfig, stConfigName, stProgram, stWorkgroupBytes, mwProgram, mwWorkgroupBytes, ST_MAX_HEAD_DIM } = sgmat;
+await registerStLabs(programs);
 const LABEL = 'flash (webgpu)';
 const rctx = { recordAllocation() {} };
 
-// ---- candidates: the shipped tensor-core kernels, and flash-sgmat-st.wgsl configurations as
-// kernel variants of their own names ----
-const variant = (kernel, program, rows, wgBytes, what, cfg) => ({ name: kernel.name, kernel, program, rows, wgBytes, what, cfg });
-const st = (name, change, what) => {
+// ---- candidates: the shipped tensor-core kernels, and configurations of the bench-only lab copy
+// of the transposed-scores shader (scripts/probes/flash-sgmat-st-lab.wgsl) as kernel variants of
+// their own names. `dims`: the head dims a candidate is measured at (where it differs from the
+// others); `time: false`: checked, not timed (too slow to be worth the GPU time). ----
+const variant = (kernel, program, rows, wgBytes, what, cfg, extra = {}) => ({ name: kernel.name, kernel, program, rows, wgBytes, what, cfg, ...extra });
+/** A lab configuration: the shipped shape changed by `change(d)`. */
+const lab = (name, change, what, extra) => {
   const cfg = (d) => ({ ...stConfig(d), ...change(d) });
-  return variant(sgmatStKernel(LABEL, cfg, name), (d, l) => stProgram(cfg(d), d, l % 16 !== 0, 'float16'), (d) => cfg(d).nw * 32, (d) => stWorkgroupBytes(cfg(d), d, false), what, cfg);
+  return variant(sgmatStKernel(LABEL, stLabSpec(sgmat, name, cfg)), (d, l) => stLabProgram(cfg(d), d, l % 16 !== 0, 'float16'), (d) => cfg(d).nw * 32, (d) => stWorkgroupBytes(cfg(d), d, false), what, cfg, extra);
+};
+/** A configuration of the pair kernel (two subgroups per 32 rows, keys and output columns split). */
+const pair = (name, change, what, extra) => {
+  const spec = st2LabSpec(sgmat, name, (d) => ({ bc: 32, qreg: true, ...change(d) }));
+  return variant(sgmatStKernel(LABEL, spec), (d, l) => st2LabProgram(spec.config(d), d, l % 16 !== 0, 'float16'), () => 32, (d) => st2WorkgroupBytes(spec.config(d), d, false), what, spec.config, extra);
 };
 const all = {
-  sgmat_st: st('sgmat_st', () => ({}), 'the shipped configuration'),
-  sgmat_mw: variant(sgmatMwKernel(LABEL), (d, l) => mwProgram(d, l), () => 128, (d) => mwWorkgroupBytes(d), 'the multi-subgroup kernel'),
-  sgmat_1sg: variant(sgmatOneSubgroupKernel(LABEL), (d) => ({ shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: d, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }), () => 32, () => undefined, 'the first kernel'),
-  st_qreg: st('st_qreg', () => ({ qreg: true }), 'Qᵀ held in right matrices at every head dim'),
-  st_qsm: st('st_qsm', () => ({ qreg: false }), 'Qᵀ loaded from workgroup memory for every product'),
-  st_nw2: st('st_nw2', () => ({ nw: 2 }), 'two independent subgroups per workgroup (their K/V reads closer in time)'),
-  st_nw4: st('st_nw4', () => ({ nw: 4 }), 'four independent subgroups per workgroup'),
-  st_pipe: st('st_pipe', () => ({ pipe: true }), "the next block's Sᵀ products issued before this block's softmax"),
-  st_s16: st('st_s16', () => ({ s16: true }), 'scores in f16 result matrices (f16 accumulation)'),
-  st_bc32: st('st_bc32', () => ({ bc: 32 }), '32-key blocks'),
-  st_pipe_qsm: st('st_pipe_qsm', () => ({ pipe: true, qreg: false }), 'pipelined, Qᵀ from workgroup memory'),
+  sgmat_st: variant(sgmatStKernel(LABEL), (d, l) => stProgram(d, l % 16 !== 0, 'float16'), () => 32, (d) => stWorkgroupBytes(stConfig(d), d, false), `the shipped transposed kernel (nw1-bc16-q, D ≤ ${ST_MAX_HEAD_DIM})`, stConfig),
+  sgmat_mw: variant(sgmatMwKernel(LABEL), (d, l) => mwProgram(d, l), () => 128, (d) => mwWorkgroupBytes(d), 'the multi-subgroup kernel (16-bit output written by the kernel)'),
+  sgmat_1sg: variant(sgmatOneSubgroupKernel(LABEL), (d) => ({ shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: d, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }), () => 32, () => undefined, 'the first kernel', undefined, { time: false }),
+  st_bc64: lab('st_bc64', (d) => ({ bc: 64, qreg: d <= 64 }), '64-key blocks (the shape shipped until 2026-12-02)'),
+  st_bc32: lab('st_bc32', () => ({ bc: 32 }), '32-key blocks, Qᵀ in registers (at D = 64 the shipped shape, from the lab shader)'),
+  st_bc32_qsm: lab('st_bc32_qsm', () => ({ bc: 32, qreg: false }), '32-key blocks, Qᵀ from workgroup memory', { dims: [128] }),
+  st_bc16: lab('st_bc16', () => ({ bc: 16 }), '16-key blocks, Qᵀ in registers'),
+  st_bc16_qsm: lab('st_bc16_qsm', () => ({ bc: 16, qreg: false }), '16-key blocks, Qᵀ from workgroup memory', { dims: [128] }),
+  st_pipe16: lab('st_pipe16', () => ({ bc: 16, pipe: true }), "16-key blocks, the next block's Sᵀ products issued before this block's softmax"),
+  st_pipe32: lab('st_pipe32', () => ({ bc: 32, pipe: true }), "32-key blocks, the next block's Sᵀ products issued before this block's softmax"),
+  st_nw2_32: lab('st_nw2_32', () => ({ bc: 32, nw: 2 }), 'two independent subgroups per workgroup, 32-key blocks'),
+  st2_bc32: pair('st2_bc32', () => ({}), 'pair kernel: two subgroups share 32 rows, split keys (Sᵀ, softmax) and output columns (O), 32-key blocks, Qᵀ in registers'),
+  st2_bc32_qsm: pair('st2_bc32_qsm', () => ({ qreg: false }), 'pair kernel, 32-key blocks, Qᵀ from workgroup memory'),
+  st2_bc64: pair('st2_bc64', () => ({ bc: 64 }), 'pair kernel, 64-key blocks, Qᵀ in registers'),
+  st2_bc64_qsm: pair('st2_bc64_qsm', () => ({ bc: 64, qreg: false }), 'pair kernel, 64-key blocks, Qᵀ from workgroup memory'),
+  st4_bc64: pair('st4_bc64', () => ({ ns: 4, bc: 64 }), 'quad kernel: four subgroups share 32 rows (a quarter of the keys and of O each), 64-key blocks, Qᵀ in registers'),
+  st4_bc64_qsm: pair('st4_bc64_qsm', () => ({ ns: 4, bc: 64, qreg: false }), 'quad kernel, 64-key blocks, Qᵀ from workgroup memory'),
 };
 const names = list('--candidates', Object.keys(all).join(','));
 const candidates = names.map((n) => { if (!all[n]) throw new Error(`--candidates: unknown '${n}' (${Object.keys(all).join(', ')})`); return all[n]; });
 const dims = list('--dims', '64,128').map(Number);
-console.log('candidates', candidates.map((c) => `${c.name}${c.cfg ? ` [${dims.map((d) => `d${d}: ${stConfigName(c.cfg(d))}`).join(', ')}]` : ''} (${c.what})`).join('; '));
+const dimsOf = (c) => dims.filter((d) => !c.dims || c.dims.includes(d));
+console.log('candidates', candidates.map((c) => `${c.name}${c.cfg ? ` [${dimsOf(c).map((d) => `d${d}: ${stConfigName(c.cfg(d))}`).join(', ')}]` : ''} (${c.what})`).join('; '));
 const report = { tag, adapter: ctx.adapterInfo, flags: process.env.SDPA_WEBGPU_FLAGS ?? '(default)', stats: [], checks: [], times: [], calls: [] };
 const jsonOut = opt('--json');
 /** Writes what is known so far: a run stopped by its time limit still leaves its results. */
@@ -70,25 +88,28 @@ const query = (d, s, l, dtype = 'float16') => ({ e: d, ev: d, s, l, dtype, batch
 /** The expanded WGSL of a program, as getPipeline builds it (before any emulation). */
 function expandedWgsl(program) {
   const read = (f) => readFileSync(new URL(`../shaders/${f}`, import.meta.url), 'utf8');
-  const src = read(program.shader).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f) => read(f));
+  const src = (program.shader === ST_LAB_SHADER ? stLabSource() : program.shader === ST2_LAB_SHADER ? st2LabSource() : read(program.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f) => read(f));
   return programs.expandTemplate(programs.expandDirectives(src, program.defines, program.shader), program.defines, program.shader);
 }
 
 /**
- * Barriers per iteration of the key loop (`for (var n = 0u; ...)`): workgroupBarrier() counts one,
- * workgroupUniformLoad two (barrier, load, barrier); those inside `if (rescale ...)` only run in
- * blocks where a row max moves, and are counted apart.
+ * Barriers per iteration of the key loop (`for (var n = 0u; ...)` or `b`): workgroupBarrier()
+ * counts one, workgroupUniformLoad two (barrier, load, barrier); those inside `if (rescale ...)`
+ * (`if (hot ...)` in the pair kernel) only run in blocks where a row max moves, and are counted apart.
  */
 function barriersPerBlock(code) {
-  const start = code.indexOf('for (var n = 0u;');
-  if (start < 0) return undefined;
+  const loop = /for \(var [nb] = 0u;/.exec(code);
+  if (!loop) return undefined;
+  const start = loop.index;
   const open = code.indexOf('{', start);
   let depth = 0, end = open;
   for (let i = open; i < code.length; i++) { if (code[i] === '{') depth++; else if (code[i] === '}' && --depth === 0) { end = i; break; } }
   const body = code.slice(open, end);
   const count = (t) => (t.match(/workgroupBarrier\(\)/g) ?? []).length + 2 * (t.match(/workgroupUniformLoad\(/g) ?? []).length;
   let rare = 0;
-  for (let i = body.indexOf('if (rescale != 0u)'); i >= 0; i = body.indexOf('if (rescale != 0u)', i + 1)) {
+  // The pair kernel's rare branch is `if (hot != 0u)` (holding its rescale); the others' `if (rescale != 0u)`.
+  const rareMark = body.includes('if (hot != 0u)') ? 'if (hot != 0u)' : 'if (rescale != 0u)';
+  for (let i = body.indexOf(rareMark); i >= 0; i = body.indexOf(rareMark, i + 1)) {
     const o = body.indexOf('{', i);
     let dd = 0, e = o;
     for (let j = o; j < body.length; j++) { if (body[j] === '{') dd++; else if (body[j] === '}' && --dd === 0) { e = j; break; } }
@@ -103,7 +124,7 @@ const captured = () => (capture && existsSync(capture) ? readdirSync(capture) : 
 if (phases.includes('stats')) {
   const spv = [];
   for (const d of dims) {
-    for (const c of candidates) {
+    for (const c of candidates.filter((x) => dimsOf(x).includes(d))) {
       const p = query(d, 4096, 4096);
       const why = kernelReason(c.kernel, p);
       if (why) { console.log(`stats ${c.name} d${d}: cannot run (${why})`); continue; }
@@ -200,7 +221,8 @@ if (phases.includes('check') && !overBudget('the correctness checks')) {
 
 
 // ---- 3) timing ----
-const B = 8, H = 12;
+// B·H of the timed shapes: 8·12 on a GPU; --bh 1x1 keeps a local run on lavapipe small.
+const [B, H] = opt('--bh', '8x12').split('x').map(Number);
 const torch = (() => { try { return JSON.parse(readFileSync(opt('--torch', ''), 'utf8')); } catch { return undefined; } })();
 const torchFlash = (S, d, causal) => torch?.rows?.find((r) => r.backend === 'FLASH' && r.S === S && r.D === d && r.causal === causal)?.tflops;
 
@@ -230,7 +252,7 @@ if (phases.includes('time') && !overBudget('the timings')) {
     console.log(`warm-up: ${n} calls in ${(performance.now() - t).toFixed(0)} ms`);
     for (const x of Object.values(w)) x.buf.destroy();
   }
-  const timed = [{ name: 'routed' }, ...candidates];
+  const timed = [{ name: 'routed' }, ...candidates.filter((c) => c.time !== false)];
   const record = (cand, S, d, causal, r) => {
     const row = { candidate: cand.name, kernel: r.routed_kernel ?? cand.name, d, S, causal, ...r, torch_flash_tflops: torchFlash(S, d, causal) };
     if (row.kernel_tflops && row.torch_flash_tflops) row.ratio_to_torch_flash = +(row.kernel_tflops / row.torch_flash_tflops).toFixed(3);
@@ -238,43 +260,42 @@ if (phases.includes('time') && !overBudget('the timings')) {
     save();
     console.log('time', JSON.stringify(row));
   };
-  const sweep = list('--sweep-sizes', '4096').map(Number);
-  for (const d of dims) {
-    for (const S of sweep) {
-      if (overBudget(`the sweep at D=${d} S=${S}`)) break;
-      const inputs = { q: gpuF16(gpu, [B, H, S, d]), k: gpuF16(gpu, [B, H, S, d]), v: gpuF16(gpu, [B, H, S, d]) };
-      for (const causal of [false, true]) for (const cand of timed) {
-        try { record(cand, S, d, causal, await timeCandidate(cand, inputs, S, d, causal)); } catch (err) { console.log('time', JSON.stringify({ candidate: cand.name, d, S, causal, error: String(err.message ?? err).slice(0, 400) })); }
-      }
-      for (const x of Object.values(inputs)) x.buf.destroy();
-    }
-  }
-  // The full table: routed, sgmat_mw and the two fastest correct candidates per head dim; sizes
-  // outermost, so a run cut short by the budget still has both head dims of the smaller sizes.
-  const sizes = list('--sizes', '1024,2048,4096,8192,16384').map(Number);
-  const chosen = {};
-  for (const d of dims) {
-    const score = (n) => { const r = report.times.filter((x) => x.candidate === n && x.d === d && x.kernel_tflops); return r.length ? r.reduce((a, x) => a + x.kernel_tflops, 0) / r.length : 0; };
-    const best = candidates.filter((c) => !['sgmat_mw', 'sgmat_1sg'].includes(c.name) && okByCandidate.get(c.name) !== false).sort((a, b) => score(b.name) - score(a.name)).slice(0, 2);
-    chosen[d] = [{ name: 'routed' }, ...(names.includes('sgmat_mw') ? [all.sgmat_mw] : []), ...best];
-    console.log(`table D=${d}: ${chosen[d].map((c) => c.name).join(', ')} (fastest at the sweep: ${best.map((c) => `${c.name} ${score(c.name).toFixed(1)}`).join(', ')})`);
-  }
-  for (const S of sizes) {
+  // Every timed candidate at every size, head dim and causality, in the order that matters when
+  // the budget cuts a run short: the routed and shipped kernels at every size (the table), then
+  // the lab candidates at S = 4096 (the targets' size), then the lab candidates at the other sizes.
+  const sizes = list('--sizes', '4096,1024,2048,8192,16384').map(Number);
+  const shipped = timed.filter((c) => shippedNames.has(c.name));
+  const labs = timed.filter((c) => !shippedNames.has(c.name));
+  const passes = [
+    ...sizes.map((S) => ({ S, cands: shipped, calls: S === 1024 || S === 4096 })),
+    ...(sizes.includes(4096) ? [{ S: 4096, cands: labs }] : []),
+    ...sizes.filter((S) => S !== 4096).map((S) => ({ S, cands: labs })),
+  ];
+  for (const { S, cands, calls } of passes) {
+    if (!cands.length) continue;
     for (const d of dims) {
-      if (overBudget(`the table at D=${d} S=${S}`)) break;
+      if (overBudget(`the timings of ${cands.map((c) => c.name).join(', ')} at D=${d} S=${S}`)) break;
       const inputs = { q: gpuF16(gpu, [B, H, S, d]), k: gpuF16(gpu, [B, H, S, d]), v: gpuF16(gpu, [B, H, S, d]) };
-      for (const causal of [false, true]) for (const cand of chosen[d]) {
-        if (report.times.some((x) => x.candidate === cand.name && x.d === d && x.S === S && x.causal === causal)) continue;
+      // Runs 1 and 10 saw the first configuration timed on fresh inputs run 4-5x slow for all its
+      // repetitions (cause not established): routed calls for ~300 ms first, not recorded.
+      {
+        const t = performance.now();
+        for (let n = 0; n < 3 || performance.now() - t < 300; n++) (await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(inputs.q.t, inputs.k.t, inputs.v.t, { device: 'webgpu' }))).dispose();
+      }
+      for (const causal of [false, true]) for (const cand of cands.filter((c) => !c.dims || c.dims.includes(d))) {
         try { record(cand, S, d, causal, await timeCandidate(cand, inputs, S, d, causal)); } catch (err) { console.log('time', JSON.stringify({ candidate: cand.name, d, S, causal, error: String(err.message ?? err).slice(0, 400) })); }
       }
-      // The whole call without timestamps (their read-back is ~0.9 ms of a call).
-      if (S === 1024 || S === 4096) {
-        const r = await withEnv({ SDPA_WEBGPU_TIMESTAMPS: '0' }, () => timeCandidate({ name: 'routed' }, inputs, S, d, false));
-        const k = report.times.find((x) => x.candidate === 'routed' && x.d === d && x.S === S && !x.causal);
-        const row = { d, S, kernel: r.routed_kernel, call_ms: r.ms, kernel_ms: k?.kernel_ms, over_kernel_ms: k?.kernel_ms ? +(r.ms - k.kernel_ms).toFixed(3) : undefined };
-        report.calls.push(row);
-        save();
-        console.log('call', JSON.stringify(row));
+      // The whole call without timestamps (their read-back is ~0.9 ms of a call), against the
+      // kernel time of the same routed kernel just measured.
+      if (calls) {
+        for (const causal of [false, true]) {
+          const r = await withEnv({ SDPA_WEBGPU_TIMESTAMPS: '0' }, () => timeCandidate({ name: 'routed' }, inputs, S, d, causal));
+          const k = report.times.find((x) => x.candidate === 'routed' && x.d === d && x.S === S && x.causal === causal);
+          const row = { d, S, causal, kernel: r.routed_kernel, call_ms: r.ms, kernel_ms: k?.kernel_ms, over_kernel_ms: k?.kernel_ms ? +(r.ms - k.kernel_ms).toFixed(3) : undefined, over_kernel_pct: k?.kernel_ms ? +((100 * (r.ms - k.kernel_ms)) / k.kernel_ms).toFixed(1) : undefined };
+          report.calls.push(row);
+          save();
+          console.log('call', JSON.stringify(row));
+        }
       }
       for (const x of Object.values(inputs)) x.buf.destroy();
     }
@@ -293,8 +314,8 @@ if (report.times.length) {
   for (const r of report.times) console.log(`| ${r.candidate} | ${r.kernel} | ${r.d} | ${r.S} | ${r.causal} | ${fmt(r.ms)} | ${fmt(r.kernel_ms)} | ${fmt(r.kernel_tflops)} | ${fmt(r.torch_flash_tflops)} | ${fmt(r.ratio_to_torch_flash)}${r.skipped ? ` skipped: ${r.skipped}` : ''} |`);
 }
 if (report.calls.length) {
-  console.log(`\n[${tag}] whole call (no timestamps) vs kernel: | D | S | kernel | call ms | kernel ms | call - kernel |\n| --- | --- | --- | --- | --- | --- |`);
-  for (const r of report.calls) console.log(`| ${r.d} | ${r.S} | ${r.kernel} | ${r.call_ms} | ${fmt(r.kernel_ms)} | ${fmt(r.over_kernel_ms)} |`);
+  console.log(`\n[${tag}] whole call (no timestamps) vs kernel: | D | S | causal | kernel | call ms | kernel ms | call - kernel | % of kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- |`);
+  for (const r of report.calls) console.log(`| ${r.d} | ${r.S} | ${r.causal} | ${r.kernel} | ${r.call_ms} | ${fmt(r.kernel_ms)} | ${fmt(r.over_kernel_ms)} | ${fmt(r.over_kernel_pct)} |`);
 }
 console.log(`[${tag}] done in ${elapsed().toFixed(0)} s`);
 save();

@@ -23,11 +23,15 @@
 // switches live in the bench-only scripts/probes/flash-sgmat-mw-lab.wgsl.
 //
 // Template parameters: DM (head dim, E = Ev, a multiple of 16), DK = DM / 16, KVS (K/V staged),
-// SREG (1: each lane reads its 16 scores once into registers, the faster choice above D = 64).
+// SREG (1: each lane reads its 16 scores once into registers, the faster choice above D = 64),
+// PACK (pack_f16 | pack_bf16).
 //#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
+//#include "pack.wgsl"
 
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// The output in the call's 16-bit dtype, two values per u32 ({{PACK}}: f16 or bf16), written by
+// the kernel: no f32 scratch and no pack pass (a call is this pass and its submit).
+@group(0) @binding(4) var<storage, read_write> out: array<u32>;
 
 const NW: u32 = 4u;
 const R: u32 = 32u;
@@ -250,17 +254,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   // Rows with no visible key (lower-right with L < S) have sum 0 and output 0, like every backend.
   row_inv[row] = select(params.keep_scale / sum, 0.0, sum == 0.0);
-  // ---- out = O / sum, 16 columns at a time through the S region; rows past S are not written ----
+  // ---- out = O / sum, 16 columns at a time through the S region, packed to 16 bits two columns
+  // per word; rows past S are not written ----
 //#for dt in 0..DK
   workgroupBarrier();
 //#for rt in 0..2
   subgroupMatrixStore<row_major>(&s_sc, sbase + {{rt}}u * 16u * 16u, o_{{rt}}_{{dt}}, 16u);
 //#end
   workgroupBarrier();
-  for (var t = ln; t < R * 16u; t += 32u) {
-    let rr = t / 16u;
+  for (var t = ln; t < R * 8u; t += 32u) {
+    let rr = t / 8u;
+    let c2 = 2u * (t % 8u);
     let gi = i0 + sg * R + rr;
-    if (gi < S) { out[(bh * S + gi) * DM + {{dt}}u * 16u + t % 16u] = s_sc[sbase + t] * row_inv[sg * R + rr]; }
+    let w = row_inv[sg * R + rr];
+    if (gi < S) { out[(bh * S + gi) * (DM / 2u) + {{dt}}u * 8u + t % 8u] = {{PACK}}(s_sc[sbase + rr * 16u + c2] * w, s_sc[sbase + rr * 16u + c2 + 1u] * w); }
   }
 //#end
 }

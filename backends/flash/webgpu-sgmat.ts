@@ -3,12 +3,12 @@
  * The tensor-core kernel variants of FLASH_ATTENTION (webgpu), through Dawn's
  * chromium-experimental-subgroup-matrix (16×16×16 f16 tiles), in priority order:
  * - `sgmat_st`: shaders/flash-sgmat-st.wgsl, scores transposed (Sᵀ = K·Qᵀ) so each lane owns a
- *   query row; one 32-lane subgroup per workgroup, 64-key blocks streamed 16 keys at a time, one
- *   softmax pass per block, the 16-bit output written by the kernel (no f32 scratch, no pack pass);
- *   any S and L; E = Ev a multiple of 16 up to 128;
+ *   query row; one 32-lane subgroup per workgroup, 16-key blocks, one softmax pass per block, the
+ *   16-bit output written by the kernel (no f32 scratch, no pack pass); any S and L; E = Ev a
+ *   multiple of 16 up to 128 (the fastest correct kernel there on the H200);
  * - `sgmat_mw`: shaders/flash-sgmat-mw.wgsl, four 32-lane subgroups per workgroup sharing staged Q
- *   (and K/V when L is ragged), 16-key blocks, f32 output packed by a second pass; any S and L,
- *   E = Ev a multiple of 16 up to 256;
+ *   (and K/V when L is ragged), 16-key blocks, the 16-bit output written by the kernel; any S and
+ *   L, E = Ev a multiple of 16 up to 256 (where sgmat_st does not fit);
  * - `sgmat_1sg`: shaders/flash-sgmat.wgsl, one subgroup of any fixed width that is a multiple of
  *   16, whole tiles only (S % subgroup = 0, L % 64 = 0): where the others do not fit.
  * All are tested in CI through the subgroup-matrix emulation (lavapipe) and Tint's validation of
@@ -17,7 +17,7 @@
  */
 import { BackendFaultError } from '../../src/errors.js';
 import { named } from '../../src/dispatch/constraints.js';
-import type { Availability, AttentionParams, KernelVariant, RunContext } from '../../src/dispatch/types.js';
+import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import type { Tensor } from '../../src/tensor.js';
 import { bindTensor, dispatchRows, headDimBucket, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext, type WebGpuContext } from '../../src/webgpu/device.js';
@@ -109,15 +109,16 @@ async function runTensorCore(label: string, name: string, p: AttentionParams, rc
 // sgmat_st: flash-sgmat-st.wgsl
 
 /**
- * Build-time choices of flash-sgmat-st.wgsl. The shipped variant uses {@link stConfig}; the
- * benchmark (scripts/bench-webgpu-tc.mjs) makes variants with other values under their own names
- * and times each against it on a GPU.
+ * Build-time choices of the transposed-scores kernel family. The shipped shader
+ * (shaders/flash-sgmat-st.wgsl) is frozen at {@link stConfig}; the benchmark
+ * (scripts/bench-webgpu-tc.mjs) builds other values from its bench-only lab copy
+ * (scripts/probes/flash-sgmat-st-lab.wgsl, scripts/lib/st-lab.mjs) and times each against it.
  */
 export interface StConfig {
   /** Subgroups per workgroup (each independent of the others; 1: one-warp barriers). */
   readonly nw: 1 | 2 | 4;
   /** Keys per block. */
-  readonly bc: 32 | 64;
+  readonly bc: 16 | 32 | 64;
   /** Qᵀ held in right matrices (true) or loaded from workgroup memory for every product. */
   readonly qreg: boolean;
   /** The next block's products issued before this block's softmax. */
@@ -127,15 +128,23 @@ export interface StConfig {
 }
 
 /**
- * The shipped configuration for head dim `d`: one subgroup, 64-key blocks; Qᵀ in registers up to
- * D = 64 (above, O and Qᵀ together would hold ~200 registers a lane). Chosen before any GPU run:
- * the H200 candidates' numbers decide it (docs/performance-webgpu.md).
+ * The shipped shape of flash-sgmat-st.wgsl: one subgroup, 16-key blocks, Qᵀ in registers. Chosen
+ * by the H200 candidates (2026-12-02, session 2 run 1, kernel TF/s at S = 4096, D = 64 / 128):
+ * 16-key blocks 48.4 / 55.2 (causal 41.9 / 49.1), 32-key blocks 40.1 / 40.3, 64-key blocks
+ * 23.0 / 23.3 (the shape shipped before), sgmat_mw 35.0 / 48.0, the two-subgroup pair kernel
+ * 40.3 / 44.9; the same 196 / 255 registers a lane for every block size.
  */
-export function stConfig(d: number): StConfig {
-  return { nw: 1, bc: 64, qreg: d <= 64, pipe: false, s16: false };
+export function stConfig(_d?: number): StConfig {
+  return { nw: 1, bc: 16, qreg: true, pipe: false, s16: false };
 }
 
-/** Short name of a configuration, e.g. `nw1-bc64-q` (reports, benchmark rows). */
+/**
+ * Largest head dim routed to `sgmat_st`: at 128 O and Qᵀ of 32 rows already take the 255
+ * registers a lane can have; above it sgmat_mw (E up to 256) runs.
+ */
+export const ST_MAX_HEAD_DIM = 128;
+
+/** Short name of a configuration, e.g. `nw1-bc32-q` (reports, benchmark rows). */
 export function stConfigName(c: StConfig): string {
   return `nw${c.nw}-bc${c.bc}${c.qreg ? '-q' : ''}${c.pipe ? '-pipe' : ''}${c.s16 ? '-s16' : ''}`;
 }
@@ -145,7 +154,7 @@ export function stNeedsTail(l: number): boolean {
   return l % 16 !== 0;
 }
 
-/** Workgroup bytes of flash-sgmat-st.wgsl (mirrors its `var<workgroup>` declarations). */
+/** Workgroup bytes of the transposed-scores shaders for configuration `c` (mirrors their `var<workgroup>` declarations). */
 export function stWorkgroupBytes(c: StConfig, d: number, tail: boolean): number {
   const kst = d + 8;
   const s = c.nw * c.bc * (32 + (c.s16 ? 8 : 4)) * (c.s16 ? 2 : 4);
@@ -156,53 +165,87 @@ export function stWorkgroupBytes(c: StConfig, d: number, tail: boolean): number 
   return s + p + q + t + o + 16;
 }
 
-/** The program of flash-sgmat-st.wgsl for configuration `c`, head dim `d`, a partial last key tile, the output dtype. */
-export function stProgram(c: StConfig, d: number, tail: boolean, dtype: 'float16' | 'bfloat16'): ProgramInfo {
+/** The shipped program (shaders/flash-sgmat-st.wgsl) for head dim `d`, a partial last key tile, the output dtype. */
+export function stProgram(d: number, tail: boolean, dtype: 'float16' | 'bfloat16'): ProgramInfo {
   return {
     shader: 'flash-sgmat-st.wgsl',
     entryPoint: 'main',
-    defines: {
-      DM: d, DK: d / 16, NW: c.nw, BC: c.bc, NC: c.bc / 16, QREG: +c.qreg, KTAIL: +tail, PIPE: +c.pipe, S16: +c.s16,
-      ST: c.s16 ? 'f16' : 'f32', SPAD: c.s16 ? 8 : 4,
-      OSC: c.s16 ? 'o_sc' : 's_sc', OBASE: c.s16 ? 'sg * 16u * OST' : 'sbase',
-      PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16',
-    },
+    defines: { DM: d, DK: d / 16, KTAIL: +tail, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
     bindings: ['uniform', 'read', 'read', 'read', 'rw'],
   };
 }
 
-function stKey(c: StConfig, d: number, tail: boolean): string {
-  return `st-${stConfigName(c)}-d${d}${tail ? '-tail' : ''}`;
+/**
+ * What a transposed-scores kernel variant is built from: the shipped one ({@link shippedSt}) or a
+ * benchmark candidate of the lab shader (scripts/lib/st-lab.mjs).
+ */
+export interface StKernelSpec {
+  /** The variant's name (reasons begin with it). */
+  readonly name: string;
+  /** Its configuration at head dim `d` (reports, workgroup bytes, the f16-result requirement). */
+  readonly config: (d: number) => StConfig;
+  /** Its program at head dim `d`, with or without the partial last key tile, for the output dtype. */
+  readonly program: (d: number, tail: boolean, dtype: 'float16' | 'bfloat16') => ProgramInfo;
+  /** Workgroup bytes at head dim `d` (defaults to {@link stWorkgroupBytes} of the configuration). */
+  readonly workgroupBytes?: (d: number, tail: boolean) => number;
+  /** Largest head dim it takes, and why (appended to the reason). */
+  readonly maxHeadDim: number;
+  readonly maxHeadDimWhy: string;
+  /** Invocations per workgroup at head dim `d` (defaults to 32 per subgroup). */
+  readonly lanes?: (d: number) => number;
+  /** Query rows per workgroup at head dim `d` (defaults to 32 per subgroup). */
+  readonly rows?: (d: number) => number;
+  /** A further requirement of the program (e.g. a head dim that splits evenly), checked last. */
+  readonly check?: Constraint;
+  /** What the variant is, for reports (defaults to a generic line naming its configuration). */
+  readonly summary?: string;
+}
+
+/** The shipped `sgmat_st`: flash-sgmat-st.wgsl at its frozen shape, up to {@link ST_MAX_HEAD_DIM}. */
+export const shippedSt: StKernelSpec = {
+  name: 'sgmat_st',
+  config: stConfig,
+  program: stProgram,
+  maxHeadDim: ST_MAX_HEAD_DIM,
+  maxHeadDimWhy: ' (O and Qᵀ of 32 rows in registers: 255 a lane at 128 on the H200; sgmat_mw takes larger head dims)',
+  summary: `tensor cores (subgroup matrices), scores transposed so a lane owns a query row, one subgroup per workgroup, 16-key blocks, Qᵀ in registers, one softmax pass per block, 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to ${ST_MAX_HEAD_DIM}`,
+};
+
+function stKey(spec: StKernelSpec, d: number, tail: boolean): string {
+  return `st-${spec.name}-${stConfigName(spec.config(d))}-d${d}${tail ? '-tail' : ''}`;
 }
 
 /**
- * The transposed-scores tensor-core kernel with configuration `configFor(head dim)` (the shipped
- * variant uses {@link stConfig}; benchmarks and tests make others under their own names).
+ * A transposed-scores tensor-core kernel variant: the shipped one by default; benchmarks and tests
+ * pass the spec of a lab candidate under its own name.
  */
-export function sgmatStKernel(label: string, configFor: (d: number) => StConfig = stConfig, name = 'sgmat_st'): KernelVariant {
+export function sgmatStKernel(label: string, spec: StKernelSpec = shippedSt): KernelVariant {
+  const { name } = spec;
+  const bytesOf = (d: number, tail: boolean) => (spec.workgroupBytes ? spec.workgroupBytes(d, tail) : stWorkgroupBytes(spec.config(d), d, tail));
+  const lanesOf = (d: number) => (spec.lanes ? spec.lanes(d) : spec.config(d).nw * 32);
+  const rowsOf = (d: number) => (spec.rows ? spec.rows(d) : spec.config(d).nw * 32);
   const checkFits = named('checkTilesFit', (p: AttentionParams) => {
     const ctx = gpuContext();
     if (!ctx) return undefined;
-    const c = configFor(p.e);
+    const c = spec.config(p.e);
     if (c.s16 && !hasConfig(ctx, 'f16')) return `${name} keeps scores in f16 result matrices and needs an f16×f16→f16 16×16×16 configuration; ${adapterName(ctx)} has none`;
     const tail = stNeedsTail(p.l);
-    return fitReason(ctx, name, `tiles ${stConfigName(c)} for head dim ${p.e}`, c.nw * 32, stWorkgroupBytes(c, p.e, tail), stKey(c, p.e, tail));
+    return fitReason(ctx, name, `tiles ${stConfigName(c)} for head dim ${p.e}`, lanesOf(p.e), bytesOf(p.e, tail), stKey(spec, p.e, tail));
   });
+  const dims = [64, 128].filter((d) => d <= spec.maxHeadDim);
   return {
     name,
-    summary: 'tensor cores (subgroup matrices), scores transposed so a lane owns a query row, one subgroup per workgroup, 64-key blocks, one softmax pass per block, 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to 128',
-    program: { kind: 'wgsl', shaders: ['flash-sgmat-st.wgsl'], note: `at head dim 64: ${stConfigName(configFor(64))}, 128: ${stConfigName(configFor(128))}` },
+    summary: spec.summary ?? `tensor cores (subgroup matrices), scores transposed (${dims.map((d) => `${stConfigName(spec.config(d))} at head dim ${d}`).join(', ')}), 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to ${spec.maxHeadDim}`,
+    program: { kind: 'wgsl', shaders: [spec.program(64, false, 'float16').shader], note: dims.map((d) => `at head dim ${d}: ${stConfigName(spec.config(d))}`).join(', ') },
     availability: () => matrixAvailability(name, true),
-    // O for 32 rows is 2·E/16 result matrices a lane, Qᵀ as many again: past E = 128 they spill.
-    constraints: [checkSubgroupWidth(name), checkMatrixHeadDim(name, 128, ' (O and Qᵀ of 32 rows in registers)'), checkFits],
+    constraints: [checkSubgroupWidth(name), checkMatrixHeadDim(name, spec.maxHeadDim, spec.maxHeadDimWhy), ...(spec.check ? [spec.check] : []), checkFits],
     run(p, rctx) {
-      const c = configFor(p.e);
       const tail = stNeedsTail(p.l);
-      return runTensorCore(label, name, p, rctx, stProgram(c, p.e, tail, p.dtype === 'bfloat16' ? 'bfloat16' : 'float16'), stKey(c, p.e, tail), c.nw * 32, true);
+      return runTensorCore(label, name, p, rctx, spec.program(p.e, tail, p.dtype === 'bfloat16' ? 'bfloat16' : 'float16'), stKey(spec, p.e, tail), rowsOf(p.e), true);
     },
     describe: () => ({
-      config: Object.fromEntries([64, 128].map((d) => [`d${d}`, stConfigName(configFor(d))])),
-      workgroupBytes: Object.fromEntries([64, 128].map((d) => [`d${d}`, stWorkgroupBytes(configFor(d), d, false)])),
+      config: Object.fromEntries(dims.map((d) => [`d${d}`, stConfigName(spec.config(d))])),
+      workgroupBytes: Object.fromEntries(dims.map((d) => [`d${d}`, bytesOf(d, false)])),
     }),
   };
 }
@@ -227,17 +270,17 @@ export function mwWorkgroupBytes(d: number): number {
  * tile); above D = 64 each lane reads its scores once into registers (9% faster at D = 128 on the
  * H200, slower at D = 64).
  */
-export function mwProgram(d: number, l: number): ProgramInfo {
+export function mwProgram(d: number, l: number, dtype: 'float16' | 'bfloat16' = 'float16'): ProgramInfo {
   return {
     shader: 'flash-sgmat-mw.wgsl',
     entryPoint: 'main',
-    defines: { DM: d, DK: d / 16, KVS: l % MW_BC !== 0 ? 1 : 0, SREG: d > 64 ? 1 : 0 },
+    defines: { DM: d, DK: d / 16, KVS: l % MW_BC !== 0 ? 1 : 0, SREG: d > 64 ? 1 : 0, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
     bindings: ['uniform', 'read', 'read', 'read', 'rw'],
   };
 }
 
-function mwKey(d: number, l: number): string {
-  return `mw-d${d}${l % MW_BC !== 0 ? '-staged' : ''}`;
+function mwKey(d: number, l: number, dtype: string): string {
+  return `mw-d${d}${l % MW_BC !== 0 ? '-staged' : ''}-${dtype}`;
 }
 
 /** The multi-subgroup tensor-core kernel. */
@@ -245,16 +288,17 @@ export function sgmatMwKernel(label: string): KernelVariant {
   const name = 'sgmat_mw';
   const checkFits = named('checkTilesFit', (p: AttentionParams) => {
     const ctx = gpuContext();
-    return ctx ? fitReason(ctx, name, `tiles for head dim ${p.e}`, MW_ROWS, mwWorkgroupBytes(p.e), mwKey(p.e, p.l)) : undefined;
+    return ctx ? fitReason(ctx, name, `tiles for head dim ${p.e}`, MW_ROWS, mwWorkgroupBytes(p.e), mwKey(p.e, p.l, p.dtype)) : undefined;
   });
   return {
     name,
-    summary: 'tensor cores (subgroup matrices), four 32-lane subgroups per workgroup sharing staged Q, 16-key blocks, f32 output packed by a second pass; any S and L, E = Ev a multiple of 16 up to 256',
-    program: { kind: 'wgsl', shaders: ['flash-sgmat-mw.wgsl', 'pack-half.wgsl'], note: '4 subgroups × 32 rows, 16-key blocks' },
+    summary: 'tensor cores (subgroup matrices), four 32-lane subgroups per workgroup sharing staged Q, 16-key blocks, 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to 256',
+    program: { kind: 'wgsl', shaders: ['flash-sgmat-mw.wgsl'], note: '4 subgroups × 32 rows, 16-key blocks' },
     availability: () => matrixAvailability(name, true),
     constraints: [checkSubgroupWidth(name), checkMatrixHeadDim(name, 256), checkFits],
     run(p, rctx) {
-      return runTensorCore(label, name, p, rctx, mwProgram(p.e, p.l), mwKey(p.e, p.l), MW_ROWS);
+      const dtype = p.dtype === 'bfloat16' ? 'bfloat16' : 'float16';
+      return runTensorCore(label, name, p, rctx, mwProgram(p.e, p.l, dtype), mwKey(p.e, p.l, p.dtype), MW_ROWS, true);
     },
     describe: () => {
       const ctx = gpuContext();

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 
 const dir = process.argv[2] ?? '/tmp/webgpu-tc';
 const load = (f) => (existsSync(`${dir}/${f}`) ? JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) : undefined);
-const torch = load('torch.json'), stats = load('stats.json'), statsNr = load('stats-norobust.json'), main = load('main.json'), nr = load('norobust.json');
+const torch = load('torch.json'), stats = load('stats.json'), statsNr = load('stats-norobust.json'), main = load('main.json'), nr = load('norobust.json'), probe = load('call-probe.json');
 const f = (x, n = 1) => (typeof x === 'number' ? x.toFixed(n) : x ?? '–');
 
 /** Resident warps per SM on sm_90 from registers a lane, workgroup bytes and lanes (as vkstats). */
@@ -77,8 +77,29 @@ if (main?.times?.length) {
     }
   }
 }
+if (main?.times?.length) {
+  // The table of docs/performance-webgpu.md: every timed candidate's kernel TF/s across S, with the
+  // ratio to PyTorch FLASH of the same lease; PyTorch's three backends as rows of their own.
+  const sizes = [...new Set(main.times.map((x) => x.S))].sort((a, b) => a - b);
+  const torchTf = (b, d, S, causal) => torch?.rows?.find((x) => x.backend === b && x.D === d && x.S === S && x.causal === causal)?.tflops;
+  console.log('\n## full table: kernel TF/s (GPU timestamps) by S, [ratio to torch FLASH]');
+  console.log(`| candidate | D | causal | ${sizes.map((S) => `S=${S}`).join(' | ')} |`);
+  console.log(`| --- | --- | --- | ${sizes.map(() => '---').join(' | ')} |`);
+  for (const d of [64, 128]) for (const causal of [false, true]) {
+    for (const c of [...new Set(main.times.map((x) => x.candidate))]) {
+      const cells = sizes.map((S) => { const r = main.times.find((x) => x.candidate === c && x.d === d && x.S === S && x.causal === causal); return r?.kernel_tflops ? `${f(r.kernel_tflops)} [${f(r.ratio_to_torch_flash, 3)}]` : '–'; });
+      if (cells.some((x) => x !== '–')) console.log(`| ${c}${c === 'routed' ? ` (${main.times.find((x) => x.candidate === c && x.d === d)?.kernel ?? ''})` : ''} | ${d} | ${causal} | ${cells.join(' | ')} |`);
+    }
+    for (const b of ['FLASH', 'EFFICIENT', 'CUDNN']) console.log(`| torch ${b} | ${d} | ${causal} | ${sizes.map((S) => f(torchTf(b, d, S, causal))).join(' | ')} |`);
+  }
+}
 if (main?.calls?.length) {
-  console.log('\n## whole awaited call (no timestamps) vs kernel');
-  for (const r of main.calls) console.log(`D${r.d} S${r.S} ${r.kernel}: call ${f(r.call_ms, 3)} ms, kernel ${f(r.kernel_ms, 3)} ms, call - kernel ${f(r.over_kernel_ms, 3)} ms`);
+  console.log('\n## whole awaited call (no timestamps) vs kernel (target: ≤ 0.3 ms over at S=1024, ≤ 10% at S=4096)');
+  for (const r of main.calls) console.log(`D${r.d} S${r.S}${r.causal ? ' causal' : ''} ${r.kernel}: call ${f(r.call_ms, 3)} ms, kernel ${f(r.kernel_ms, 3)} ms, call - kernel ${f(r.over_kernel_ms, 3)} ms (${f(r.over_kernel_pct)}%)`);
+}
+if (probe?.rows?.length) {
+  console.log('\n## per-call breakdown (scripts/probe-webgpu-call.mjs, medians, ms)');
+  console.log('| shape | kernel | wait | 1-pass dispatch | library, no-op kernel | kernel.run | sdpa() in scope | sdpa() plain | dispatch alone | kernel | sdpa − run | no-op − dispatch | sdpa − kernel |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of probe.rows) console.log(`| ${r.shape} | ${r.kernel} | ${r.wait_ms} | ${r.dispatch_ms} | ${r.noop_ms} | ${r.run_ms} | ${r.sdpa_ms} | ${f(r.plain_ms, 4)} | ${f(r.select_ms, 4)} | ${f(r.kernel_ms, 4)} | ${r.selection_ms} | ${r.library_ms} | ${f(r.over_kernel_ms, 4)} |`);
 }
 if (!main) console.log('\n(no main.json: the correctness and timing step did not finish; see the log)');

@@ -205,16 +205,23 @@ function timestampsWanted(device: GPUDevice): boolean {
   return envVar('SDPA_WEBGPU_TIMESTAMPS') === '1' && device.features.has('timestamp-query');
 }
 
-/** Runs the passes in one submit and waits for it; faults (device loss, OOM, validation) become BackendFaultError. */
+/**
+ * Runs the passes in one submit and waits for it; faults (device loss, OOM, validation) become
+ * BackendFaultError. The error scopes are popped right after the submit (they hold the errors of
+ * the calls made inside them, which Dawn reports at call time) and awaited together with the
+ * work: one round of Dawn's event processing per call instead of two after the GPU finishes.
+ */
 export async function execute(cb: CallBuffers, passes: readonly Pass[], label: string): Promise<void> {
   const { device } = cb.ctx;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  let scopeErrors: (GPUError | null)[] = [];
+  let scopes: Promise<(GPUError | null)[]> | undefined;
+  const popScopes = () => (scopes ??= Promise.all([device.popErrorScope(), device.popErrorScope()]).catch(() => []));
   // Timestamps (opt-in): two per pass, resolved into a buffer read back after the wait.
   const stamps = timestampsWanted(device) && passes.length > 0
     ? { set: device.createQuerySet({ type: 'timestamp', count: 2 * passes.length }), resolve: cb.temp(createBuffer(device, { size: 16 * passes.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'timestamps' })), read: device.createBuffer({ size: 16 * passes.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) }
     : undefined;
+  let scopeErrors: (GPUError | null)[] = [];
   try {
     const enc = device.createCommandEncoder({ label });
     for (const [n, ps] of passes.entries()) {
@@ -234,7 +241,8 @@ export async function execute(cb: CallBuffers, passes: readonly Pass[], label: s
       enc.copyBufferToBuffer(stamps.resolve, 0, stamps.read, 0, 16 * passes.length);
     }
     device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
+    const popped = popScopes();
+    [, scopeErrors] = await Promise.all([device.queue.onSubmittedWorkDone(), popped]);
     if (stamps) {
       await stamps.read.mapAsync(GPUMapMode.READ);
       const t = new BigUint64Array(stamps.read.getMappedRange().slice(0));
@@ -246,7 +254,8 @@ export async function execute(cb: CallBuffers, passes: readonly Pass[], label: s
     if (lost) throw markLost(cb.ctx, lost, label);
     throw err;
   } finally {
-    scopeErrors = await Promise.all([device.popErrorScope(), device.popErrorScope()]).catch(() => []);
+    // Every push is popped, whatever failed before the submit.
+    if (!scopes) scopeErrors = await popScopes();
     stamps?.set.destroy();
     stamps?.read.destroy();
   }

@@ -47,6 +47,13 @@ const UNIFORM_USAGE = () => GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
 /** Pool key: usage and byte size. */
 const keyOf = (usage: number, size: number): string => `${usage}:${size}`;
 
+/** What each pooled uniform buffer holds (its bytes as text), so a call with the same block skips the write. */
+const uniformContent = new WeakMap<GPUBuffer, string>();
+/** The pool key of a free buffer: uniforms are keyed by their content too. */
+const keyOfBuffer = (b: GPUBuffer): string => `${keyOf(b.usage, b.size)}${uniformContent.has(b) ? `#${uniformContent.get(b)}` : ''}`;
+/** A uniform block's bytes as a key. */
+const contentKey = (data: ArrayBuffer): string => new Uint8Array(data).join(',');
+
 interface Pool {
   /** Free buffers by usage and byte size, oldest first. */
   readonly free: Map<string, GPUBuffer[]>;
@@ -70,9 +77,9 @@ function poolLimit(): number {
   return Number.isFinite(mb) && mb > 0 ? mb * 2 ** 20 : 0;
 }
 
-function takePooled(device: GPUDevice, size: number, usage: number): GPUBuffer | undefined {
+function takePooled(device: GPUDevice, size: number, usage: number, key = keyOf(usage, size)): GPUBuffer | undefined {
   const pool = pools.get(device);
-  const b = pool?.free.get(keyOf(usage, size))?.pop();
+  const b = pool?.free.get(key)?.pop();
   if (pool && b) {
     pool.bytes -= size;
     pool.order.splice(pool.order.indexOf(b), 1);
@@ -86,22 +93,32 @@ export function takeStorage(device: GPUDevice, size: number, label: string): GPU
 }
 
 /**
- * A UNIFORM buffer holding `data` (its size rounded up to 4 bytes): a pooled one rewritten through the queue
+ * A UNIFORM buffer holding `data` (its size rounded up to 4 bytes): a pooled one that already holds
+ * it (repeated calls of one shape write nothing), else a pooled one rewritten through the queue
  * (ordered before the call's submit), else a new one mapped at creation. Give it back with
  * {@link giveBackStorage} when the call is done.
  */
 export function takeUniform(device: GPUDevice, data: ArrayBuffer): GPUBuffer {
   const size = align4(data.byteLength);
-  const pooledBuf = takePooled(device, size, UNIFORM_USAGE());
+  const content = contentKey(data);
+  // A free buffer that already holds this block (the same sizes and options as an earlier call):
+  // no write at all. Else any free uniform of this size, rewritten.
+  const same = takePooled(device, size, UNIFORM_USAGE(), `${keyOf(UNIFORM_USAGE(), size)}#${content}`);
+  if (same) return same;
+  const pool = pools.get(device);
+  const other = pool?.order.find((b) => b.usage === UNIFORM_USAGE() && b.size === size);
+  const pooledBuf = other ? takePooled(device, size, UNIFORM_USAGE(), keyOfBuffer(other)) : undefined;
   if (pooledBuf) {
     // writeBuffer takes whole words: pad a ragged tail with zeros.
     const words = data.byteLength % 4 === 0 ? data : (() => { const w = new Uint8Array(size); w.set(new Uint8Array(data)); return w.buffer; })();
     device.queue.writeBuffer(pooledBuf, 0, words, 0, size);
+    uniformContent.set(pooledBuf, content);
     return pooledBuf;
   }
   const b = createBuffer(device, { size, usage: UNIFORM_USAGE(), mappedAtCreation: true, label: 'uniform' });
   new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
   b.unmap();
+  uniformContent.set(b, content);
   return b;
 }
 
@@ -118,14 +135,15 @@ export function giveBackStorage(device: GPUDevice, b: GPUBuffer): void {
   }
   let pool = pools.get(device);
   if (!pool) pools.set(device, (pool = { free: new Map(), order: [], bytes: 0 }));
-  let list = pool.free.get(keyOf(b.usage, b.size));
-  if (!list) pool.free.set(keyOf(b.usage, b.size), (list = []));
+  const key = keyOfBuffer(b);
+  let list = pool.free.get(key);
+  if (!list) pool.free.set(key, (list = []));
   list.push(b);
   pool.order.push(b);
   pool.bytes += b.size;
   while (pool.bytes > limit || pool.order.length > POOL_MAX_BUFFERS) {
     const old = pool.order.shift()!;
-    const l = pool.free.get(keyOf(old.usage, old.size))!;
+    const l = pool.free.get(keyOfBuffer(old))!;
     l.splice(l.indexOf(old), 1);
     pool.bytes -= old.size;
     old.destroy();

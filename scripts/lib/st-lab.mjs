@@ -1,0 +1,106 @@
+// The bench-only lab copy of the transposed-scores kernel (scripts/probes/flash-sgmat-st-lab.wgsl):
+// the configurations the H200 candidates vary, as kernel-variant specs for
+// backends/flash/webgpu-sgmat.ts's sgmatStKernel. The shipped kernel is the frozen
+// shaders/flash-sgmat-st.wgsl; nothing here ships. Register the shader once per process with
+// registerStLab(programs) before compiling any of these programs.
+import { readFileSync } from 'node:fs';
+
+/** The name the lab shader is registered under (programs.registerShaderSource). */
+export const ST_LAB_SHADER = 'flash-sgmat-st-lab.wgsl';
+
+/** The lab shader's text (its includes are resolved from shaders/ by the loader). */
+export function stLabSource() {
+  return readFileSync(new URL('../probes/flash-sgmat-st-lab.wgsl', import.meta.url), 'utf8');
+}
+
+/** Registers the lab shader with the library's loader (`programs`: dist/src/webgpu/programs.js). */
+export async function registerStLab(programs) {
+  await programs.registerShaderSource(ST_LAB_SHADER, stLabSource());
+}
+
+/** The lab program for configuration `c` ({ nw, bc, qreg, pipe, s16 }), head dim `d`, a partial last key tile, the output dtype. */
+export function stLabProgram(c, d, tail, dtype) {
+  return {
+    shader: ST_LAB_SHADER,
+    entryPoint: 'main',
+    defines: {
+      DM: d, DK: d / 16, NW: c.nw, BC: c.bc, NC: c.bc / 16, QREG: +c.qreg, KTAIL: +tail, PIPE: +c.pipe, S16: +c.s16,
+      ST: c.s16 ? 'f16' : 'f32', SPAD: c.s16 ? 8 : 4,
+      OSC: c.s16 ? 'o_sc' : 's_sc', OBASE: c.s16 ? 'sg * 16u * OST' : 'sbase',
+      PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16',
+    },
+    bindings: ['uniform', 'read', 'read', 'read', 'rw'],
+  };
+}
+
+/**
+ * A kernel-variant spec (StKernelSpec) of the lab shader named `name` with configuration
+ * `config(d)`, up to head dim 128 (`sgmat`: dist/backends/flash/webgpu-sgmat.js).
+ */
+export function stLabSpec(sgmat, name, config) {
+  return {
+    name,
+    config,
+    program: (d, tail, dtype) => stLabProgram(config(d), d, tail, dtype),
+    workgroupBytes: (d, tail) => sgmat.stWorkgroupBytes(config(d), d, tail),
+    maxHeadDim: 128,
+    maxHeadDimWhy: ' (O and Qᵀ of 32 rows in registers)',
+  };
+}
+
+// ---- the pair kernel: two subgroups share 32 query rows (scripts/probes/flash-sgmat-st2-lab.wgsl) ----
+
+/** The name the pair lab shader is registered under. */
+export const ST2_LAB_SHADER = 'flash-sgmat-st2-lab.wgsl';
+
+/** The pair lab shader's text. */
+export function st2LabSource() {
+  return readFileSync(new URL('../probes/flash-sgmat-st2-lab.wgsl', import.meta.url), 'utf8');
+}
+
+/** Registers both lab shaders with the library's loader. */
+export async function registerStLabs(programs) {
+  await programs.registerShaderSource(ST_LAB_SHADER, stLabSource());
+  await programs.registerShaderSource(ST2_LAB_SHADER, st2LabSource());
+}
+
+/** Workgroup bytes of the pair kernel for { ns, bc, qreg } (mirrors its `var<workgroup>` declarations). */
+export function st2WorkgroupBytes(c, d, tail) {
+  const kst = d + 8;
+  const ns = c.ns ?? 2;
+  return c.bc * 36 * 4 + Math.max(c.bc * 40, 16 * kst) * 2 + ns * 16 * 36 * 4 + (c.qreg ? 0 : 32 * kst * 2) + (tail ? 32 * kst * 2 : 0) + ns * 32 * 4 + 16;
+}
+
+/**
+ * The pair lab program for { ns (2 or 4 subgroups per 32 rows, default 2), bc, qreg }, head dim `d`
+ * (a multiple of 16·ns), a partial last key tile, the output dtype.
+ */
+export function st2LabProgram(c, d, tail, dtype) {
+  const ns = c.ns ?? 2;
+  return {
+    shader: ST2_LAB_SHADER,
+    entryPoint: 'main',
+    defines: { NS: ns, DM: d, DK: d / 16, DH: d / 16 / ns, BC: c.bc, NC: c.bc / 16, NCH: c.bc / 16 / ns, QREG: +c.qreg, KTAIL: +tail, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
+    bindings: ['uniform', 'read', 'read', 'read', 'rw'],
+  };
+}
+
+/** A kernel-variant spec of the pair kernel named `name`, configuration `config(d)` ({ ns, bc, qreg }). */
+export function st2LabSpec(sgmat, name, config) {
+  // nw: subgroups per workgroup (reports); ns: how many share the 32 rows (all of them here).
+  const full = (d) => { const c = { pipe: false, s16: false, ns: 2, ...config(d) }; return { ...c, nw: c.ns }; };
+  return {
+    name,
+    config: full,
+    program: (d, tail, dtype) => st2LabProgram(full(d), d, tail, dtype),
+    workgroupBytes: (d, tail) => st2WorkgroupBytes(full(d), d, tail),
+    maxHeadDim: 128,
+    maxHeadDimWhy: ' (the pair kernel)',
+    lanes: (d) => full(d).ns * 32,
+    rows: () => 32,
+    check: (p) => {
+      const ns = full(p.e).ns;
+      return p.e % (16 * ns) === 0 ? undefined : `${name} splits the output columns between ${ns} subgroups and needs E a multiple of ${16 * ns}, got E=${p.e}`;
+    },
+  };
+}
