@@ -81,8 +81,9 @@ constexpr int QK_MR = 4, QK_NV = 3, PV_MR = 4, PV_NV = 3;
 //    broadcasts V. Both read the strip's packed panels (Qs, P, Oᵀ: 24 floats a row, 32-byte aligned,
 //    so no load splits a cache line) and K/V rows straight from the caller (fp32) or from the
 //    block's fp32 panels (fp16/bf16: converted once per key block and reused by every strip).
-//  - Q is packed pre-scaled by scale·log2(e): scores come out in log2 units and the softmax uses
-//    exp2 (a degree-5 polynomial, 2^n by an exponent shift), with no multiply per score.
+//  - Q is packed pre-scaled by scale. Scores stay in natural units (s - m is rounded there: in log2
+//    units large logits lost 2x the accuracy, conformance large_logits_stability); the softmax is
+//    2^((s - m)·log2 e) with a degree-5 polynomial exp2 (2^n by an exponent shift).
 //  - Lazy running max: once a strip has a finite max m, the next blocks exponentiate inside the QK
 //    tile's epilogue against m unchanged (exp work interleaved with the FMA stream of the next
 //    tile, no separate pass over the scores, no Oᵀ rescale). A block whose scores exceed m by more
@@ -95,7 +96,7 @@ constexpr int SW = 24, SNV = 3, TMR = 4;
 // stores all 12 accumulators every iteration of the FMA loop).
 #define SDPA_UNROLL _Pragma("GCC unroll 16")
 constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLazyT = 8.0f;
+constexpr float kLazyT = 5.5f;  // natural-log units: p up to e^5.5 ≈ 2^8
 
 // 2^x for x ≤ 127 (larger x is clamped; the lazy path never keeps such values); x ≤ -127, -inf
 // included, gives exactly 0 (the 2^n factor is then the float 0); NaN stays NaN.
@@ -172,7 +173,7 @@ static inline void qk_tile_avx2(const float* k, int64_t ks, const float* qs, int
       if (mask) s = _mm256_blendv_ps(s, _mm256_set1_ps(-__builtin_inff()), _mm256_cmp_ps(idx, _mm256_set1_ps(thr0 + (float)r), _CMP_LT_OQ));
       mx = _mm256_max_ps(mx, s);
       if (MODE == 1) {
-        const __m256 pr = exp2v(_mm256_sub_ps(s, mv));
+        const __m256 pr = exp2v(_mm256_mul_ps(_mm256_sub_ps(s, mv), _mm256_set1_ps(kLog2e)));
         sum = _mm256_add_ps(sum, pr);
         _mm256_store_ps(pt + r * SW + v * 8, pr);
       } else {
@@ -248,7 +249,7 @@ static inline void qk_strip(const float* kp, int64_t ks, const float* qs, int64_
   }
 }
 
-// Float / bool mask on the raw (log2-unit) scores of the strip, then the column max again.
+// Float / bool mask on the raw scores of the strip, then the column max again.
 static void apply_user_mask(const AttentionArgs& a, int64_t bh, int64_t q0, int64_t nq, int64_t j0, int64_t nk,
                             float* pt, int nv, float* cmax) {
   const int64_t mb = a.mask_base[bh];
@@ -258,8 +259,8 @@ static void apply_user_mask(const AttentionArgs& a, int64_t bh, int64_t q0, int6
     int64_t idx = mb + (j0 + j) * a.mask_stride_l + q0 * a.mask_stride_s;
     for (int64_t i = 0; i < nq; ++i, idx += a.mask_stride_s) {
       const float mv = load_mask(a, idx);
-      // bool: 0 → -inf, 1 → unchanged; float: added in natural-log units (an -inf entry masks too).
-      row[i] = is_bool ? (mv == 0.0f ? row[i] : mv) : row[i] + mv * kLog2e;
+      // bool: 0 → -inf, 1 → unchanged; float: added (an -inf entry masks too).
+      row[i] = is_bool ? (mv == 0.0f ? row[i] : mv) : row[i] + mv;
     }
   }
   for (int v = 0; v < nv; ++v) {
@@ -276,21 +277,22 @@ static void softmax_exact(const AttentionArgs& a, int64_t j0, int64_t nk, int64_
   for (int v = 0; v < nv; ++v) {
     const __m256 mold = _mm256_load_ps(m + v * 8);
     const __m256 mnew = _mm256_max_ps(mold, _mm256_load_ps(cmax + v * 8));
+    const __m256 l2e = _mm256_set1_ps(kLog2e);
     // A column with every key masked so far has max -inf: subtract 0 instead so 2^x gives 0, not NaN.
     const __m256 muse = Ops::ninf_to_zero(mnew);
-    const __m256 al = exp2v(_mm256_sub_ps(mold, muse));
+    const __m256 al = exp2v(_mm256_mul_ps(_mm256_sub_ps(mold, muse), l2e));
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     float* col = pt + v * 8;
     int64_t j = 0;
     for (; j + 1 < nk; j += 2) {
-      const __m256 p0 = exp2v(_mm256_sub_ps(_mm256_load_ps(col + j * SW), muse));
-      const __m256 p1 = exp2v(_mm256_sub_ps(_mm256_load_ps(col + (j + 1) * SW), muse));
+      const __m256 p0 = exp2v(_mm256_mul_ps(_mm256_sub_ps(_mm256_load_ps(col + j * SW), muse), l2e));
+      const __m256 p1 = exp2v(_mm256_mul_ps(_mm256_sub_ps(_mm256_load_ps(col + (j + 1) * SW), muse), l2e));
       _mm256_store_ps(col + j * SW, p0);
       _mm256_store_ps(col + (j + 1) * SW, p1);
       s0 = _mm256_add_ps(s0, p0); s1 = _mm256_add_ps(s1, p1);
     }
     if (j < nk) {
-      const __m256 p0 = exp2v(_mm256_sub_ps(_mm256_load_ps(col + j * SW), muse));
+      const __m256 p0 = exp2v(_mm256_mul_ps(_mm256_sub_ps(_mm256_load_ps(col + j * SW), muse), l2e));
       _mm256_store_ps(col + j * SW, p0);
       s0 = _mm256_add_ps(s0, p0);
     }
@@ -337,9 +339,9 @@ static void run_avx2(const Plan& p, int64_t job, void* wsv) {
   const int64_t e = a.e, ev = a.ev;
   const int64_t nstrip = (c.nq + SW - 1) / SW;
 
-  // Qs: this job's queries, strip by strip, transposed and scaled by scale·log2(e).
+  // Qs: this job's queries, strip by strip, transposed and scaled by scale.
   std::memset(qsb, 0, sizeof(float) * (size_t)(nstrip * e * SW));
-  const float qscale = a.scale * kLog2e;
+  const float qscale = a.scale;
   for (int64_t i = 0; i < c.nq; ++i) {
     load_row(a.dtype, a.q, a.q_base[bh] + (c.q0 + i) * a.q_row_stride, tmp, e);
     float* dst = qsb + (i / SW) * e * SW + i % SW;
