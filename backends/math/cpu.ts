@@ -288,28 +288,43 @@ export function mathReferenceWithLse(p: AttentionParams): { out: Float64Array; l
   return { out, lse };
 }
 
-async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }> {
+/**
+ * The reference computed row by row under the process-wide memory reservation, yielding to the event
+ * loop between query rows (a row is L·(E+Ev) multiply-adds, ~1 ms at L = 2048: a whole head held the
+ * event loop for seconds at S = 2048). `withLse` also fills the per-row log-sum-exp.
+ */
+async function computeRows<T>(
+  p: AttentionParams,
+  ctx: RunContext,
+  withLse: boolean,
+  finish: (scores: Float64Array, out: Float64Array, lse: Float64Array | undefined) => T,
+): Promise<T> {
   const release = await reserve(mathCallBytes(p), ctx.signal);
   try {
     const x = prepare(p);
     const bhCount = p.batch * p.hq;
     const scores = new Float64Array(bhCount * p.s * p.l);
     const out = new Float64Array(bhCount * p.s * p.ev);
-    const lse = new Float64Array(bhCount * p.s);
+    const lse = withLse ? new Float64Array(bhCount * p.s) : undefined;
     ctx.recordAllocation(mathCallBytes(p));
     const yieldNow = makeYielder(ctx.signal);
-    // One query row at a time between yield checks (a row is L·(E+Ev) multiply-adds, ~1 ms at
-    // L = 2048): a whole head held the event loop for seconds at S = 2048.
     for (let bh = 0; bh < bhCount; bh++) {
       for (let i = 0; i < p.s; i++) {
         mathHead(p, x, bh, scores, out, lse, i, i + 1);
         await yieldNow();
       }
     }
-    return { out: outputTensor(p, out), lse: new Tensor({ shape: p.q.shape.slice(0, -1), dtype: 'float32', data: Float32Array.from(lse) }) };
+    return finish(scores, out, lse);
   } finally {
     release();
   }
+}
+
+function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }> {
+  return computeRows(p, ctx, true, (_scores, out, lse) => ({
+    out: outputTensor(p, out),
+    lse: new Tensor({ shape: p.q.shape.slice(0, -1), dtype: 'float32', data: Float32Array.from(lse!) }),
+  }));
 }
 
 async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
@@ -317,27 +332,12 @@ async function run(p: AttentionParams, ctx: RunContext): Promise<Tensor> {
 }
 
 /** Attention and its weights `[..., Hq, S, L]` in q's dtype: the score matrix MATH holds anyway, after softmax and dropout. */
-async function runWithWeights(p: AttentionParams, ctx: RunContext): Promise<AttentionWithWeights> {
-  const release = await reserve(mathCallBytes(p), ctx.signal);
-  try {
-    const x = prepare(p);
-    const bhCount = p.batch * p.hq;
-    const scores = new Float64Array(bhCount * p.s * p.l);
-    const out = new Float64Array(bhCount * p.s * p.ev);
-    ctx.recordAllocation(mathCallBytes(p));
-    const yieldNow = makeYielder(ctx.signal);
-    for (let bh = 0; bh < bhCount; bh++) {
-      for (let i = 0; i < p.s; i++) {
-        mathHead(p, x, bh, scores, out, undefined, i, i + 1);
-        await yieldNow();
-      }
-    }
+function runWithWeights(p: AttentionParams, ctx: RunContext): Promise<AttentionWithWeights> {
+  return computeRows(p, ctx, false, (scores, out) => {
     const shape = [...p.q.shape.slice(0, -1), p.l];
     const weights = p.dtype === 'float32' ? new Tensor({ shape, dtype: 'float32', data: Float32Array.from(scores) }) : new Tensor({ shape, dtype: p.dtype, data: float32ArrayToHalfBits(scores, p.dtype) });
     return { out: outputTensor(p, out), weights };
-  } finally {
-    release();
-  }
+  });
 }
 
 /** Bytes of the weights tensor a `returnWeights` call returns (q's dtype). */
