@@ -18,7 +18,13 @@ const prefix = dirname(dirname(process.execPath));
 // --loglevel=warn: node-gyp's ~30 `gyp info` lines are noise on a good build; failures still print.
 const args = ['rebuild', '-j', jobs, '--loglevel=warn'];
 if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
-const r = spawnSync('node-gyp', args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+// npm puts its bundled node-gyp on PATH for install scripts; run directly (`node scripts/build-native.mjs`)
+// there is no such PATH entry, so fall back to the copy inside the npm that ships with this Node.
+const bundled = [join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), join(prefix, 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')].find((f) => existsSync(f));
+const onPath = spawnSync('node-gyp', ['--version'], { stdio: 'ignore', shell: process.platform === 'win32' }).status === 0;
+const r = onPath || !bundled
+  ? spawnSync('node-gyp', args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+  : spawnSync(process.execPath, [bundled, ...args], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) {
   console.error('[sdpa-dispatch] warning: the native flash addon did not build; FLASH_ATTENTION on cpu will be unavailable.');
   console.error('[sdpa-dispatch] needs python3, make and a C++17 compiler; retry with `npm rebuild sdpa-dispatch` or `npx node-gyp rebuild`.');
