@@ -160,5 +160,21 @@ static inline uint32_t mix32(uint32_t x) {
   return x;
 }
 
+// Dropout on a block of probabilities after softmax: row i of key j (element j * stride + i) is
+// dropped iff (mix(hrow[i] ^ (j0 + j)) >> 8) / 2^24 < p, compared in integers (dropout_keep_from),
+// and kept ones are scaled by 1 / (1 - p). Every kernel uses this so their masks agree bit for bit.
+static inline void apply_dropout(float* pt, int64_t stride, int64_t nk, int64_t nq, int64_t j0, const uint32_t* hrow, double p) {
+  const uint32_t keep_from = dropout_keep_from(p);
+  const float keep_scale = (float)(1.0 / (1.0 - p));
+  for (int64_t j = 0; j < nk; ++j) {
+    float* row = pt + j * stride;
+    const uint32_t key = (uint32_t)(j0 + j);
+    for (int64_t i = 0; i < nq; ++i) {
+      const uint32_t x = mix32(hrow[i] ^ key) >> 8;
+      row[i] = x < keep_from ? 0.0f : row[i] * keep_scale;
+    }
+  }
+}
+
 }  // namespace detail
 }  // namespace sdpa

@@ -300,18 +300,7 @@ static void softmax_exact(const AttentionArgs& a, int64_t j0, int64_t nk, int64_
     _mm256_store_ps(m + v * 8, mnew);
     _mm256_store_ps(alpha + v * 8, al);
   }
-  if (a.dropout_p > 0.0) {
-    const uint32_t keep_from = dropout_keep_from(a.dropout_p);
-    const float keep_scale = (float)(1.0 / (1.0 - a.dropout_p));
-    for (int64_t j = 0; j < nk; ++j) {
-      float* row = pt + j * SW;
-      const uint32_t key = (uint32_t)(j0 + j);
-      for (int64_t i = 0; i < nq; ++i) {
-        const uint32_t x = mix32(hrow[i] ^ key) >> 8;
-        row[i] = x < keep_from ? 0.0f : row[i] * keep_scale;
-      }
-    }
-  }
+  if (a.dropout_p > 0.0) apply_dropout(pt, SW, nk, nq, j0, hrow, a.dropout_p);
 }
 
 // vp: the block's V panel, [e/4][nkb][4] (the tile's 4 broadcasts of a key come from 16 bytes).

@@ -228,19 +228,7 @@ static void softmax_block(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int
     Ops::store(alpha + v * Ops::W, al);
   }
   const AttentionArgs& a = p.a;
-  if (a.dropout_p > 0.0) {
-    // Dropped iff (mix(hrow[i] ^ j) >> 8) / 2^24 < p, compared in integers (see dropout_keep_from).
-    const uint32_t keep_from = dropout_keep_from(a.dropout_p);
-    const float keep_scale = (float)(1.0 / (1.0 - a.dropout_p));
-    for (int64_t j = 0; j < nk; ++j) {
-      float* row = st + j * nqp;
-      const uint32_t key = (uint32_t)(j0 + j);
-      for (int64_t i = 0; i < nq; ++i) {
-        uint32_t x = mix32(hrow[i] ^ key) >> 8;
-        row[i] = x < keep_from ? 0.0f : row[i] * keep_scale;
-      }
-    }
-  }
+  if (a.dropout_p > 0.0) apply_dropout(st, nqp, nk, nq, j0, hrow, a.dropout_p);
   (void)bh; (void)q0;
 }
 
