@@ -125,8 +125,12 @@ CpuFeatures detect_once() {
   return f;
 }
 
-// The kernel table in priority order: the first one that can run a call is the best one.
-const Kernel* const kTable[] = {&kernel_amx_bf16, &kernel_amx_fp16, &kernel_avx512, &kernel_avx2, &kernel_scalar};
+// The kernel table in priority order: the first one that can run a call is the best one. The
+// vector decode kernels lead (they only take S <= 16 and are memory-bound there, where the prefill
+// kernels re-read each kv head's K/V per query head); the scalar decode kernel comes after every
+// vector prefill kernel, which is faster than it whenever the CPU has one.
+const Kernel* const kTable[] = {&kernel_decode_avx512, &kernel_decode_avx2, &kernel_amx_bf16, &kernel_amx_fp16,
+                                &kernel_avx512, &kernel_avx2, &kernel_decode_scalar, &kernel_scalar};
 constexpr int kTableSize = (int)(sizeof(kTable) / sizeof(kTable[0]));
 
 const char* const kFeatureNames[kFeatureCount] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",

@@ -1,0 +1,61 @@
+// AVX-512 (F/BW/VL/DQ) decode kernel (kernel_decode_impl.h): 16-wide fp32, fp16 widened by
+// vcvtph2ps and bf16 by a 16-bit shift as they are loaded.
+#include <immintrin.h>
+#include "internal.h"
+
+namespace sdpa {
+namespace detail {
+namespace isa_decode_avx512 {
+
+#include "ops_avx512.h"  // Ops::exp
+
+struct DOps {
+  static constexpr int W = 16;
+  using V = __m512;
+  static inline V load(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static inline V set1(float x) { return _mm512_set1_ps(x); }
+  static inline V zero() { return _mm512_setzero_ps(); }
+  static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static inline V exp(V x) { return Ops::exp(x); }
+  static inline float exp_scalar(float x) { return _mm512_cvtss_f32(Ops::exp(_mm512_set1_ps(x))); }
+  static inline float hmax(V x) { return _mm512_reduce_max_ps(x); }
+  static inline float hsum(V x) { return _mm512_reduce_add_ps(x); }
+  static inline void prefetch(const void* p) { _mm_prefetch((const char*)p, _MM_HINT_T0); }
+  static inline V ld_f32(const float* p) { return _mm512_loadu_ps(p); }
+  static inline V ld_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
+  static inline V ld_bf16(const uint16_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
+  }
+  // Lane t of the result = the sum of the 16 lanes of a[t]: a transpose-add tree (unpack 32/64-bit,
+  // then 128-bit block shuffles), 15 adds for 16 dot products instead of 16 reductions.
+  static inline V hsum_w(const V* a) {
+    V x[8], y[4], z[2];
+    for (int i = 0; i < 8; ++i) x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; ++i) {
+      const __m512d u = _mm512_castps_pd(x[2 * i]), w = _mm512_castps_pd(x[2 * i + 1]);
+      y[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(u, w)), _mm512_castpd_ps(_mm512_unpackhi_pd(u, w)));
+    }
+    for (int i = 0; i < 2; ++i)
+      z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88), _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88), _mm512_shuffle_f32x4(z[0], z[1], 0xdd));
+  }
+};
+
+#include "kernel_decode_impl.h"
+
+}  // namespace isa_decode_avx512
+
+const Kernel kernel_decode_avx512 = {
+    {"decode_avx512", "avx512", kDtAll, kNeedAvx512, 16, 16, kMaxHeadDim, 0, 16,
+     "AVX-512 decode (at most 16 queries per head): the query heads of a GQA group share each K/V "
+     "row, keys split across threads with a log-sum-exp merge, fp16/bf16 widened in registers."},
+    isa_decode_avx512::decode_plan, isa_decode_avx512::decode_workspace_bytes, isa_decode_avx512::decode_run,
+    isa_decode_avx512::decode_shared_bytes};
+
+}  // namespace detail
+}  // namespace sdpa
