@@ -51,7 +51,25 @@ struct DOps {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
-  static inline void prefetch(const void* p) { _mm_prefetch((const char*)p, _MM_HINT_T0); }
+  // Inline asm, not _mm_prefetch: GCC 12 deleted the intrinsic's prefetches from the decode
+  // block loop at -O1 and above (a prefetch has no visible effect, so its loop was dead code);
+  // measured: no prefetch instruction in the object file, loads stalling on DRAM.
+  static inline void prefetch(const void* p, int level) {
+    if (level == 0) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char*)p));
+    else __asm__ volatile("prefetcht1 %0" : : "m"(*(const char*)p));
+  }
+  // Row r of RT rows (st floats apart) gets lanes r·(8/RT) .. of v.
+  template <int RT>
+  static inline void store_rows(float* p, int64_t st, V v) {
+    if (RT == 1) _mm256_storeu_ps(p, v);
+    else if (RT == 2) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); _mm_storeu_ps(p + st, _mm256_extractf128_ps(v, 1)); }
+    else {
+      alignas(32) float s[8];
+      _mm256_store_ps(s, v);
+      for (int r = 0; r < RT; ++r)
+        for (int t = 0; t < 8 / RT; ++t) p[r * st + t] = s[r * (8 / RT) + t];
+    }
+  }
   static inline V ld_f32(const float* p) { return _mm256_loadu_ps(p); }
   static inline V ld_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
   static inline V ld_bf16(const uint16_t* p) {

@@ -25,7 +25,28 @@ struct DOps {
   static inline float exp_scalar(float x) { return _mm512_cvtss_f32(Ops::exp(_mm512_set1_ps(x))); }
   static inline float hmax(V x) { return _mm512_reduce_max_ps(x); }
   static inline float hsum(V x) { return _mm512_reduce_add_ps(x); }
-  static inline void prefetch(const void* p) { _mm_prefetch((const char*)p, _MM_HINT_T0); }
+  // Inline asm, not _mm_prefetch: GCC 12 deleted the intrinsic's prefetches from the decode
+  // block loop at -O1 and above (a prefetch has no visible effect, so its loop was dead code);
+  // measured: no prefetch instruction in the object file, loads stalling on DRAM.
+  static inline void prefetch(const void* p, int level) {
+    if (level == 0) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char*)p));
+    else __asm__ volatile("prefetcht1 %0" : : "m"(*(const char*)p));
+  }
+  // Row r of RT rows (st floats apart) gets lanes r·(16/RT) .. of v.
+  template <int RT>
+  static inline void store_rows(float* p, int64_t st, V v) {
+    if (RT == 1) _mm512_storeu_ps(p, v);
+    else if (RT == 2) { _mm256_storeu_ps(p, _mm512_castps512_ps256(v)); _mm256_storeu_ps(p + st, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))); }
+    else if (RT == 4) {
+      _mm_storeu_ps(p, _mm512_castps512_ps128(v)); _mm_storeu_ps(p + st, _mm512_extractf32x4_ps(v, 1));
+      _mm_storeu_ps(p + 2 * st, _mm512_extractf32x4_ps(v, 2)); _mm_storeu_ps(p + 3 * st, _mm512_extractf32x4_ps(v, 3));
+    } else {
+      alignas(64) float s[16];
+      _mm512_store_ps(s, v);
+      for (int r = 0; r < RT; ++r)
+        for (int t = 0; t < 16 / RT; ++t) p[r * st + t] = s[r * (16 / RT) + t];
+    }
+  }
   static inline V ld_f32(const float* p) { return _mm512_loadu_ps(p); }
   static inline V ld_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
   static inline V ld_bf16(const uint16_t* p) {

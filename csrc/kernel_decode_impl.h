@@ -25,19 +25,43 @@
 // large_logits_stability conformance case).
 //
 // Requires before inclusion: namespace opened, `struct DOps` with W, V, load, store, set1, zero,
-// fmadd, mul, max, exp, hsum_w(const V*), hmax(V), hsum(V), prefetch(const void*), and the
-// element loaders ld_f32 / ld_f16 / ld_bf16 (W elements widened to fp32).
+// fmadd, mul, max, exp, exp_scalar, hsum_w(const V*), store_rows<RT>(float*, stride, V), hmax(V),
+// hsum(V), prefetch(const void*, level), and the element loaders ld_f32 / ld_f16 / ld_bf16 (W
+// elements widened to fp32).
 // (No include guard on purpose: each decode TU includes this exactly once, in its own namespace.)
 
 static inline int64_t dmin(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t dmax(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t dceil(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// Keys prefetched ahead of the row being read (measured: scripts/ablate-decode.sh).
+// Keys prefetched ahead of the key being scored, and the cache level they are prefetched into
+// (0: L1, 1: L2). Measured: scripts/ablate-decode.sh (docs/performance-cpu.md).
 #ifndef SDPA_DECODE_PF
-#define SDPA_DECODE_PF 16
+#define SDPA_DECODE_PF 64
+#endif
+#ifndef SDPA_DECODE_PF_LEVEL
+#define SDPA_DECODE_PF_LEVEL 1
 #endif
 constexpr int64_t kPf = SDPA_DECODE_PF;
+
+// Prefetches the K and V rows of keys j.. (global key index), up to the job's last key: issued
+// a few rows per QK tile so the requests spread over the block instead of one burst (a whole
+// block's rows at once are ~32 KiB: they would evict the block being read from L1).
+struct Prefetcher {
+  const char *kbase, *vbase;
+  size_t kstride, vstride, kbytes, vbytes;
+  int64_t end;
+  inline void rows(int64_t j, int64_t n) const {
+    if (kPf <= 0) return;
+    const int64_t e = dmin(j + n, end);
+    for (; j < e; ++j) {
+      const char* kr = kbase + (size_t)j * kstride;
+      const char* vr = vbase + (size_t)j * vstride;
+      for (size_t x = 0; x < kbytes; x += 64) DOps::prefetch(kr + x, SDPA_DECODE_PF_LEVEL);
+      for (size_t x = 0; x < vbytes; x += 64) DOps::prefetch(vr + x, SDPA_DECODE_PF_LEVEL);
+    }
+  }
+};
 
 // Query rows of one job: rows r = hl·S + i (hl: query head within the group, i: query).
 struct DShape {
@@ -119,7 +143,8 @@ static void decode_plan(Plan& p, const Tuning& t) {
 // One key block's raw scores: sc[r][j] = Qs[r] · K[j] for rows r0..r0+RT, keys 0..nkp (a
 // multiple of KT; rows past the block's last key repeat it and are masked by the caller).
 template <int RT, typename Ld>
-static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nkp, int64_t e, float* sc, int64_t nb) {
+static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nkp, int64_t e, float* sc, int64_t nb,
+                           const Prefetcher* pf, int64_t j0) {
   using V = typename DOps::V;
   constexpr int KT = DOps::W / RT;
   for (int64_t j = 0; j < nkp; j += KT) {
@@ -133,11 +158,8 @@ static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nk
         for (int t = 0; t < KT; ++t) acc[r * KT + t] = DOps::fmadd(qv, kv[t], acc[r * KT + t]);
       }
     }
-    kr.prefetch(j + kPf, KT);
-    alignas(64) float s[DOps::W];
-    DOps::store(s, DOps::hsum_w(acc));  // lane r·KT + t = row r, key j + t
-    for (int r = 0; r < RT; ++r)
-      for (int t = 0; t < KT; ++t) sc[r * nb + j + t] = s[r * KT + t];
+    if (pf) pf->rows(j0 + j + kPf, KT);
+    DOps::template store_rows<RT>(sc + j, nb, DOps::hsum_w(acc));  // lane r·KT + t = row r, key j + t
   }
 }
 
@@ -181,8 +203,6 @@ struct Rows {
     if (DT_ == 1) return DOps::ld_f16((const uint16_t*)row[j] + d);
     return DOps::ld_bf16((const uint16_t*)row[j] + d);
   }
-  // The next block's rows are prefetched by the block loop; nothing per tile.
-  inline void prefetch(int64_t, int) const {}
 };
 
 static inline float dmask(const AttentionArgs& a, int64_t idx) {
@@ -240,6 +260,7 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
   const size_t krow_bytes = (size_t)e * esz, vrow_bytes = (size_t)ev * esz;
   const void* kp[512];
   const void* vp[512];  // nb <= 512 (decode_plan)
+  const Prefetcher pf{kbase, vbase, kstride, vstride, krow_bytes, vrow_bytes, c1};
   const bool has_mask = a.mask_kind != MaskKind::None;
   const int64_t nve = sh.evp / DOps::W;
   for (int64_t j0 = c0; j0 < c1; j0 += nb) {
@@ -251,21 +272,16 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
       kp[j] = kbase + (size_t)jj * kstride;
       vp[j] = vbase + (size_t)jj * vstride;
     }
-    // Prefetch the rows kPf keys ahead (within the chunk); the next job's rows are the hardware's.
-    for (int64_t j = j0 + kPf; j < dmin(j0 + kPf + nk, c1); ++j) {
-      const char* kr = kbase + (size_t)j * kstride;
-      const char* vr = vbase + (size_t)j * vstride;
-      for (size_t x = 0; x < krow_bytes; x += 64) DOps::prefetch(kr + x);
-      for (size_t x = 0; x < vrow_bytes; x += 64) DOps::prefetch(vr + x);
-    }
-    // Scores.
+    // Scores; the first row tile prefetches the rows kPf keys ahead (within the chunk: the next
+    // job's first rows are left to the hardware prefetcher).
     const Rows<DT_> kr{kp};
     for (int64_t r0 = 0; r0 < sh.rp; r0 += sh.rt) {
+      const Prefetcher* pfp = r0 == 0 ? &pf : nullptr;
       switch (sh.rt) {
-        case 1: qk_rows<1>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb); break;
-        case 2: qk_rows<(DOps::W >= 2 ? 2 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb); break;
-        case 4: qk_rows<(DOps::W >= 4 ? 4 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb); break;
-        default: qk_rows<(DOps::W >= 8 ? 8 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb); break;
+        case 1: qk_rows<1>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;
+        case 2: qk_rows<(DOps::W >= 2 ? 2 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;
+        case 4: qk_rows<(DOps::W >= 4 ? 4 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;
+        default: qk_rows<(DOps::W >= 8 ? 8 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;
       }
     }
     // Masks, causal limits, the block tail; then the online softmax per row.

@@ -23,7 +23,9 @@ struct DOps {
   static inline float exp_scalar(float x) { return std::exp(x); }
   static inline float hmax(V x) { return x; }
   static inline float hsum(V x) { return x; }
-  static inline void prefetch(const void* p) { __builtin_prefetch(p); }
+  static inline void prefetch(const void* p, int) { __builtin_prefetch(p); }
+  template <int RT>
+  static inline void store_rows(float* p, int64_t, V v) { *p = v; }
   static inline V ld_f32(const float* p) { return *p; }
   static inline V ld_f16(const uint16_t* p) { return f16_to_f32(*p); }
   static inline V ld_bf16(const uint16_t* p) { return bf16_to_f32(*p); }
