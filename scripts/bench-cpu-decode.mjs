@@ -46,8 +46,12 @@ await capabilities();
 
 let ort = null, onnx = null;
 if (useOrt) {
-  ort = (await import('onnxruntime-node')).default ?? (await import('onnxruntime-node'));
-  onnx = (await import('onnx-proto')).default.onnx;
+  try {
+    ort = (await import('onnxruntime-node')).default ?? (await import('onnxruntime-node'));
+    onnx = (await import('onnx-proto')).default.onnx;
+  } catch (e) {
+    throw new Error(`onnxruntime-node / onnx-proto could not load (${String(e?.message ?? e).split('\n')[0]}); run with --no-ort for flash vs stream read only`);
+  }
 }
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 async function timeIt(fn) {

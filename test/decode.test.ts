@@ -1,6 +1,6 @@
 /**
- * The decode kernels of FLASH_ATTENTION (cpu) (csrc/kernel_decode_impl.h: decode_avx512,
- * decode_avx2, decode_scalar), each pinned and checked against the float64 MATH reference with the
+ * The decode kernels of FLASH_ATTENTION (cpu) (csrc/kernel_decode_impl.h: decode_avx512_bf16,
+ * decode_avx512, decode_avx2, decode_scalar), each pinned and checked against the float64 MATH reference with the
  * part's tolerance: S = 1..16 queries, GQA groups 1..8, key counts no multiple of any block (split
  * across threads into chunks merged by log-sum-exp), bool and float masks, causal lower-right,
  * dropout, and paged KV caches through flashAttnWithKvcache. And the dispatcher: it picks a decode
@@ -33,8 +33,8 @@ async function check(kernel: string, q: Tensor, k: Tensor, v: Tensor, opts: Sdpa
 }
 
 describe.skipIf(!native.ok)(`decode kernels of FLASH_ATTENTION (cpu)${native.ok ? '' : ` (skipped: ${native.error})`}`, () => {
-  it('the addon has the three decode kernels, each for at most 16 queries per head', () => {
-    expect(decodeKernels.map((k) => k.name)).toEqual(['decode_avx512', 'decode_avx2', 'decode_scalar']);
+  it('the addon has the four decode kernels, each for at most 16 queries per head', () => {
+    expect(decodeKernels.map((k) => k.name)).toEqual(['decode_avx512_bf16', 'decode_avx512', 'decode_avx2', 'decode_scalar']);
     for (const k of decodeKernels) expect(k.maxQueries).toBe(16);
   });
   // Kernels whose ISA this CPU lacks cannot be tested here (the C++ test lists them as not run).
@@ -44,7 +44,9 @@ describe.skipIf(!native.ok)(`decode kernels of FLASH_ATTENTION (cpu)${native.ok 
     describe(kern.name, () => {
       // A head dim that is a multiple of every decode kernel's vector width (their table rule).
       const D = 64;
-      for (const dtype of ['float32', 'float16', 'bfloat16'] as const) {
+      // The masks' and the dropout's cases in the first dtype the kernel runs.
+      const dt0 = kern.dtypes.includes('float32') ? 'float32' : kern.dtypes[0];
+      for (const dtype of (['float32', 'float16', 'bfloat16'] as const).filter((d) => kern.dtypes.includes(d))) {
         it(`${dtype}: S = 1..16 over GQA groups 1..8 and key counts no multiple of a block`, async () => {
           const shapes: [number, number, number, number][] = [
             // [S, Hq, Hkv, L]
@@ -64,7 +66,7 @@ describe.skipIf(!native.ok)(`decode kernels of FLASH_ATTENTION (cpu)${native.ok 
       }
       it('bool and float masks (broadcast over heads), causal lower-right, and both', async () => {
         const S = 4, hq = 8, hkv = 2, L = 700;
-        const q = randTensor(r, [2, hq, S, D]), k = randTensor(r, [2, hkv, L, D]), v = randTensor(r, [2, hkv, L, D]);
+        const q = randTensor(r, [2, hq, S, D], dt0), k = randTensor(r, [2, hkv, L, D], dt0), v = randTensor(r, [2, hkv, L, D], dt0);
         await check(kern.name, q, k, v, { enableGqa: true, attnMask: randBoolMask(r, [2, 1, S, L]) });
         await check(kern.name, q, k, v, { enableGqa: true, attnMask: randTensor(r, [1, hq, S, L]) });
         await check(kern.name, q, k, v, { enableGqa: true, attnMask: causalLowerRight(S, L) });
@@ -74,7 +76,7 @@ describe.skipIf(!native.ok)(`decode kernels of FLASH_ATTENTION (cpu)${native.ok 
       });
       it('rows that see no key give zeros; dropout keeps the shared RNG', async () => {
         const S = 3, L = 600;
-        const q = randTensor(r, [1, 4, S, D]), k = randTensor(r, [1, 2, L, D]), v = randTensor(r, [1, 2, L, D]);
+        const q = randTensor(r, [1, 4, S, D], dt0), k = randTensor(r, [1, 2, L, D], dt0), v = randTensor(r, [1, 2, L, D], dt0);
         const none = randBoolMask(r, [1, 4, S, L]);
         (none.data as Uint8Array).fill(0, 0, L); // row 0 of head 0: every key masked
         await check(kern.name, q, k, v, { enableGqa: true, attnMask: none });
@@ -84,8 +86,9 @@ describe.skipIf(!native.ok)(`decode kernels of FLASH_ATTENTION (cpu)${native.ok 
   }
 
   it('the dispatcher picks a decode kernel for S <= 16 and says why not above', () => {
-    if (runnable.length === 0) return;
-    const first = runnable[0].name;
+    const f32 = runnable.filter((k) => k.dtypes.includes('float32'));
+    if (f32.length === 0) return;
+    const first = f32[0].name; // these calls are float32
     const mk = (S: number) => explainDispatch(randTensor(r, [1, 8, S, 64]), randTensor(r, [1, 2, 300, 64]), randTensor(r, [1, 2, 300, 64]), { enableGqa: true });
     const fc = (S: number) => mk(S).candidates.find((c) => c.backend === 'FLASH_ATTENTION' && c.device === 'cpu')!;
     expect(fc(1).kernel).toBe(first);
