@@ -17,10 +17,12 @@
 #   6. node scripts/bench-cpu.mjs, 2 threads, side by side with onnxruntime-node (fp32 MHA /
 #      opset-23 Attention is_causal), D = 64, S = 1024 / 2048 — the ratios of the issue's targets
 #      (bf16 ≥ 5× ORT fp32 MHA at S = 2048); then the same with --isa avx2 (the AVX2 kernel
-#      against ORT's AVX-512 MLAS: a lower bound of what an AVX2-only CPU sees).
+#      against ORT's AVX-512 MLAS: a lower bound of what an AVX2-only CPU sees);
+#   7. blocking sweeps, 1 thread, CPU clock, 2 interleaved rounds (bench_flash --bq / --bk, the
+#      C++ Tuning override; no kernel code differs): amx_bf16, avx512_fp32, avx2_fp32.
 # Output: the log in $OUT (default /tmp/cpu-xeon-out).
 # Environment: XEON_THREADS (default 2), XEON_SIZES (bench-cpu sizes, default 1024,2048),
-#   XEON_STEPS (default 0123456; e.g. 26 for the test and bench-cpu only).
+#   XEON_STEPS (default 01234567; e.g. 26 for the test and bench-cpu only).
 set -uo pipefail
 OUT=${OUT:-/tmp/cpu-xeon-out}
 mkdir -p "$OUT"
@@ -29,15 +31,20 @@ start=$SECONDS
 step() { echo; echo "== [$((SECONDS - start)) s] $*"; }
 T=${XEON_THREADS:-2}
 SIZES=${XEON_SIZES:-1024,2048}
-STEPS=${XEON_STEPS:-0123456}
+STEPS=${XEON_STEPS:-01234567}
 want() { [[ "$STEPS" == *"$1"* ]]; }
-# The T threads on CPUs 0..T-1, so both engines get the same cores and the other 14 stay idle.
-cpus=$(seq -s, 0 $((T - 1)))
+# The T threads on T CPUs of distinct physical cores (an SMT sibling would halve the FMA peak), so
+# both engines get the same cores and the others stay idle.
+cpus=$(for c in /sys/devices/system/cpu/cpu[0-9]*; do
+         [ -r "$c/topology/core_id" ] && echo "$(cat "$c/topology/physical_package_id" 2>/dev/null || echo 0):$(cat "$c/topology/core_id") ${c##*cpu}"
+       done | sort -t' ' -k2 -n | awk '!seen[$1]++ {print $2}' | head -n "$T" | paste -sd, -)
+[ -n "$cpus" ] || cpus=$(seq -s, 0 $((T - 1)))
 pin() { if command -v taskset >/dev/null; then taskset -c "$cpus" "$@"; else "$@"; fi; }
 bin=build/csrc
 
 if want 0; then
   step "0. machine"
+  echo "pinned CPUs for $T threads: $cpus"
   grep -m1 'model name' /proc/cpuinfo; nproc; uptime
   grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -E '^(amx|avx512)' | sort | tr '\n' ' '; echo
   lscpu 2>/dev/null | grep -E 'Model name|Thread|Core|Socket|MHz|L1d|L2|L3|NUMA node0' || true
@@ -100,5 +107,23 @@ if want 6; then
   else
     echo "dist/ or node_modules/onnxruntime-node missing from the bundle: skipped"
   fi
+fi
+if want 7; then
+  step "7. blocking sweeps (1 thread, CPU clock, D=64 S=2048, 2 interleaved rounds)"
+  sweep() {  # kernel dtype causal "bq:bk ..."
+    local k=$1 dt=$2 c=$3; shift 3
+    for r in 1 2; do
+      for qk in "$@"; do
+        printf '%-12s %-4s causal=%s bq=%-4s bk=%-4s round %s: ' "$k" "$dt" "$c" "${qk%:*}" "${qk#*:}" "$r"
+        pin timeout 20 $bin/bench_flash --threads 1 --clock cpu --d 64 --s 2048 --min-ms 150 --kernel "$k" --dtype "$dt" \
+          --causal "$c" --bq "${qk%:*}" --bk "${qk#*:}" | tail -1 | awk '{print $6, $7}'
+      done
+    done
+  }
+  sweep amx_bf16 bf16 0 0:0 256:128 256:512 128:256 512:256 512:512
+  sweep amx_bf16 bf16 1 0:0 256:128 128:256 512:256
+  sweep avx512_fp32 f32 0 0:0 64:128 256:128 128:64 128:256
+  sweep avx2_fp32 f32 0 0:0 240:128 120:64 120:256
+  sweep avx2_fp32 f32 1 0:0 240:64 120:128
 fi
 step "done"; uptime
