@@ -18,8 +18,9 @@
 //     scores: no horizontal reduction per key;
 //   - PV is blocked over PR rows × DT vectors of the value dim, so a V element is loaded and
 //     converted once per row tile;
-//   - K/V rows of the block PF keys ahead are prefetched (the hardware stream prefetcher stops at
-//     each 4 KiB page; the software prefetch carries the stream across).
+//   - K/V rows kPf keys ahead are prefetched into L2, a few rows per QK tile: with only the
+//     hardware prefetchers one Zen 4 core read 6.6 GB/s of K/V from DRAM, with these 11-12
+//     (docs/performance-cpu.md, "Decode").
 // Scores stay in natural units (q pre-scaled by `scale`, exp(s - m) with m the exact running max in
 // fp32): folding log2(e) into q first doubles the rounding of s - m for large logits (the
 // large_logits_stability conformance case).
