@@ -1,31 +1,12 @@
 // The AVX-512 vector ops of the decode kernels (kernel_decode_impl.h): 16-wide fp32, fp16 widened
-// by vcvtph2ps and bf16 by a 16-bit shift as they are loaded. Shared by kernel_decode_avx512.cc and
-// kernel_decode_avx512bf16.cc, which defines SDPA_DECODE_BF16DOT (and compiles with -mavx512bf16)
-// to score bf16 keys with vdpbf16ps. Include inside the TU's own namespace after <immintrin.h> and
-// internal.h (no include guard on purpose, like ops_avx512.h).
+// by vcvtph2ps and bf16 by a 16-bit shift as they are loaded (kernel_decode_avx512.cc). Include
+// inside the TU's own namespace after <immintrin.h>, internal.h and ops_avx512.h (no include guard
+// on purpose, like ops_avx512.h).
 // Requires ops_avx512.h first (DOps::exp is its Ops::exp).
 
 struct DOps {
   static constexpr int W = 16;
   using V = __m512;
-#ifdef SDPA_DECODE_BF16DOT
-  // bf16 Q·K by vdpbf16ps: 32 bf16 products per instruction into fp32 (pairs summed, RNE, denormals
-  // flushed), on the raw bf16 bits of q and k: half the multiply-adds of widening K and no widening.
-  static constexpr bool kBf16Dot = true;
-  template <int RT, int KT>
-  static inline void dot_bf16(V* acc, const uint16_t* q, int64_t qs, const uint16_t* const* k, int64_t d) {
-    __m512i kv[KT];
-    for (int t = 0; t < KT; ++t) kv[t] = _mm512_loadu_si512((const void*)(k[t] + d));
-    for (int r = 0; r < RT; ++r) {
-      const __m512bh qv = (__m512bh)_mm512_loadu_si512((const void*)(q + r * qs + d));
-      for (int t = 0; t < KT; ++t) acc[r * KT + t] = _mm512_dpbf16_ps(acc[r * KT + t], qv, (__m512bh)kv[t]);
-    }
-  }
-#else
-  static constexpr bool kBf16Dot = false;
-  template <int RT, int KT>
-  static inline void dot_bf16(V*, const uint16_t*, int64_t, const uint16_t* const*, int64_t) {}
-#endif
   static inline V load(const float* p) { return _mm512_loadu_ps(p); }
   static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static inline V set1(float x) { return _mm512_set1_ps(x); }

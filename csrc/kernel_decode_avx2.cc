@@ -10,9 +10,6 @@ namespace isa_decode_avx2 {
 struct DOps {
   static constexpr int W = 8;
   using V = __m256;
-  static constexpr bool kBf16Dot = false;
-  template <int RT, int KT>
-  static inline void dot_bf16(V*, const uint16_t*, int64_t, const uint16_t* const*, int64_t) {}
   static inline V load(const float* p) { return _mm256_loadu_ps(p); }
   static inline void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static inline V set1(float x) { return _mm256_set1_ps(x); }

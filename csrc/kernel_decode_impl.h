@@ -164,25 +164,6 @@ static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nk
   }
 }
 
-// The same for bf16 keys on kernels with a bf16 dot product (DOps::kBf16Dot): q holds the raw bf16
-// bits of the unscaled query rows ([RT][ep] uint16), 32 dims per step; scores scaled after the sum.
-template <int RT>
-static inline void qk_rows_bf16(const uint16_t* q, int64_t ep, const void* const* kp, int64_t nkp, int64_t e, float* sc, int64_t nb,
-                                const Prefetcher* pf, int64_t j0, float scale) {
-  using V = typename DOps::V;
-  constexpr int KT = DOps::W / RT;
-  const V vs = DOps::set1(scale);
-  for (int64_t j = 0; j < nkp; j += KT) {
-    V acc[RT * KT];
-    for (int x = 0; x < RT * KT; ++x) acc[x] = DOps::zero();
-    const uint16_t* k[KT];
-    for (int t = 0; t < KT; ++t) k[t] = (const uint16_t*)kp[j + t];
-    for (int64_t d = 0; d < e; d += 2 * DOps::W) DOps::template dot_bf16<RT, KT>(acc, q, ep, k, d);
-    if (pf) pf->rows(j0 + j + kPf, KT);
-    DOps::template store_rows<RT>(sc + j, nb, DOps::mul(DOps::hsum_w(acc), vs));
-  }
-}
-
 // O[r0+r][v·W..] += Σ_j P[r][j] · V[j][v·W..], for PR rows and DT vectors of the value dim.
 template <int PR, int DT, typename Ld>
 static inline void pv_tile(const float* pt, int64_t nb, const Ld& vr, int64_t nk, int64_t d0, float* ob, int64_t evp) {
@@ -250,15 +231,9 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
   const size_t esz = a.dtype == DType::F32 ? 4 : 2;
   const float ninf = -__builtin_inff();
 
-  // Q rows scaled (natural units), padded rows and dims zero; for the bf16 dot product the raw bf16
-  // rows instead (the scale is applied to the summed scores).
-  constexpr bool dot16 = DT_ == 2 && DOps::kBf16Dot;
+  // Q rows scaled (natural units), padded rows and dims zero.
   std::memset(qs, 0, sizeof(float) * (size_t)(sh.rp * sh.ep));
-  if (dot16) {
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy((uint16_t*)qs + r * sh.ep, (const uint16_t*)a.q + a.q_base[bh0 + r / S] + (r % S) * a.q_row_stride, (size_t)e * 2);
-  }
-  for (int64_t r = 0; r < (dot16 ? 0 : rows); ++r) {
+  for (int64_t r = 0; r < rows; ++r) {
     const int64_t bh = bh0 + r / S, i = r % S;
     const int64_t off = a.q_base[bh] + i * a.q_row_stride;
     float* dst = qs + r * sh.ep;
@@ -303,16 +278,6 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
     const Rows<DT_> kr{kp};
     for (int64_t r0 = 0; r0 < sh.rp; r0 += sh.rt) {
       const Prefetcher* pfp = r0 == 0 ? &pf : nullptr;
-      if (dot16) {
-        const uint16_t* q16 = (const uint16_t*)qs + r0 * sh.ep;
-        switch (sh.rt) {
-          case 1: qk_rows_bf16<1>(q16, sh.ep, kp, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0, a.scale); break;
-          case 2: qk_rows_bf16<(DOps::W >= 2 ? 2 : 1)>(q16, sh.ep, kp, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0, a.scale); break;
-          case 4: qk_rows_bf16<(DOps::W >= 4 ? 4 : 1)>(q16, sh.ep, kp, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0, a.scale); break;
-          default: qk_rows_bf16<(DOps::W >= 8 ? 8 : 1)>(q16, sh.ep, kp, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0, a.scale); break;
-        }
-        continue;
-      }
       switch (sh.rt) {
         case 1: qk_rows<1>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;
         case 2: qk_rows<(DOps::W >= 2 ? 2 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;

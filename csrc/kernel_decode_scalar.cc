@@ -10,9 +10,6 @@ namespace isa_decode_scalar {
 struct DOps {
   static constexpr int W = 1;
   using V = float;
-  static constexpr bool kBf16Dot = false;
-  template <int RT, int KT>
-  static inline void dot_bf16(V*, const uint16_t*, int64_t, const uint16_t* const*, int64_t) {}
   static inline V load(const float* p) { return *p; }
   static inline void store(float* p, V v) { *p = v; }
   static inline V set1(float x) { return x; }

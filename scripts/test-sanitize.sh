@@ -30,7 +30,6 @@ g++ $COMMON $AMX -c csrc/kernel_amx.cc -o $OUT/kernel_amx.o
 g++ $COMMON -c csrc/kernel_decode_scalar.cc -o $OUT/kernel_decode_scalar.o
 g++ $COMMON $A2 -c csrc/kernel_decode_avx2.cc -o $OUT/kernel_decode_avx2.o
 g++ $COMMON $A5 -c csrc/kernel_decode_avx512.cc -o $OUT/kernel_decode_avx512.o
-g++ $COMMON $A5 -mavx512bf16 -c csrc/kernel_decode_avx512bf16.cc -o $OUT/kernel_decode_avx512bf16.o
 g++ -shared $SAN -pthread -o $OUT/sdpa_native.node $OUT/*.o
 
 echo "== FLASH_ATTENTION (cpu) tests through the sanitized addon"

@@ -1,6 +1,6 @@
 /**
- * The decode kernels of FLASH_ATTENTION (cpu) (csrc/kernel_decode_impl.h: decode_avx512_bf16,
- * decode_avx512, decode_avx2, decode_scalar), each pinned and checked against the float64 MATH reference with the
+ * The decode kernels of FLASH_ATTENTION (cpu) (csrc/kernel_decode_impl.h: decode_avx512,
+ * decode_avx2, decode_scalar), each pinned and checked against the float64 MATH reference with the
  * part's tolerance: S = 1..16 queries, GQA groups 1..8, key counts no multiple of any block (split
  * across threads into chunks merged by log-sum-exp), bool and float masks, causal lower-right,
  * dropout, and paged KV caches through flashAttnWithKvcache. And the dispatcher: it picks a decode
@@ -33,8 +33,8 @@ async function check(kernel: string, q: Tensor, k: Tensor, v: Tensor, opts: Sdpa
 }
 
 describe.skipIf(!native.ok)(`decode kernels of FLASH_ATTENTION (cpu)${native.ok ? '' : ` (skipped: ${native.error})`}`, () => {
-  it('the addon has the four decode kernels, each for at most 16 queries per head', () => {
-    expect(decodeKernels.map((k) => k.name)).toEqual(['decode_avx512_bf16', 'decode_avx512', 'decode_avx2', 'decode_scalar']);
+  it('the addon has the three decode kernels, each for at most 16 queries per head', () => {
+    expect(decodeKernels.map((k) => k.name)).toEqual(['decode_avx512', 'decode_avx2', 'decode_scalar']);
     for (const k of decodeKernels) expect(k.maxQueries).toBe(16);
   });
   // Kernels whose ISA this CPU lacks cannot be tested here (the C++ test lists them as not run).
