@@ -29,7 +29,7 @@ export type OrtWorkerReply =
   | { readonly type: 'ready'; readonly versions: Record<string, string> | undefined }
   | { readonly type: 'load-failed'; readonly message: string; readonly notFound: boolean }
   | { readonly type: 'created'; readonly id: number; readonly session: number }
-  | { readonly type: 'ran'; readonly id: number; readonly outputs: Record<string, WireTensor> }
+  | { readonly type: 'ran'; readonly id: number; readonly outputs: Record<string, WireTensor>; readonly runMs: number }
   | { readonly type: 'released'; readonly id: number }
   | { readonly type: 'error'; readonly id: number; readonly message: string };
 
@@ -78,7 +78,9 @@ async function serve(port: Port): Promise<void> {
           if (!s) throw new Error(`onnxruntime worker: unknown session ${m.session}`);
           const feeds: Record<string, unknown> = {};
           for (const [name, t] of Object.entries(m.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+          const t0 = performance.now();
           const res = await s.run(feeds);
+          const runMs = performance.now() - t0;
           const outputs: Record<string, WireTensor> = {};
           const transfer: ArrayBuffer[] = [];
           for (const [name, t] of Object.entries(res)) {
@@ -86,7 +88,7 @@ async function serve(port: Port): Promise<void> {
             outputs[name] = { type: t.type, data, dims: [...t.dims] };
             transfer.push(data.buffer as ArrayBuffer);
           }
-          port.postMessage({ type: 'ran', id: m.id, outputs }, transfer);
+          port.postMessage({ type: 'ran', id: m.id, outputs, runMs }, transfer);
         } else {
           const s = sessions.get(m.session);
           sessions.delete(m.session);

@@ -5,8 +5,8 @@
  * `InferenceSession.create` and `session.run` are requests to that worker. The engine
  * (engine.ts: graphs, session cache, feeds, output fix-ups) is unchanged and does not know.
  *
- * Costs: each call's feeds are copied into the worker (structured clone, ~1 ms per 4 MiB) and
- * the output's buffer is transferred back (no copy). A run still cannot be interrupted (as on the
+ * Costs: each call's feeds are copied once and moved to the worker, the output's buffer is moved
+ * back; measured 1–15 ms per call on top of session.run (scripts/probes/ort-worker-cost.mjs). A run still cannot be interrupted (as on the
  * main thread); the worker is never terminated by the library, and is unref'd while idle so it
  * does not keep the process alive.
  */
@@ -30,6 +30,9 @@ interface NodeWorker {
   ref(): void;
   unref(): void;
 }
+
+/** @internal The worker's own time in the last `session.run` (ms): scripts/probes/ort-worker-cost.mjs separates it from the round trip. */
+export let lastRunMs = 0;
 
 const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
 
@@ -111,15 +114,19 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
   class WorkerSession implements OrtSessionLike {
     constructor(private readonly id: number) {}
     async run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>> {
+      // Each feed copied once into a buffer of its own, which is then transferred (moved, not
+      // copied again): a structured clone would copy twice (serialise here, deserialise there),
+      // and the caller's buffers cannot be moved.
       const wire: Record<string, WireTensor> = {};
-      for (const [name, t] of Object.entries(feeds)) wire[name] = { type: t.type, data: t.data as ArrayBufferView, dims: [...t.dims] };
-      // Structured clone copies a view's whole buffer: send views into a buffer of their own.
-      for (const t of Object.values(wire)) {
-        const d = t.data;
-        if (d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength) (t as { data: ArrayBufferView }).data = (d as unknown as { slice(): ArrayBufferView }).slice();
+      const transfer: ArrayBuffer[] = [];
+      for (const [name, t] of Object.entries(feeds)) {
+        const data = (t.data as unknown as { slice(): ArrayBufferView }).slice();
+        wire[name] = { type: t.type, data, dims: [...t.dims] };
+        transfer.push(data.buffer as ArrayBuffer);
       }
-      const r = await request({ type: 'run', id: nextId++, session: this.id, feeds: wire });
+      const r = await request({ type: 'run', id: nextId++, session: this.id, feeds: wire }, transfer);
       if (r.type !== 'ran') throw new Error(`onnxruntime worker: unexpected reply ${r.type}`);
+      lastRunMs = r.runMs;
       const out: Record<string, OrtTensorLike> = {};
       for (const [name, t] of Object.entries(r.outputs)) out[name] = new WorkerTensor(t.type, t.data, t.dims);
       return out;
