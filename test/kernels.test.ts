@@ -69,6 +69,29 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
     expect(native.native.kernels().map((k) => ({ name: k.name, isa: k.isa }))).toEqual(NATIVE_KERNELS.map((k) => ({ name: k.name, isa: k.isa })));
   });
 
+  // Dispatch judged each native variant's rules by rebuilding the addon's table through N-API on
+  // every call (~2 ms of JS per sdpa() call); the table is fixed per process and is read once now.
+  it('reads the addon kernel table and CPU brand once, not on every dispatch', async () => {
+    if (!native.ok) return;
+    await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, k, v, { device: 'cpu' }));
+    const addon = native.native as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const counts = { kernels: 0, cpuFeatures: 0 };
+    const saved = { kernels: addon.kernels!, cpuFeatures: addon.cpuFeatures! };
+    for (const name of ['kernels', 'cpuFeatures'] as const) {
+      addon[name] = (...a: unknown[]) => (counts[name]++, saved[name].apply(native.native, a));
+    }
+    try {
+      for (let i = 0; i < 3; i++) {
+        await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, k, v, { device: 'cpu' }));
+        explainDispatch(q, k, v);
+      }
+    } finally {
+      Object.assign(addon, saved);
+    }
+    expect(lastDispatch()?.backend).toBe('FLASH_ATTENTION');
+    expect(counts).toEqual({ kernels: 0, cpuFeatures: 0 });
+  });
+
   it('names the kernel that runs an fp32 call and gives every other native kernel a reason', () => {
     const c = flashCpu();
     expect(c.eligible).toBe(true);

@@ -111,13 +111,23 @@ function wasmJob(p: AttentionParams): WasmJob {
   };
 }
 
+// The addon's kernel table and CPU brand, read once per loaded addon: both are fixed for the
+// process, and nativeInfo runs for every rule of every native variant on every sdpa() call —
+// building the table through N-API each time was ~2 ms of a call's JS time (CPU profile, S = 16).
+const addonTables = new WeakMap<object, { kernels: readonly NativeKernelInfo[]; brand: string }>();
+
 /** The addon's table entry of `name`, or why there is none. */
 function nativeInfo(name: string): { info: NativeKernelInfo; brand: string } | { error: string } {
   const r = loadNative();
   if (!r.ok) return { error: `${name} needs the native addon: ${r.error}` };
-  const info = r.native.kernels().find((k) => k.name === name);
+  let t = addonTables.get(r.native);
+  if (!t) {
+    t = { kernels: r.native.kernels(), brand: r.native.cpuFeatures().brand.trim() || 'this CPU' };
+    addonTables.set(r.native, t);
+  }
+  const info = t.kernels.find((k) => k.name === name);
   if (!info) return { error: `${name} is not in this build of the native addon (${r.path}); rebuild it with \`npm rebuild sdpa-dispatch\`` };
-  return { info, brand: r.native.cpuFeatures().brand.trim() || 'this CPU' };
+  return { info, brand: t.brand };
 }
 
 function tableRule(name: string, rule: (k: NativeKernelInfo, p: AttentionParams) => string | undefined, check: string): Constraint {
