@@ -4,7 +4,8 @@
 //    wasm 1 thread vs the native avx2_fp32 kernel on 1 thread; wasm 2 threads vs wasm 1;
 //    wasm vs the TypeScript EFFICIENT kernel; native on 2 threads for context.
 //  Event-loop health: a timer every 4 ms while each CPU backend's calls run (FLASH native and wasm,
-//    ONNXRUNTIME, EFFICIENT, MATH); the longest gap between its ticks is the stall.
+//    ONNXRUNTIME, EFFICIENT, MATH); the longest gap between its ticks is the stall. Beside it the
+//    machine's floor: the same timer over 15 ms busy slices with no kernel (before and after).
 //  The machine's own 2-thread scaling in the same run (scripts/lib/wasm-fma-peak.mjs: wasm mul+add
 //    chains in 1 and 2 worker_threads, before and after the rows) and the native kernel's 2T/1T, so
 //    the wasm kernel's 2-thread ratio can be judged against what the cores allowed; the 2-thread
@@ -70,6 +71,28 @@ async function timed(fn, n = runs) {
   }
 }
 
+/**
+ * The machine's own floor for the stall, measured in this process with no kernel: the main thread
+ * busy in 15 ms slices (the cooperative slice of src/cpu/cooperate.ts) with a macrotask turn between
+ * them, for `ms`, while the same 4 ms timer records its longest gap. On a quiet machine that is a
+ * slice plus a few ms; what it exceeds that by is the time the OS gave this process's core to other
+ * jobs, which no backend can avoid.
+ */
+async function busyBaselineStall(ms = 3000) {
+  let last = performance.now(), stall = 0;
+  const timer = setInterval(() => { const t = performance.now(); stall = Math.max(stall, t - last); last = t; }, 4);
+  const end = performance.now() + ms;
+  let x = 0;
+  while (performance.now() < end) {
+    const sliceEnd = performance.now() + 15;
+    while (performance.now() < sliceEnd) x += Math.sqrt(x + 1);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  clearInterval(timer);
+  void x;
+  return stall;
+}
+
 const pinned = (kernel) => [{ backend: 'FLASH_ATTENTION', device: 'cpu', kernel }];
 function row(label, s, threads, r) {
   const gf = flopsOf(s) / r.ms / 1e6;
@@ -123,6 +146,8 @@ if (!has('--no-node')) {
   if (rows.native1 && rows.native2) console.log(`  machine: native avx2_fp32 2 threads / 1 thread ${(rows.native1.ms / rows.native2.ms).toFixed(2)}× (same run)`);
 
   console.log('\n## Event-loop stall per CPU backend (timer every 4 ms; default threads)');
+  const floorBefore = await busyBaselineStall();
+  console.log(`machine floor (no kernel: 15 ms busy slices + a turn, 3 s): longest stall ${floorBefore.toFixed(1)} ms`);
   for (const s of stallSizes) {
     const [q2, k2, v2] = inputs(s);
     const backends = [['FLASH_ATTENTION', nativeOk ? 'avx2_fp32' : undefined], ['FLASH_ATTENTION', wasmKernel], ['ONNXRUNTIME'], ['EFFICIENT_ATTENTION']];
@@ -143,6 +168,9 @@ if (!has('--no-node')) {
     const [q2, k2, v2] = inputs(s);
     out.stalls.push(row('MATH float64_reference', s, 'default', await timed(() => withBackends(['MATH'], () => sdpa(q2, k2, v2)), 1)));
   }
+  const floorAfter = await busyBaselineStall();
+  console.log(`machine floor again after the rows: longest stall ${floorAfter.toFixed(1)} ms`);
+  out.machine.stallFloorMs = { before: floorBefore, after: floorAfter };
   const worst = out.stalls.reduce((m, r) => Math.max(m, r.stallMs), 0);
   const worstCold = out.stalls.reduce((m, r) => Math.max(m, r.coldStallMs), 0);
   console.log(`longest stall over every backend and size: ${worst.toFixed(1)} ms during timed calls, ${worstCold.toFixed(1)} ms during first calls (target ≤ 50)`);
