@@ -261,4 +261,21 @@ describe('onnxruntime-node sessions run in a worker thread (their create/run blo
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ backend: 'ONNXRUNTIME', device: 'cpu', kernel: 'attention' });
   });
+
+  it.skipIf(!available)('process.exit() while a session runs in the worker exits with its code (a terminate mid-run used to abort: 134)', () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = `
+      import { sdpa, tensor, withBackends } from './dist/src/index.js';
+      const t = () => tensor(Float32Array.from({ length: 8 * 2048 * 64 }, (_, i) => Math.sin(i)), [1, 8, 2048, 64]);
+      const [q, k, v] = [t(), t(), t()];
+      await withBackends(['ONNXRUNTIME'], () => sdpa(q, k, v));
+      void withBackends(['ONNXRUNTIME'], () => sdpa(q, k, v));
+      setTimeout(() => process.exit(7), 30);
+    `;
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+      expect(r.stderr).not.toMatch(/terminate called/);
+      expect(r.status, r.stderr).toBe(7);
+    }
+  });
 });

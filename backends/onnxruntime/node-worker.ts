@@ -53,7 +53,34 @@ function own(d: ArrayBufferView): ArrayBufferView {
   return whole ? d : ((d as unknown as { slice(): ArrayBufferView }).slice());
 }
 
-async function serve(port: Port): Promise<void> {
+/**
+ * Words shared with the main thread: [0] calls inside onnxruntime now, [1] set when the process is
+ * exiting. Terminating this worker while onnxruntime-node is inside a create or run aborts the whole
+ * process (its binding throws into the torn-down environment), so the main thread's `exit` handler
+ * sets [1] and waits until [0] is 0; a call that starts after [1] is set does not enter onnxruntime.
+ */
+let words: Int32Array | undefined;
+async function guarded<T>(f: () => Promise<T>): Promise<T> {
+  if (words) {
+    Atomics.add(words, 0, 1);
+    if (Atomics.load(words, 1) !== 0) {
+      Atomics.sub(words, 0, 1);
+      Atomics.notify(words, 0);
+      throw new Error('the process is exiting');
+    }
+  }
+  try {
+    return await f();
+  } finally {
+    if (words) {
+      Atomics.sub(words, 0, 1);
+      Atomics.notify(words, 0);
+    }
+  }
+}
+
+async function serve(port: Port, shared: SharedArrayBuffer | undefined): Promise<void> {
+  if (shared) words = new Int32Array(shared);
   let ort: OrtNode;
   try {
     const m = (await importNodeOnly('onnxruntime-node')) as OrtNode & { default?: OrtNode };
@@ -69,7 +96,7 @@ async function serve(port: Port): Promise<void> {
     void (async () => {
       try {
         if (m.type === 'create') {
-          const s = await ort.InferenceSession.create(m.model, m.options);
+          const s = await guarded(() => ort.InferenceSession.create(m.model, m.options));
           const id = nextSession++;
           sessions.set(id, s);
           port.postMessage({ type: 'created', id: m.id, session: id });
@@ -79,7 +106,7 @@ async function serve(port: Port): Promise<void> {
           const feeds: Record<string, unknown> = {};
           for (const [name, t] of Object.entries(m.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
           const t0 = performance.now();
-          const res = await s.run(feeds);
+          const res = await guarded(() => s.run(feeds));
           const runMs = performance.now() - t0;
           const outputs: Record<string, WireTensor> = {};
           const transfer: ArrayBuffer[] = [];
@@ -92,7 +119,7 @@ async function serve(port: Port): Promise<void> {
         } else {
           const s = sessions.get(m.session);
           sessions.delete(m.session);
-          await s?.release();
+          if (s) await guarded(() => s.release());
           port.postMessage({ type: 'released', id: m.id });
         }
       } catch (err) {
@@ -104,5 +131,5 @@ async function serve(port: Port): Promise<void> {
 }
 
 const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-const wt = proc?.getBuiltinModule?.('node:worker_threads') as { parentPort: Port | null; isMainThread: boolean } | undefined;
-if (wt && !wt.isMainThread && wt.parentPort) void serve(wt.parentPort);
+const wt = proc?.getBuiltinModule?.('node:worker_threads') as { parentPort: Port | null; isMainThread: boolean; workerData: unknown } | undefined;
+if (wt && !wt.isMainThread && wt.parentPort) void serve(wt.parentPort, (wt.workerData as { words?: SharedArrayBuffer } | undefined)?.words);

@@ -59,13 +59,23 @@ export class OrtWorkerLoadError extends Error {
  * does not load in the worker.
  */
 export async function startOrtWorker(): Promise<OrtModuleLike> {
-  const wt = proc?.getBuiltinModule?.('node:worker_threads') as { Worker: new (url: URL, o: { execArgv: string[] }) => NodeWorker } | undefined;
+  const wt = proc?.getBuiltinModule?.('node:worker_threads') as { Worker: new (url: URL, o: { execArgv: string[]; workerData: unknown }) => NodeWorker } | undefined;
   if (!wt) throw new Error('node:worker_threads is not available');
   const fs = proc!.getBuiltinModule!('node:fs') as { existsSync(u: URL): boolean };
   const url = ortWorkerUrl();
   if (!fs.existsSync(url)) throw new Error(`the worker module ${url.pathname} is not built (npm run build)`);
+  // [0] calls inside onnxruntime, [1] exiting (node-worker.ts). At process exit Node terminates the
+  // worker, and a terminate while onnxruntime-node is inside a call aborts the process (measured:
+  // process.exit() during a run, exit code 134 instead of the one asked for): the exit handler waits
+  // for the call in flight (at most one run) so the worker is terminated between calls.
+  const words = new Int32Array(new SharedArrayBuffer(8));
+  const onExit = (): void => {
+    Atomics.store(words, 1, 1);
+    for (let n; (n = Atomics.load(words, 0)) !== 0; ) Atomics.wait(words, 0, n, 1000);
+  };
+  (proc as unknown as { on(ev: 'exit', f: () => void): void }).on('exit', onExit);
   // No inherited flags: some are refused in a worker (see backends/flash/wasm/runtime.ts).
-  const w = new wt.Worker(url, { execArgv: [] });
+  const w = new wt.Worker(url, { execArgv: [], workerData: { words: words.buffer } });
   w.unref();
   const pending = new Map<number, { resolve(r: OrtWorkerReply): void; reject(e: Error): void }>();
   let nextId = 1;
