@@ -71,7 +71,9 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
   const words = new Int32Array(new SharedArrayBuffer(8));
   const onExit = (): void => {
     Atomics.store(words, 1, 1);
-    for (let n; (n = Atomics.load(words, 0)) !== 0; ) Atomics.wait(words, 0, n, 1000);
+    // Bounded (60 s): a run that never returns must not keep the process from exiting.
+    const end = performance.now() + 60_000;
+    for (let n; (n = Atomics.load(words, 0)) !== 0 && performance.now() < end; ) Atomics.wait(words, 0, n, 1000);
   };
   (proc as unknown as { on(ev: 'exit', f: () => void): void }).on('exit', onExit);
   // No inherited flags: some are refused in a worker (see backends/flash/wasm/runtime.ts).
