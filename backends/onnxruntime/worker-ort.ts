@@ -6,9 +6,10 @@
  * (engine.ts: graphs, session cache, feeds, output fix-ups) is unchanged and does not know.
  *
  * Costs: each call's feeds are copied once and moved to the worker, the output's buffer is moved
- * back; measured 1–15 ms per call on top of session.run (scripts/probes/ort-worker-cost.mjs). A run still cannot be interrupted (as on the
- * main thread); the worker is never terminated by the library, and is unref'd while idle so it
- * does not keep the process alive.
+ * back; measured 1–15 ms per call on top of session.run (scripts/probes/ort-worker-cost.mjs). A run
+ * still cannot be interrupted (as on the main thread); the worker is never terminated by the
+ * library, and is unref'd while idle so it does not keep the process alive. Should the worker die,
+ * its sessions' calls reject (a BackendFaultError of the call, which dispatch reports).
  */
 import type { OrtModuleLike, OrtSessionLike, OrtSessionOptions, OrtTensorLike } from './ort-types.js';
 import type { OrtWorkerReply, OrtWorkerRequest, WireTensor } from './node-worker.js';
@@ -107,10 +108,8 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
     w.on('error', reject);
     w.on('exit', (code) => reject(new Error(`the onnxruntime-node worker exited (code ${code}) before it was ready`)));
   }).finally(() => w.unref());
-  if (ready.type === 'load-failed') {
-    w.postMessage = () => undefined;
-    throw new OrtWorkerLoadError(ready.message, ready.notFound);
-  }
+  // After a failed load the worker's module returns and the thread ends by itself.
+  if (ready.type === 'load-failed') throw new OrtWorkerLoadError(ready.message, ready.notFound);
   const versions = ready.type === 'ready' ? ready.versions : undefined;
 
   /** One request: the worker is ref'd while any is outstanding (a pending call keeps the process alive). */
