@@ -447,6 +447,16 @@ int main(int argc, char** argv) {
     tb.bk = bks[rng() % 5];
     fails += run_case(c, rng, kernels, worst, tb);
   }
+  // Many tiny calls on more pool threads than there are jobs' worth of work: a worker that wakes
+  // after the caller took every job must not enter the closed region (its fn is gone), and one
+  // that entered must be waited for. Each call is still checked against the reference.
+  for (int it = 0; it < 200; ++it) {
+    Case c{};
+    c.dt = DType::F32; c.b = 1; c.hq = 4; c.hkv = 2; c.s = 3 + it % 5; c.l = 7; c.e = 8; c.ev = 8;
+    c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = it % 2; c.off = 0;
+    c.scale = 0.35f; c.p = 0.0; c.seed = 9; c.pad = 0; c.threads = 2 + it % 3;
+    fails += run_case(c, rng, kernels, worst);
+  }
   const char* dn[] = {"f32", "f16", "bf16"};
   for (int d = 0; d < 3; ++d) {
     std::printf("worst err/tolerance %-4s:", dn[d]);
