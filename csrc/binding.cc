@@ -197,6 +197,7 @@ struct Call {
   std::vector<int64_t> q_base, kb, vb, mask_base;
   std::string kernel;  // args.kernel; a.kernel points into it
   std::vector<Pinned> keep;
+  size_t workspace_bytes = 0;  // per thread, from parse's validation run
 };
 
 DType parse_dtype(Napi::Env env, Napi::Value v) {
@@ -299,7 +300,7 @@ void parse(Napi::Env env, const Napi::Value& arg, Call& c) {
     a.cancel = (const int32_t*)cw.data;
   }
   try {
-    (void)sdpa::workspace_bytes_per_thread(a);  // runs the kernel's own validation synchronously
+    c.workspace_bytes = sdpa::workspace_bytes_per_thread(a);  // runs the kernel's own validation synchronously
   } catch (const std::exception& e) {
     range_error(env, e.what());
   }
@@ -373,12 +374,8 @@ void complete_job(napi_env env, napi_status status, void* data) {
   if (napi_get_undefined(env, &undefined) == napi_ok) napi_resolve_deferred(env, job->deferred, undefined);
 }
 
-Napi::Value FlashAttention(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1) type_error(env, "expected exactly one argument object");
-  std::unique_ptr<Job> job(new Job());
-  job->call = new Call();
-  parse(env, info[0], *job->call);
+// Queues a parsed call on libuv's pool; returns its promise (settled by complete_job).
+napi_value queue_call(Napi::Env env, std::unique_ptr<Job> job) {
   napi_value promise, name;
   NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &job->deferred, &promise), Napi::Value());
   NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, "sdpa:flashAttention", NAPI_AUTO_LENGTH, &name), Napi::Value());
@@ -387,10 +384,46 @@ Napi::Value FlashAttention(const Napi::CallbackInfo& info) {
     napi_delete_async_work(env, job->work);
     // The promise was created: settle it rather than leave it pending forever.
     reject_with(env, job->deferred, "flashAttention: could not queue the work", nullptr, nullptr);
-    return Napi::Value(env, promise);
+    return promise;
   }
   job.release();  // owned by the work item now; complete_job frees it
-  return Napi::Value(env, promise);
+  return promise;
+}
+
+Napi::Value FlashAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1) type_error(env, "expected exactly one argument object");
+  std::unique_ptr<Job> job(new Job());
+  job->call = new Call();
+  parse(env, info[0], *job->call);
+  return Napi::Value(env, queue_call(env, std::move(job)));
+}
+
+// flashAttentionRun(args, here): one parse for the run and the workspace size. here = true runs
+// every job on this (the JS) thread with the pooled plan (AttentionArgs::caller_only) and returns
+// { workspaceBytes }, throwing a kernel failure as an Error; the caller bounds the work it runs so
+// (flash (cpu) does: tiny decode calls only). here = false queues it like flashAttention and
+// returns { done: Promise<void>, workspaceBytes }.
+Napi::Value FlashAttentionRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[1].IsBoolean()) type_error(env, "flashAttentionRun: expected (args, here: boolean)");
+  std::unique_ptr<Job> job(new Job());
+  job->call = new Call();
+  parse(env, info[0], *job->call);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("workspaceBytes", (double)job->call->workspace_bytes);
+  if (!info[1].As<Napi::Boolean>().Value()) {
+    napi_value done = queue_call(env, std::move(job));
+    r.Set("done", Napi::Value(env, done));
+    return r;
+  }
+  job->call->a.caller_only = true;
+  try {
+    sdpa::flash_attention(job->call->a);
+  } catch (const std::exception& e) {
+    NAPI_THROW(Napi::Error::New(env, e.what()), Napi::Value());
+  }
+  return r;
 }
 
 Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {
@@ -454,6 +487,7 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flashAttention", Napi::Function::New(env, FlashAttention, "flashAttention"));
+  exports.Set("flashAttentionRun", Napi::Function::New(env, FlashAttentionRun, "flashAttentionRun"));
   exports.Set("workspaceBytes", Napi::Function::New(env, WorkspaceBytes, "workspaceBytes"));
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeatures, "cpuFeatures"));
   exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));

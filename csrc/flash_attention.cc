@@ -375,7 +375,7 @@ void flash_attention_tuned(const AttentionArgs& args, const Tuning& t) {
       k->run(plan, job, scratch);
     }
   };
-  if (plan.nthreads <= 1) body(0);
+  if (plan.nthreads <= 1 || args.caller_only) body(0);
   else pool().run(plan.nthreads, body);
   if (cancelled.load(std::memory_order_relaxed)) {
     const int64_t started = std::min(next.load(std::memory_order_relaxed), njobs);

@@ -41,6 +41,11 @@ struct AttentionArgs {
   // It is read between jobs: jobs already started finish, no new one starts, and the call throws
   // sdpa::Cancelled. `out` is then partly written; the caller discards it.
   const int32_t* cancel;
+  // true: every job runs on the calling thread, one after another, with the plan (blocking,
+  // split-KV count) of num_threads threads, so the result is bit for bit the pooled one. For tiny
+  // calls made on the JS thread: they never wait for the pool (another call may hold it) nor for a
+  // worker's wake-up.
+  bool caller_only;
 };
 
 #ifndef SDPA_FREESTANDING

@@ -5,7 +5,8 @@
  */
 import { BackendFaultError, SdpaAbortError, SdpaTypeError } from './errors.js';
 import { buildCall, buildParams, describeParams, type SdpaOptions, type SdpaWeightsOptions } from './params.js';
-import { candidatesFor, evaluate, makeReport, selectBackend, type DispatchReport } from './dispatch/select.js';
+import { candidatesFor, evaluate, makeReport, selectBackend, type CandidateTrace, type DispatchReport } from './dispatch/select.js';
+import type { RegisteredPart } from './dispatch/registry.js';
 import { recordDispatch } from './dispatch/trace.js';
 import { noteDispatch } from './dispatch/fallback.js';
 import type { AttentionParams, AttentionWithWeights, KernelVariant, RunContext } from './dispatch/types.js';
@@ -119,12 +120,19 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
   const cands = candidatesFor(params);
   // Probe lazily: an engine is initialised only when availability is all that stands in its way.
   // A part already probed needs no second evaluation here (it cost ~30% of the dispatch's CPU time).
+  // Those evaluations stand for the selection below unless a probe awaited (then all are redone):
+  // re-evaluating a part that stays unprobed (e.g. ONNXRUNTIME on calls it cannot run) was ~10%
+  // of a tiny call's CPU time.
+  let known: Map<RegisteredPart, CandidateTrace> | undefined = new Map();
   for (const { rp } of cands) {
     if (!rp?.part.init || rp.probed()) continue;
     const pre = evaluate(rp, params);
-    if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) await rp.ensureInit();
+    if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) {
+      await rp.ensureInit();
+      known = undefined;
+    } else known?.set(rp, pre);
   }
-  const report = selectBackend(params);
+  const report = selectBackend(params, known);
   const fallbacks: { backend: string; device: string; kernel: string; reason: string }[] = [];
   let started = false;
   for (const c of report.candidates) {

@@ -182,33 +182,65 @@ function nativeKernel(name: string, isa: string): KernelVariant {
   };
 }
 
+/**
+ * Multiply-adds (batch·Hq·S·L·(E+Ev)) up to which a native call runs on the JS thread instead of
+ * the worker pool: 2^17 is the decode shape B=1, Hq=32, S=1, L=16, D=128, ~15 µs with AVX2/AVX-512
+ * on one core and ~0.15 ms even for the scalar kernel at 1 GMAC/s, while the hop to libuv's thread,
+ * the kernel pool's wake-up and the completion back on the loop cost ~0.1–0.3 ms
+ * (scripts/probes/call-overhead.mjs, docs/performance-cpu.md). Larger calls stay off the loop.
+ */
+export const NATIVE_INLINE_MAX_MACS = 2 ** 17;
+
+/** Whether `p` is small enough to run on the calling thread ({@link NATIVE_INLINE_MAX_MACS}). */
+export function nativeRunsInline(p: AttentionParams): boolean {
+  return p.batch * p.hq * p.s * p.l * (p.e + p.ev) <= NATIVE_INLINE_MAX_MACS;
+}
+
 async function runNative(p: AttentionParams, ctx: RunContext, kernel: string): Promise<Tensor> {
   const loaded = loadNative();
   if (!loaded.ok) throw new BackendFaultError(`flash (cpu): ${loaded.error}`);
   ctx.signal?.throwIfAborted();
   const n = p.batch * p.hq * p.s * p.ev;
   const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-  const args = { ...buildNativeArgs(p, out), kernel };
+  const args: NativeAttentionArgs = buildNativeArgs(p, out);
+  args.kernel = kernel;
   const native = loaded.native;
-  ctx.recordAllocation(out.byteLength + native.workspaceBytes(args) * native.numThreads());
+  const fault = (e: unknown): BackendFaultError =>
+    // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
+    new BackendFaultError(`flash (cpu): native kernel ${kernel} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  const result = (): Tensor => new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+  if (nativeRunsInline(p)) {
+    // Tiny: run here (no signal can fire meanwhile, no input can change). A bad argument is a bug
+    // of buildNativeArgs and throws as before; only the kernel's own failure becomes a fault.
+    let ws: number;
+    try {
+      ws = native.flashAttentionRun(args, true).workspaceBytes;
+    } catch (e) {
+      // The addon throws only TypeError/RangeError for arguments, a plain Error for the kernel's failure.
+      if (e instanceof TypeError || e instanceof RangeError) throw e;
+      throw fault(e);
+    }
+    ctx.recordAllocation(out.byteLength + ws * native.numThreads());
+    return result();
+  }
   // The signal maps onto the addon's cancel word: the thread pool stops handing out jobs once it is set.
   const signal = ctx.signal;
+  if (signal) args.cancel = new Int32Array(1);
+  // Bad arguments throw here, synchronously, as they are (a bug of buildNativeArgs, not a fault).
+  const run = native.flashAttentionRun(args, false);
+  ctx.recordAllocation(out.byteLength + run.workspaceBytes * native.numThreads());
   const onAbort = signal ? (): void => void Atomics.store(args.cancel!, 0, 1) : undefined;
-  if (signal) {
-    args.cancel = new Int32Array(1);
-    signal.addEventListener('abort', onAbort!, { once: true });
-  }
+  if (signal) signal.addEventListener('abort', onAbort!, { once: true });
   try {
-    await native.flashAttention(args);
+    await run.done;
   } catch (e) {
     // Cancelled between jobs: the output is partial and is dropped; dispatch reports the abort.
     if (signal?.aborted) throw e;
-    // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
-    throw new BackendFaultError(`flash (cpu): native kernel ${kernel} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw fault(e);
   } finally {
     if (signal) signal.removeEventListener('abort', onAbort!);
   }
-  return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+  return result();
 }
 
 /**

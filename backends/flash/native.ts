@@ -135,6 +135,15 @@ export interface NativeCpuFeatures {
 export interface SdpaNative {
   /** Computes attention off the event loop; resolves when `args.out` is filled. Bad args throw TypeError/RangeError. */
   flashAttention(args: NativeAttentionArgs): Promise<void>;
+  /**
+   * One parse for the run and its scratch size. `here: true` runs every job on the calling thread
+   * (blocking it; the plan, hence the result, is the pooled one) and returns when `args.out` is
+   * filled, throwing a kernel failure as an Error; for tiny calls only, whose hop to a worker
+   * thread costs more than the work. `here: false` queues the call like `flashAttention` and
+   * returns its promise as `done`. Bad args throw TypeError/RangeError either way.
+   */
+  flashAttentionRun(args: NativeAttentionArgs, here: true): { readonly workspaceBytes: number };
+  flashAttentionRun(args: NativeAttentionArgs, here: false): { readonly workspaceBytes: number; readonly done: Promise<void> };
   /** Scratch bytes per thread the kernel (`args.kernel`, or the addon's choice) will use for these args (its only extra memory). */
   workspaceBytes(args: NativeAttentionArgs): number;
   cpuFeatures(): NativeCpuFeatures;
@@ -180,7 +189,9 @@ function tryLoad(): NativeLoadResult {
   try {
     const native = require(found) as SdpaNative;
     // An addon built from older sources lacks the kernel table: rebuilding fixes it, so say so.
-    if (typeof native.flashAttention !== 'function' || typeof native.kernels !== 'function') return { ok: false, error: `${found} does not export flashAttention and kernels; ${REBUILD_HINT}` };
+    if (typeof native.flashAttention !== 'function' || typeof native.flashAttentionRun !== 'function' || typeof native.kernels !== 'function') {
+      return { ok: false, error: `${found} does not export flashAttention, flashAttentionRun and kernels; ${REBUILD_HINT}` };
+    }
     return { ok: true, native, path: found };
   } catch (e) {
     return { ok: false, error: `native addon ${found} failed to load (${e instanceof Error ? e.message : String(e)}); ${REBUILD_HINT}` };

@@ -11,6 +11,7 @@ import { makeYielder } from '../../src/cpu/cooperate.js';
 import { dropoutHeadHash, dropoutRowHash, dropoutThreshold, mix32 } from '../../src/rng.js';
 import { Tensor } from '../../src/tensor.js';
 import { float32ArrayToHalfBits } from '../../src/dtype.js';
+import { envVar, totalMemoryBytes } from '../../src/env.js';
 
 /** Bytes of the score matrix MATH would materialize for `p` (float64). */
 export function mathScoreBytes(p: AttentionParams): number {
@@ -108,11 +109,11 @@ const TYPED_ARRAY_LIMIT_BYTES = (2 ** 32 - 1) * 8;
  * the machine's memory (1 GiB where the total is unknown, e.g. in a browser).
  */
 export function mathMemoryBudget(): number {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
-  const env = proc?.env?.SDPA_MATH_MAX_BYTES;
+  // The variable is read per call (it may change in-process); the total, fixed for the process, once.
+  const env = envVar('SDPA_MATH_MAX_BYTES');
   if (env !== undefined && Number.isFinite(Number(env)) && Number(env) > 0) return Math.min(Number(env), TYPED_ARRAY_LIMIT_BYTES);
-  const os = proc?.getBuiltinModule?.('node:os') as { totalmem(): number } | undefined;
-  return Math.min(os ? os.totalmem() / 4 : 2 ** 30, TYPED_ARRAY_LIMIT_BYTES);
+  const total = totalMemoryBytes();
+  return Math.min(total !== undefined ? total / 4 : 2 ** 30, TYPED_ARRAY_LIMIT_BYTES);
 }
 
 interface Prepared {

@@ -5,6 +5,7 @@
  */
 import { formatBytes, named } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, Constraint } from '../../src/dispatch/types.js';
+import { envVar, totalMemoryBytes } from '../../src/env.js';
 
 /** Bytes of the `[batch·Hq, S, L]` float32 score/probability matrix ORT's attention kernels allocate. */
 export function ortScoreBytes(p: AttentionParams): number {
@@ -23,11 +24,11 @@ export function ortMaskBytes(p: AttentionParams, forceDense: boolean): number {
  * (1 GiB in browsers, where the wasm heap is at most 4 GiB).
  */
 export function ortMemoryBudget(): number {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; getBuiltinModule?: (id: string) => unknown } }).process;
-  const env = proc?.env?.SDPA_ORT_MAX_BYTES;
+  // The variable is read per call (it may change in-process); the total, fixed for the process, once.
+  const env = envVar('SDPA_ORT_MAX_BYTES');
   if (env !== undefined && Number.isFinite(Number(env)) && Number(env) > 0) return Number(env);
-  const os = proc?.getBuiltinModule?.('node:os') as { totalmem(): number } | undefined;
-  return os ? os.totalmem() / 4 : 2 ** 30;
+  const total = totalMemoryBytes();
+  return total !== undefined ? total / 4 : 2 ** 30;
 }
 
 /**

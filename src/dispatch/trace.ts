@@ -45,8 +45,13 @@ export function lastDispatch(): DispatchRecord | undefined {
   return last;
 }
 
+let logVar: { raw: string | undefined; on: boolean } | undefined;
+
+/** `SDPA_LOG` names `dispatch`: read per call (it may change in-process), parsed only when it changed. */
 function envLogOn(): boolean {
-  return (envVar('SDPA_LOG') ?? '').split(',').map((s) => s.trim()).includes('dispatch');
+  const raw = envVar('SDPA_LOG');
+  if (logVar?.raw !== raw || !logVar) logVar = { raw, on: (raw ?? '').split(',').map((s) => s.trim()).includes('dispatch') };
+  return logVar.on;
 }
 
 /** The one-line form of a record. */
