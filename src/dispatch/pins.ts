@@ -83,6 +83,18 @@ export type EnvPinResult = { readonly pin: KernelPin } | { readonly error: strin
  */
 export function envPinFor(backend: BackendName, part: BackendPart, names: readonly string[]): EnvPinResult {
   const s = switches();
+  // Asked by every kernel of every part on every call (checkEnvPin, checkKernelPin): the answer
+  // changes only with the snapshot, so it is kept per part for the snapshot it was read from.
+  const hit = pinCache.get(part);
+  if (hit && hit.snapshot === s && hit.backend === backend && hit.names === names) return hit.result;
+  const result = readEnvPin(s, backend, part, names);
+  pinCache.set(part, { snapshot: s, backend, names, result });
+  return result;
+}
+
+const pinCache = new WeakMap<BackendPart, { snapshot: EnvSwitches; backend: BackendName; names: readonly string[]; result: EnvPinResult }>();
+
+function readEnvPin(s: EnvSwitches, backend: BackendName, part: BackendPart, names: readonly string[]): EnvPinResult {
   const mine = s.entries.filter((e) => e.backend === backend && (e.device === undefined || e.device === part.device));
   // An entry without a device that names none of this part's kernels belongs to another device's part.
   const relevant = mine.filter((e) => e.device !== undefined || e.kernels.some((k) => names.includes(k)));
