@@ -411,7 +411,9 @@ const KernelInfo& kernel_info(int i) {
 }
 
 int default_num_threads() {
-  unsigned hc = std::thread::hardware_concurrency();
+  // Read once: glibc answers it by reading /sys/devices/system/cpu/online (~5–10 µs), and every
+  // call asks it several times (plan, workspace size, numThreads()). SDPA_NUM_THREADS stays per call.
+  static const unsigned hc = std::thread::hardware_concurrency();
   return env_int("SDPA_NUM_THREADS", hc ? (int)hc : 1);
 }
 
