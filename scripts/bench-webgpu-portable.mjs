@@ -10,7 +10,7 @@
 //     second, the passes' times, and what of the call is not the kernel;
 //  4) with --math (lavapipe): MATH (webgpu) at the same shapes, for ratios measured in this run.
 // --small shrinks 2) and 3) for a CPU adapter (lavapipe): B=1 H=4 S=256 and L=4096.
-// TF/s = 4·B·H·S·L·D / t. Usage: node scripts/bench-webgpu-portable.mjs [--small] [--math]
+// Each timing follows 0.6 s of the same call (the GPU's clocks ramp from idle). TF/s = 4·B·H·S·L·D / t. Usage: node scripts/bench-webgpu-portable.mjs [--small] [--math]
 //   [--sizes 1024,4096] [--no-check] [--json out.json]
 import { performance } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
@@ -36,6 +36,15 @@ function gpuTensor(shape, dtype, amp = 1) {
   const buf = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   gpu.queue.writeBuffer(buf, 0, t.data.buffer, t.data.byteOffset, bytes);
   return { t: tensor.fromGPUBuffer(buf, shape, dtype), buf };
+}
+
+/**
+ * Keeps the GPU busy with `call` for `ms` before a timing: an H200 left idle while the CPU builds
+ * inputs or references drops to ~345 MHz, and the first variant timed after that paid the ramp.
+ */
+async function warm(call, ms = 600) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) (await call()).dispose();
 }
 
 async function notEligible(scope, q, k, v, opts) {
@@ -97,7 +106,9 @@ for (const S of list('--sizes', small ? '256' : '1024,4096').map(Number)) {
         const why = await notEligible(scope, q.t, k.t, v.t, {});
         if (why) { console.log(JSON.stringify({ table: 'prefill', name, S, D, dtype: dt, skipped: why.slice(0, 200) })); continue; }
         try {
-          const r = await timeCall(() => withBackends(scope, () => sdpa(q.t, k.t, v.t, { device: 'webgpu' })), attentionFlops(PB, PH, S, S, D, false));
+          const call = () => withBackends(scope, () => sdpa(q.t, k.t, v.t, { device: 'webgpu' }));
+          await warm(call);
+          const r = await timeCall(call, attentionFlops(PB, PH, S, S, D, false));
           const row = { table: 'prefill', name, kernel: lastKernel(), B: PB, H: PH, S, D, dtype: dt, ...r };
           rows.push(row);
           console.log(JSON.stringify(row));
@@ -125,7 +136,9 @@ for (const B of list('--decode-batches', small ? '1' : '1,8').map(Number)) {
       const why = await notEligible(scope, q.t, k.t, v.t, opts);
       if (why) { console.log(JSON.stringify({ table: 'decode', name, B, dtype: dt, skipped: why.slice(0, 200) })); continue; }
       try {
-        const r = await timeCall(() => withBackends(scope, () => sdpa(q.t, k.t, v.t, { ...opts, device: 'webgpu' })), attentionFlops(B, DH, 1, DL, DD, false), { budgetMs: 2000, maxReps: 40 });
+        const call = () => withBackends(scope, () => sdpa(q.t, k.t, v.t, { ...opts, device: 'webgpu' }));
+        await warm(call);
+        const r = await timeCall(call, attentionFlops(B, DH, 1, DL, DD, false), { budgetMs: 2000, maxReps: 40 });
         const passes = attention.lastPassTimes().map((x) => [x.shader, +x.ms.toFixed(4)]);
         const row = {
           table: 'decode', name, kernel: lastKernel(), B, H: DH, Hkv: DHKV, S: 1, L: DL, D: DD, dtype: dt, ...r, passes,

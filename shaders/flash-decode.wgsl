@@ -3,18 +3,21 @@
 // invocations takes one chunk for up to 4 query rows of that kv head — the GQA group's heads (and
 // queries) share every K/V load — and writes an unnormalised partial output with its running max
 // and sum; flash-decode-merge.wgsl combines the chunks.
-// - 16 groups of 8 invocations; a group takes one key at a time (keys g, g+16, ... of the chunk, two
-//   per step so four 16-byte loads per invocation are in flight), each invocation 16-byte words
-//   w = lane + 8·v of the K and V rows: a subgroup of 32 reads 4 consecutive rows whole.
+// - 128/GW groups of GW invocations (GW = 8 or 16); a group takes one key at a time (keys g,
+//   g + NG, ... of the chunk, two per step so several 16-byte loads per invocation are in flight),
+//   each invocation 16-byte words w = lane + GW·v of the K and V rows: a subgroup of 32 reads
+//   32/GW consecutive rows whole. Wider groups hold fewer registers per invocation (the q rows and
+//   the accumulators are split GW ways), so more workgroups are resident.
 // - The partial dots are summed over the group with subgroupShuffleXor where SUBGROUPS (each
 //   subgroup takes its invocation slots from a workgroup counter, so no lane numbering is
 //   assumed), else through workgroup memory (double-buffered: one barrier per two keys).
 // - Online softmax in f32 per group, exactly as the reference orders it (raw dot, times scale, plus
-//   the mask, row max subtracted before exp); the 16 groups' states are merged in workgroup memory
+//   the mask, row max subtracted before exp); the groups' states are merged in workgroup memory
 //   at the end of the chunk.
 // Template parameters: ENABLES, WORD/ELEM/HALF/VPW (q, k, v storage: vec4 words of VPW elements),
-// MASK_WORD/MASK_ELEM/MASK_PER_WORD, SUBGROUPS, DMAX/DVMAX (head-dim buckets ≥ 64),
-// NKV = DMAX / (8·VPW), NVV = DVMAX / (8·VPW) (16-byte words per invocation and row), SM4.
+// MASK_WORD/MASK_ELEM/MASK_PER_WORD, SUBGROUPS, GW (lanes per group: 8 | 16), GW16 (GW = 16),
+// DMAX/DVMAX (head-dim buckets ≥ 64), NKV = DMAX / (GW·VPW), NVV = DVMAX / (GW·VPW) (16-byte
+// words per invocation and row), SM4.
 {{ENABLES}}
 //#include "common.wgsl"
 //#include "vec-io.wgsl"
@@ -31,7 +34,8 @@
 fn ld_mask(i: u32) -> f32 { return decode_{{MASK_ELEM}}(mask[i / {{MASK_PER_WORD}}u], i); }
 
 const VPW: u32 = {{VPW}}u;
-const NG: u32 = 16u;
+const GW: u32 = {{GW}}u;
+const NG: u32 = 128u / GW;
 
 // Partial dots (portable reduction) in the loop, then the groups' scaled outputs.
 var<workgroup> sm4: array<vec4<f32>, {{SM4}}>;
@@ -59,8 +63,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#if !SUBGROUPS
   let slot = lid;
 //#end
-  let g = slot / 8u;
-  let ln = slot % 8u;
+  let g = slot / GW;
+  let ln = slot % GW;
   let S = params.s;
   let L = params.l;
   let EW = params.e / VPW;
@@ -92,8 +96,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#if HALF
   var qb_{{r}}_{{v}} = vec4<f32>(0.0);
 //#end
-  if (ln + {{v}}u * 8u < EW) {
-    let qx = q4[row_{{r}} * EW + ln + {{v}}u * 8u];
+  if (ln + {{v}}u * GW < EW) {
+    let qx = q4[row_{{r}} * EW + ln + {{v}}u * GW];
     qa_{{r}}_{{v}} = lo4(qx);
 //#if HALF
     qb_{{r}}_{{v}} = hi4(qx);
@@ -109,17 +113,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#end
 
   var it = 0u;
-  for (var jb = c0; jb < c_end; jb += 32u) {
+  for (var jb = c0; jb < c_end; jb += 2u * NG) {
 //#for u in 0..2
-    let j_{{u}} = jb + {{u}}u * 16u + g;
+    let j_{{u}} = jb + {{u}}u * NG + g;
     let in_{{u}} = j_{{u}} < c_end;
 //#for v in 0..NKV
     var kx_{{u}}_{{v}} = vec4<{{WORD}}>();
-    if (in_{{u}} && ln + {{v}}u * 8u < EW) { kx_{{u}}_{{v}} = k4[kw0 + j_{{u}} * EW + ln + {{v}}u * 8u]; }
+    if (in_{{u}} && ln + {{v}}u * GW < EW) { kx_{{u}}_{{v}} = k4[kw0 + j_{{u}} * EW + ln + {{v}}u * GW]; }
 //#end
 //#for v in 0..NVV
     var vx_{{u}}_{{v}} = vec4<{{WORD}}>();
-    if (in_{{u}} && ln + {{v}}u * 8u < EVW) { vx_{{u}}_{{v}} = v4[vw0 + j_{{u}} * EVW + ln + {{v}}u * 8u]; }
+    if (in_{{u}} && ln + {{v}}u * GW < EVW) { vx_{{u}}_{{v}} = v4[vw0 + j_{{u}} * EVW + ln + {{v}}u * GW]; }
 //#end
 //#end
     // This invocation's share of each dot.
@@ -140,29 +144,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#end
 //#end
 //#end
-    // Summed over the group of 8.
+    // Summed over the group of GW.
 //#if SUBGROUPS
 //#for u in 0..2
 //#for r in 0..4
     d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 1u);
     d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 2u);
     d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 4u);
+//#if GW16
+    d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 8u);
+//#end
 //#end
 //#end
 //#end
 //#if !SUBGROUPS
-    let rb = (it & 1u) * 256u + g * 16u + ln / 4u;
+    // [buffer][group][u·4 + r][lane]: 8·GW floats a group, 256 vec4 a buffer.
+    let rb = (it & 1u) * 256u + g * (2u * GW) + ln / 4u;
 //#for u in 0..2
 //#for r in 0..4
-    sm4[rb + ({{u}}u * 4u + {{r}}u) * 2u][ln % 4u] = d_{{u}}_{{r}};
+    sm4[rb + ({{u}}u * 4u + {{r}}u) * (GW / 4u)][ln % 4u] = d_{{u}}_{{r}};
 //#end
 //#end
     workgroupBarrier();
-    let rr = (it & 1u) * 256u + g * 16u;
+    let rr = (it & 1u) * 256u + g * (2u * GW);
 //#for u in 0..2
 //#for r in 0..4
     {
-      let s = sm4[rr + ({{u}}u * 4u + {{r}}u) * 2u] + sm4[rr + ({{u}}u * 4u + {{r}}u) * 2u + 1u];
+      let a = rr + ({{u}}u * 4u + {{r}}u) * (GW / 4u);
+      var s = sm4[a] + sm4[a + 1u];
+//#if GW16
+      s += sm4[a + 2u] + sm4[a + 3u];
+//#end
       d_{{u}}_{{r}} = (s.x + s.y) + (s.z + s.w);
     }
 //#end
@@ -205,7 +217,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#end
   }
 
-  // Merge the 16 groups' states, row by row, and write this chunk's partial.
+  // Merge the groups' states, row by row, and write this chunk's partial.
   workgroupBarrier();
 //#for r in 0..4
   {
@@ -216,9 +228,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let f = select(exp(m_{{r}} - mx), 0.0, m_{{r}} <= MASKED);
     if (ln == 0u) { gl[g] = l_{{r}} * f; }
 //#for v in 0..NVV
-    sm4[g * ({{DVMAX}}u / 4u) + (ln + {{v}}u * 8u) * (VPW / 4u)] = acc_{{r}}_{{v}} * f;
+    sm4[g * ({{DVMAX}}u / 4u) + (ln + {{v}}u * GW) * (VPW / 4u)] = acc_{{r}}_{{v}} * f;
 //#if HALF
-    sm4[g * ({{DVMAX}}u / 4u) + (ln + {{v}}u * 8u) * 2u + 1u] = acch_{{r}}_{{v}} * f;
+    sm4[g * ({{DVMAX}}u / 4u) + (ln + {{v}}u * GW) * 2u + 1u] = acch_{{r}}_{{v}} * f;
 //#end
 //#end
     workgroupBarrier();

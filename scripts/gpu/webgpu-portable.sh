@@ -28,6 +28,16 @@ step "2. WebGPU portable and decode kernels"
 # shellcheck disable=SC2086
 timeout 420 node scripts/bench-webgpu-portable.mjs --json "$OUT/webgpu-portable.json" ${PORTABLE_ARGS:-} 2>&1 | grep -v '^Warning: maxDynamic'
 
+if [ "${PORTABLE_STATS:-0}" != 0 ]; then
+  step "3. driver statistics of the pipelines (capture layer: registers, local memory)"
+  work=/tmp/webgpu-portable-stats; rm -rf "$work"; mkdir -p "$work/capture"
+  (cmake -S scripts/vkstats -B "$work/vkb" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$work/vkb" -j8 2>&1 | grep -E 'error|Built target') || echo "vkstats build FAILED"
+  VK_LAYER_PATH="$work/vkb" VK_INSTANCE_LAYERS=VK_LAYER_SDPA_capture VK_LOADER_LAYERS_ENABLE=VK_LAYER_SDPA_capture SDPA_VKCAPTURE_STATS=1 SDPA_VKCAPTURE_DIR="$work/capture" \
+    timeout 120 node scripts/bench-webgpu-portable.mjs --no-check --sizes 1024 --decode-batches 1 --decode-l 4096 2>&1 | grep -v '^Warning: maxDynamic' | grep -o '"name":"[a-z0-9_]*","kernel":"[a-z0-9_]*"[^}]*"D":[0-9]*,"dtype":"[a-z0-9]*"' | sed 's/,"B.*"D"/ D/'
+  # Modules in compile order (the rows above, first call of each), with the driver's figures.
+  for f in "$work"/capture/*.stats.txt; do echo "$(basename "$f") spv $(stat -c %s "${f%.stats.txt}.spv" 2>/dev/null) bytes: $(grep -E 'Register Count|Local Memory Size|Shared Memory Size' "$f" | tr '\n' ' ')"; done
+fi
+
 step "done"
 nvidia-smi --query-gpu=clocks.sm,temperature.gpu,power.draw --format=csv,noheader 2>&1 | head -2
 echo "total $((SECONDS - start)) s"

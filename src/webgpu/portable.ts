@@ -226,16 +226,30 @@ function checkDecodeFits(name: string): Constraint {
   });
 }
 
+/**
+ * Lanes per key group of the decode kernel: 16 where a row has at least 16 words (and, with
+ * subgroups, the subgroups are that wide), else 8. Wider groups split the q rows and accumulators
+ * over more lanes: on the H200 (2026-12-02, run 2) the 8-lane kernel held 228–255 registers a lane
+ * (two workgroups per SM) and read K/V at 1.17 TB/s (fp16, B=8, L=32768).
+ */
+export function decodeGroupWidth(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): 8 | 16 {
+  const words = Math.min(bucket(p.e), bucket(p.ev)) / valuesPerWord(p);
+  if (words < 16) return 8;
+  if (subgroups && (ctx?.adapterInfo.subgroupMinSize ?? 0) < 16) return 8;
+  return 16;
+}
+
 /** The two programs of a decode call. */
-export function decodePrograms(p: AttentionParams, subgroups: boolean): { main: ProgramInfo; merge: ProgramInfo } {
+export function decodePrograms(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): { main: ProgramInfo; merge: ProgramInfo } {
   const dmax = bucket(p.e);
   const dvmax = bucket(p.ev);
   const vpw = valuesPerWord(p);
+  const gw = decodeGroupWidth(ctx, p, subgroups);
   return {
     main: {
       shader: 'flash-decode.wgsl',
       entryPoint: 'main',
-      defines: { ...commonDefines(p, subgroups), DMAX: dmax, DVMAX: dvmax, NKV: dmax / (8 * vpw), NVV: dvmax / (8 * vpw), SM4: decodeSm4(dvmax) },
+      defines: { ...commonDefines(p, subgroups), GW: gw, GW16: gw === 16 ? 1 : 0, DMAX: dmax, DVMAX: dvmax, NKV: dmax / (gw * vpw), NVV: dvmax / (gw * vpw), SM4: decodeSm4(dvmax) },
       bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
     },
     merge: {
@@ -272,7 +286,7 @@ async function runDecode(spec: TiledVariantSpec, p: AttentionParams, rctx: RunCo
       const part = cb.storage(rows * split.chunks * p.ev * 4, 'decode-partial');
       const ml = cb.storage(rows * split.chunks * 8, 'decode-max-sum');
       const uni = cb.uniform(decodeUniform(p, split));
-      const { main, merge } = decodePrograms(p, spec.subgroups);
+      const { main, merge } = decodePrograms(cb.ctx, p, spec.subgroups);
       return [
         { program: main, buffers: [uni, q, k, v, mask, bases, part, ml], dispatch: [split.chunks, split.rowBlocks, p.batch * p.hkv] },
         { program: merge, buffers: [uni, part, ml, out], dispatch: dispatch1D(cb.ctx, rows, 1) },
@@ -287,7 +301,7 @@ export function decodeVariant(spec: TiledVariantSpec): KernelVariant {
   const how = spec.subgroups ? 'dots summed by subgroupShuffleXor' : 'dots summed through workgroup memory (no optional feature)';
   return {
     name: spec.name,
-    summary: `flash-decoding for S ≤ ${DECODE_MAX_S}: keys split into chunks over many workgroups, up to 4 query rows of a GQA group sharing each 16-byte K/V load, ${how}, then a merge pass`,
+    summary: `flash-decoding for S ≤ ${DECODE_MAX_S}: keys split into chunks over many workgroups, up to 4 query rows of a GQA group sharing each 16-byte K/V load, 8 or 16 lanes a key, ${how}, then a merge pass`,
     program: { kind: 'wgsl', shaders: ['flash-decode.wgsl', 'flash-decode-merge.wgsl'] },
     availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
     constraints: [checkDecodeShape(spec.name), checkWordHeadDims(spec.name), checkDecodeFits(spec.name)],
