@@ -59,10 +59,12 @@ export const efficientWebgpu: BackendPart = webgpuPart({
   // each with and without subgroups), then the row-wise kernel for head dims that are not whole
   // 16-byte words or tiles the adapter's workgroup memory cannot hold.
   kernels: [
-    decodeVariant({ label: LABEL, name: 'decode_f32', subgroups: true }),
+    // Portable before subgroups, as measured on the H200 (decode 2.52 against 0.80 TB/s, prefill
+    // 13.1 against 12.2 TF/s; docs/performance-webgpu.md).
     decodeVariant({ label: LABEL, name: 'decode_f32_portable', subgroups: false }),
-    prefillVariant({ label: LABEL, name: 'tiled_sg_f32', subgroups: true }),
+    decodeVariant({ label: LABEL, name: 'decode_f32', subgroups: true }),
     prefillVariant({ label: LABEL, name: 'tiled_portable_f32', subgroups: false }),
+    prefillVariant({ label: LABEL, name: 'tiled_sg_f32', subgroups: true }),
     {
       name: 'rowwise_f32',
       summary: `f32 tiles, one query row per invocation (${BR} per workgroup), K/V blocks in workgroup memory, any mask read in place; any head dim`,

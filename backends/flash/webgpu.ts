@@ -3,11 +3,11 @@
  * FLASH_ATTENTION on WebGPU: f16 storage (bf16 converted), f32 accumulation, causal variants as a
  * diagonal offset (no mask buffers), GQA, dropout with the shared RNG. Its kernel variants, in
  * priority order (the first eligible one runs; each says why not otherwise):
- * - `decode_f16`, `decode_f16_portable`: flash-decoding for S ≤ 16 (src/webgpu/portable.ts), with
- *   and without the subgroups feature;
+ * - `decode_f16_portable`, `decode_f16`: flash-decoding for S ≤ 16 (src/webgpu/portable.ts),
+ *   without and with the subgroups feature (the portable one first: faster on the H200);
  * - `sgmat_st`, `sgmat_mw`, `sgmat_1sg`: tensor cores through subgroup matrices (webgpu-sgmat.ts);
- * - `tiled_sg_f16`, `tiled_portable_f16`: the register-tiled kernel (src/webgpu/portable.ts), with
- *   and without subgroups; neither needs shader-f16 (halves are unpacked from u32 words);
+ * - `tiled_portable_f16`, `tiled_sg_f16`: the register-tiled kernel (src/webgpu/portable.ts),
+ *   without and with subgroups; neither needs shader-f16 (halves are unpacked from u32 words);
  * - `rowwise_f16`: one query row per invocation, f16 tiles (webgpu-tiled.ts): head dims that are
  *   not whole 16-byte words, or tiles too large for the adapter's workgroup memory.
  */
@@ -60,13 +60,15 @@ export const flashWebgpu: BackendPart = webgpuPart({
   },
   constraints: [checkScaleFitsFloat32('flash (webgpu)')],
   kernels: [
-    decodeVariant({ label: LABEL, name: 'decode_f16', subgroups: true }),
+    // The portable variants first: on the H200 they beat the subgroup ones (decode 1.37 against
+    // 0.55 TB/s, prefill 14.9 against 13.7 TF/s; docs/performance-webgpu.md).
     decodeVariant({ label: LABEL, name: 'decode_f16_portable', subgroups: false }),
+    decodeVariant({ label: LABEL, name: 'decode_f16', subgroups: true }),
     requiring(sgmatStKernel(LABEL), checkShaderF16),
     requiring(sgmatMwKernel(LABEL), checkShaderF16),
     requiring(sgmatOneSubgroupKernel(LABEL), checkShaderF16),
-    prefillVariant({ label: LABEL, name: 'tiled_sg_f16', subgroups: true }),
     prefillVariant({ label: LABEL, name: 'tiled_portable_f16', subgroups: false }),
+    prefillVariant({ label: LABEL, name: 'tiled_sg_f16', subgroups: true }),
     requiring(tiledF16Kernel(LABEL), checkShaderF16, checkTileFits),
   ],
   // f16 probabilities feed the P·V product on the tensor-core path: a little more than the output rounding.
