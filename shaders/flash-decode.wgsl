@@ -31,6 +31,12 @@
 @group(0) @binding(6) var<storage, read_write> part4: array<vec4<f32>>; // [row][chunk][Ev]
 @group(0) @binding(7) var<storage, read_write> ml: array<vec2<f32>>;    // [row][chunk]: max, sum
 
+// acc + a·b as a chain of fused multiply-adds: dot() may round each product (SwiftShader does),
+// which large logits (|q·k| ~ 10⁴) turn into errors past the f32 tolerance.
+fn dot4_acc(a: vec4<f32>, b: vec4<f32>, acc: f32) -> f32 {
+  return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, acc))));
+}
+
 fn ld_mask(i: u32) -> f32 { return decode_{{MASK_ELEM}}(mask[i / {{MASK_PER_WORD}}u], i); }
 
 const VPW: u32 = {{VPW}}u;
@@ -137,9 +143,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#for r in 0..4
     var d_{{u}}_{{r}} = 0.0;
 //#for v in 0..NKV
-    d_{{u}}_{{r}} += dot(qa_{{r}}_{{v}}, ka_{{u}}_{{v}});
+    d_{{u}}_{{r}} = dot4_acc(qa_{{r}}_{{v}}, ka_{{u}}_{{v}}, d_{{u}}_{{r}});
 //#if HALF
-    d_{{u}}_{{r}} += dot(qb_{{r}}_{{v}}, kb_{{u}}_{{v}});
+    d_{{u}}_{{r}} = dot4_acc(qb_{{r}}_{{v}}, kb_{{u}}_{{v}}, d_{{u}}_{{r}});
 //#end
 //#end
 //#end
