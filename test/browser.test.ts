@@ -154,9 +154,14 @@ if (!hasChromium && process.env.CI) {
       }
     });
 
-    it('every PyTorch conformance case a webgpu kernel takes passes on it, each kernel pinned, in the page (SwiftShader)', async () => {
-      const raw = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sdpa_cases.json'), 'utf8')) as { cases: { error?: string }[] };
-      const cases = raw.cases.filter((c) => !c.error);
+    it('the PyTorch conformance cases a FLASH or EFFICIENT webgpu kernel takes pass on it, each kernel pinned, in the page (SwiftShader)', async () => {
+      // A representative subset (every mask kind, causal variant, GQA, Ev ≠ E, dtype, decode and
+      // multi-block shapes): SwiftShader compiles each pipeline slowly, and the full set runs on
+      // lavapipe in test/conformance.test.ts.
+      const subset = new Set(['basic', 'value_dim_differs', 'causal_lower_right_short_q', 'bool_mask_2d', 'float_mask_full', 'gqa_8_2', 'large_logits_stability', 'fp16_basic', 'bf16_gqa_causal', 'decode_single_query', 'decode_causal_lower_right', 'fully_masked_row', 'seq_129_d64']);
+      const raw = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/sdpa_cases.json'), 'utf8')) as { cases: { name: string; error?: string }[] };
+      const cases = raw.cases.filter((c) => !c.error && subset.has(c.name));
+      expect(cases.length).toBe(subset.size);
       // The webgpu parts' own tolerances (src/webgpu/part.ts, backends/flash/webgpu.ts).
       const tol = { float32: { atol: 2e-4, rtol: 2e-4 }, float16: { atol: 2e-3, rtol: 2e-3 }, bfloat16: { atol: 8e-3, rtol: 8e-3 } };
       const results = await page.evaluate(
@@ -166,7 +171,9 @@ if (!hasChromium && process.env.CI) {
           const api = window.__sdpa!;
           const num = (x: number | string | boolean): number => (typeof x === 'boolean' ? (x ? 1 : 0) : typeof x === 'string' ? (x === '-inf' ? -Infinity : x === 'inf' ? Infinity : Number(x)) : x);
           const t = (r: Raw) => api.tensor.fromFloat32(Float32Array.from(r.data, num), r.shape, (r.dtype ?? 'float32') as 'float32');
-          const parts = (await api.capabilities()).backends.filter((b) => b.device === 'webgpu' && b.available);
+          // The library's own attention kernels (MATH and ONNX Runtime's webgpu part are checked apart).
+          const own = ['EFFICIENT_ATTENTION', 'FLASH_ATTENTION'];
+          const parts = (await api.capabilities()).backends.filter((b) => b.device === 'webgpu' && b.available && own.includes(b.backend));
           const out: { backend: string; kernel: string; name: string; ran?: string; ok: boolean; worst: number; error?: string; skipped?: string }[] = [];
           for (const part of parts) {
             for (const kernel of part.kernels.filter((k) => k.available).map((k) => k.name)) {
@@ -224,7 +231,7 @@ if (!hasChromium && process.env.CI) {
       const kernelsRan = new Set(ran.map((r) => `${r.backend}/${r.kernel}`));
       for (const k of ['EFFICIENT_ATTENTION/tiled_portable_f32', 'EFFICIENT_ATTENTION/decode_f32_portable', 'FLASH_ATTENTION/tiled_portable_f16']) expect(kernelsRan.has(k), `${k} ran no case (ran: ${[...kernelsRan].join(', ')})`).toBe(true);
       console.log(`webgpu kernels in the page: ${[...kernelsRan].join(', ')}; ${ran.length} runs, ${results.length - ran.length} not eligible`);
-    });
+    }, 240_000);
 
     it('the CPU backends match the float64 reference', () => {
       for (const b of ['MATH', 'EFFICIENT_ATTENTION', 'FLASH_ATTENTION']) {
