@@ -50,24 +50,25 @@ struct Ops {
     return wasm_v128_bitselect(wasm_f32x4_splat(-__builtin_inff()), s, wasm_f32x4_lt(idx, thr));
   }
   static inline V ninf_to_zero(V x) { return wasm_v128_andnot(x, wasm_f32x4_eq(x, wasm_f32x4_splat(-__builtin_inff()))); }
-  // exp as in the AVX2 kernel: 2^n built in the exponent field times a degree-6 polynomial;
-  // inputs below -87.3 (incl. -inf) give exactly 0, NaN stays NaN.
+  // exp(x) = 2^(x·log2 e) as the AVX2 prefill kernel's exp2v: round(y) and the 2^n bits from one
+  // magic add (no f32x4.nearest, and no i32x4.trunc_sat_f32x4, which V8 lowers to a NaN/overflow
+  // fix-up sequence on x64), 2^f a degree-5 polynomial on [-0.5, 0.5] (relative error 1.9e-7).
+  // y ≤ -127 (x below -87.7, -inf included) gives exactly 0: the 2^n factor is then the float 0;
+  // NaN stays NaN (constants first in max/min, which return the second operand on NaN).
   static inline V exp(V x0) {
-    V x = max(wasm_f32x4_splat(-87.3f), min(wasm_f32x4_splat(88.3f), x0));
-    V n = wasm_f32x4_nearest(mul(x, wasm_f32x4_splat(1.44269504088896341f)));
-    V r = sub(x, mul(n, wasm_f32x4_splat(0.693145751953125f)));
-    r = sub(r, mul(n, wasm_f32x4_splat(1.428606765330187045e-06f)));
-    V p = wasm_f32x4_splat(1.0f / 720);
-    p = fmadd(p, r, wasm_f32x4_splat(1.0f / 120));
-    p = fmadd(p, r, wasm_f32x4_splat(1.0f / 24));
-    p = fmadd(p, r, wasm_f32x4_splat(1.0f / 6));
-    p = fmadd(p, r, wasm_f32x4_splat(0.5f));
-    p = fmadd(p, r, wasm_f32x4_splat(1.0f));
-    p = fmadd(p, r, wasm_f32x4_splat(1.0f));
-    V e = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
-    V res = mul(p, e);
-    // Keep where !(x0 <= -87.3): unordered (NaN) keeps, like _CMP_NLE_UQ.
-    return wasm_v128_andnot(res, wasm_f32x4_le(x0, wasm_f32x4_splat(-87.3f)));
+    V y = mul(x0, wasm_f32x4_splat(1.44269504088896341f));
+    y = min(wasm_f32x4_splat(127.0f), max(wasm_f32x4_splat(-127.0f), y));
+    // t's low mantissa bits hold round(y) + 127 (1.5·2^23 pins the exponent).
+    const V magic = wasm_f32x4_splat(12582912.0f + 127.0f);
+    const V t = add(y, magic);
+    const V f = sub(y, sub(t, magic));  // y - round(y), in [-0.5, 0.5]
+    V p = wasm_f32x4_splat(0.00132647f);
+    p = fmadd(p, f, wasm_f32x4_splat(0.00967151f));
+    p = fmadd(p, f, wasm_f32x4_splat(0.05550734f));
+    p = fmadd(p, f, wasm_f32x4_splat(0.24022242f));
+    p = fmadd(p, f, wasm_f32x4_splat(0.693147f));
+    p = fmadd(p, f, wasm_f32x4_splat(1.0f));
+    return mul(p, wasm_i32x4_shl(t, 23));  // (round(y) + 127) << 23 = 2^round(y), 0 for -127
   }
   // fp16 → fp32 exactly (normals, subnormals, ±0, inf, NaN payloads): the exponent/mantissa bits
   // moved up 13 places are the value times 2^-112, so one multiply by 2^112 rebiases (subnormals
@@ -96,17 +97,18 @@ struct Ops {
     else for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i] * scale);
   }
 };
-// 16 v128 registers on x86 engines: MR·NV accumulators + NV query vectors + a broadcast (+ the
-// product, without FMA). QK 4×2 and PV 2×3 measured best of 16 shapes in V8 (Node 20, x86-64, D = 64,
-// S = 1024, one thread; scripts/probes/wasm-tiles.mjs): the native 4×3 tiles spill there and ran at
-// half the rate. The -D overrides exist for the register-tile probe
-// (scripts/probes/wasm-tiles.mjs builds with scripts/build-wasm.mjs --define); the shipped modules
-// are built without them.
+// 16 v128 registers on x86 engines (V8 keeps xmm15 as its scratch): MR·NV accumulators + NV loaded
+// vectors + a broadcast (+ the product, without FMA). Measured with scripts/probes/wasm-tiles.mjs
+// (D = 64, S = 1024, one thread, round-robin best of 5): QK 4×2 with PV 4×2 was the fastest in both
+// engines — headless Chromium 156 relaxed SIMD 40.6 GFLOP/s (the former PV 2×3 with the former exp 31.2;
+// QK 3×3 / PV 3×3 36–39), Node 20 SIMD128 18.5 (PV 2×3 16.7, 3×3 15.9–18.2); the native 4×3 tiles
+// spill and ran at half the rate. The -D overrides exist for that probe (it builds with
+// scripts/build-wasm.mjs --define); the shipped modules are built without them.
 #ifndef SDPA_WASM_QK_MR
 #define SDPA_WASM_QK_MR 4
 #define SDPA_WASM_QK_NV 2
-#define SDPA_WASM_PV_MR 2
-#define SDPA_WASM_PV_NV 3
+#define SDPA_WASM_PV_MR 4
+#define SDPA_WASM_PV_NV 2
 #endif
 constexpr int QK_MR = SDPA_WASM_QK_MR, QK_NV = SDPA_WASM_QK_NV, PV_MR = SDPA_WASM_PV_MR, PV_NV = SDPA_WASM_PV_NV;
 

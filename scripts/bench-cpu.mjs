@@ -13,6 +13,11 @@
 // Usage: node scripts/bench-cpu.mjs [--quick] [--threads 2] [--d 64,128] [--sizes 512,1024,2048,4096]
 //        [--dtypes f32,bf16,f16] [--causal 0,1] [--runs 5] [--warmup 2] [--no-ort] [--markdown]
 //        [--isa avx2|avx512|amx|scalar]   (pins FLASH (cpu) to that ISA's kernels: SDPA_CPU_ISA)
+//        [--interleave]   (ORT and flash calls alternate within each shape: ratios robust to load drift)
+// --decode: the decode benchmark (one query per head over a long KV cache) instead: bench-cpu-decode.mjs.
+if (process.argv.includes('--decode')) {
+  await import('./bench-cpu-decode.mjs');
+}
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -34,6 +39,10 @@ const runs = Number(opt('--runs', quick ? '3' : '5'));
 const warmup = Number(opt('--warmup', '2'));
 const useOrt = !has('--no-ort');
 const markdown = has('--markdown');
+// --interleave: per shape, ORT and every dtype's flash call take turns, one timed call each per
+// round, so a neighbour's burst on a shared machine slows both sides of a ratio alike (the default
+// times each side's calls back to back).
+const interleave = has('--interleave');
 const B = 1, H = 8;
 // SDPA_CPU_ISA is read once, at the first dispatch: set it before the library loads.
 if (opt('--isa', '')) process.env.SDPA_CPU_ISA = opt('--isa', '');
@@ -152,6 +161,7 @@ for (const d of dims) {
       const flops = 4 * B * H * s * s * d * (causal ? 0.5 : 1);
       // ORT (fp32) once per shape
       const okey = `${d}:${s}:${causal}`;
+      let ortRun = null;
       if (useOrt && !ortCache.has(okey)) {
         try {
           let feeds;
@@ -163,19 +173,39 @@ for (const d of dims) {
             const toBSHD = (x) => { const y = new Float32Array(n); for (let h = 0; h < H; h++) for (let i = 0; i < s; i++) y.set(x.subarray((h * s + i) * d, (h * s + i + 1) * d), (i * H + h) * d); return y; };
             feeds = { q: new ort.Tensor('float32', toBSHD(qf), [B, s, H * d]), k: new ort.Tensor('float32', toBSHD(kf), [B, s, H * d]), v: new ort.Tensor('float32', toBSHD(vf), [B, s, H * d]) };
           }
-          const ms = await timeIt(() => sess.run(feeds));
+          const ms = interleave ? NaN : await timeIt(() => sess.run(feeds));
+          if (interleave) ortRun = () => sess.run(feeds);
           ortCache.set(okey, { ms, gflops: flops / ms / 1e6, op: causal ? 'Attention(is_causal)' : 'MHA' });
         } catch (e) {
           ortCache.set(okey, { error: String(e?.message ?? e).split('\n')[0].slice(0, 120) });
         }
       }
-      for (const dt of dtypes) {
+      const calls = new Map(dtypes.map((dt) => {
         const q = tensor.fromFloat32(qf, [B, H, s, d], DT[dt]);
         const k = tensor.fromFloat32(kf, [B, H, s, d], DT[dt]);
         const v = tensor.fromFloat32(vf, [B, H, s, d], DT[dt]);
-        const call = () => withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, k, v, { isCausal: causal, device: 'cpu' }));
-        const ms = await timeIt(call);
-        const rec = lastDispatch?.();
+        return [dt, () => withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, k, v, { isCausal: causal, device: 'cpu' }))];
+      }));
+      const timed = new Map();  // dt → { ms, rec } (interleaved: measured here, before the rows)
+      if (interleave) {
+        const turns = [...(ortRun ? [['ort', ortRun]] : []), ...calls];
+        const ts = new Map(turns.map(([key]) => [key, []]));
+        const recs = new Map();
+        for (let i = 0; i < warmup + runs; i++) {
+          for (const [key, fn] of turns) {
+            const t0 = performance.now();
+            await fn();
+            if (i >= warmup) ts.get(key).push(performance.now() - t0);
+            if (key !== 'ort') recs.set(key, lastDispatch?.());
+          }
+        }
+        if (ortRun) { const o = ortCache.get(okey); o.ms = median(ts.get('ort')); o.gflops = flops / o.ms / 1e6; }
+        for (const dt of dtypes) timed.set(dt, { ms: median(ts.get(dt)), rec: recs.get(dt) });
+      }
+      for (const dt of dtypes) {
+        const call = calls.get(dt);
+        const ms = interleave ? timed.get(dt).ms : await timeIt(call);
+        const rec = interleave ? timed.get(dt).rec : lastDispatch?.();
         const gflops = flops / ms / 1e6;
         const kernel = rec?.kernel ?? '?';
         const isa = isaOf(kernel);

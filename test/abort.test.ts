@@ -221,3 +221,16 @@ describe('caches are left untouched', () => {
     expect(err.stage).toBe('running');
   });
 });
+
+describe('makeYielder (src/cpu/cooperate.ts)', () => {
+  it('yields at once when asked (MATH turns the loop once after its set-up), else only after a slice', async () => {
+    const y = makeYielder();
+    expect(y()).toBeUndefined(); // within the first slice
+    let timerRan = false;
+    setTimeout(() => (timerRan = true), 0);
+    const p = y(true);
+    expect(p).toBeInstanceOf(Promise);
+    await p;
+    expect(timerRan).toBe(true); // a macrotask turn: the timer queued before it ran first
+  });
+});

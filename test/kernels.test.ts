@@ -69,6 +69,29 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
     expect(native.native.kernels().map((k) => ({ name: k.name, isa: k.isa }))).toEqual(NATIVE_KERNELS.map((k) => ({ name: k.name, isa: k.isa })));
   });
 
+  // Dispatch judged each native variant's rules by rebuilding the addon's table through N-API on
+  // every call (~2 ms of JS per sdpa() call); the table is fixed per process and is read once now.
+  it('reads the addon kernel table and CPU brand once, not on every dispatch', async () => {
+    if (!native.ok) return;
+    await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, k, v, { device: 'cpu' }));
+    const addon = native.native as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const counts = { kernels: 0, cpuFeatures: 0 };
+    const saved = { kernels: addon.kernels!, cpuFeatures: addon.cpuFeatures! };
+    for (const name of ['kernels', 'cpuFeatures'] as const) {
+      addon[name] = (...a: unknown[]) => (counts[name]++, saved[name].apply(native.native, a));
+    }
+    try {
+      for (let i = 0; i < 3; i++) {
+        await withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, k, v, { device: 'cpu' }));
+        explainDispatch(q, k, v);
+      }
+    } finally {
+      Object.assign(addon, saved);
+    }
+    expect(lastDispatch()?.backend).toBe('FLASH_ATTENTION');
+    expect(counts).toEqual({ kernels: 0, cpuFeatures: 0 });
+  });
+
   it('names the kernel that runs an fp32 call and gives every other native kernel a reason', () => {
     const c = flashCpu();
     expect(c.eligible).toBe(true);
@@ -120,16 +143,18 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
   it('an unknown kernel name is a clear error listing the valid ones', async () => {
     const err = await withBackends([{ backend: SDPBackend.FLASH_ATTENTION, kernel: 'avx9_fp32' }], () => 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SdpaTypeError);
-    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: amx_bf16, .*avx2_fp32, scalar_fp32, wasm_relaxed_simd, wasm_simd128; webgpu: decode_f16_portable, decode_f16, sgmat_st, sgmat_mw, sgmat_1sg, tiled_portable_f16, tiled_sg_f16, rowwise_f16, got "avx9_fp32"/);
+    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: decode_avx512, decode_avx2, amx_bf16, .*avx2_fp32, decode_scalar, scalar_fp32, wasm_relaxed_simd, wasm_simd128; webgpu: decode_f16_portable, decode_f16, sgmat_st, sgmat_mw, sgmat_1sg, tiled_portable_f16, tiled_sg_f16, rowwise_f16, got "avx9_fp32"/);
   });
 
   it('SDPA_CPU_ISA pins by ISA (read once, shown in capabilities()), and a bad value is a reason, not a default', async () => {
     await withEnv({ SDPA_CPU_ISA: 'scalar' }, async () => {
+      // The scalar ISA has two kernels: the decode one (S <= 16, as here: S = 16) and the prefill one.
       const c = flashCpu();
-      expect(c.kernel).toBe('scalar_fp32');
-      expect(c.kernels.find((x) => x.name === 'avx2_fp32')!.reasons).toContain('avx2_fp32 is not used: SDPA_CPU_ISA=scalar pins flash (cpu) to scalar_fp32');
+      expect(c.kernel).toBe('decode_scalar');
+      expect(flashCpu(explainDispatch(randTensor(r, [1, 2, 17, 32]), k, v)).kernel).toBe('scalar_fp32');
+      expect(c.kernels.find((x) => x.name === 'avx2_fp32')!.reasons).toContain('avx2_fp32 is not used: SDPA_CPU_ISA=scalar pins flash (cpu) to decode_scalar or scalar_fp32');
       const cap = (await capabilities()).backends.find((b) => b.backend === 'FLASH_ATTENTION' && b.device === 'cpu')!;
-      expect(cap.pinned).toEqual({ kernels: ['scalar_fp32'], source: 'SDPA_CPU_ISA=scalar' });
+      expect(cap.pinned).toEqual({ kernels: ['decode_scalar', 'scalar_fp32'], source: 'SDPA_CPU_ISA=scalar' });
       expect((await capabilities()).env.switches.SDPA_CPU_ISA).toBe('scalar');
     });
     await withEnv({ SDPA_CPU_ISA: 'sse9' }, () => {
@@ -158,7 +183,7 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
       expect(c.kernels.find((x) => x.name === 'amx_bf16')!.reasons.join('; ')).toMatch(/^amx_bf16 (runs bfloat16 inputs, got float32|needs .*; this CPU \(.+\) lacks (it|them))$/);
     });
     await withEnv({ SDPA_KERNEL: 'FLASH_ATTENTION/cpu=avx9' }, () => {
-      expect(flashCpu().reasons[0]).toMatch(/^SDPA_KERNEL pins flash \(cpu\) to 'avx9', which is not one of its kernels \(amx_bf16, /);
+      expect(flashCpu().reasons[0]).toMatch(/^SDPA_KERNEL pins flash \(cpu\) to 'avx9', which is not one of its kernels \(decode_avx512, decode_avx2, amx_bf16, /);
     });
   });
 });

@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import { capabilities, explainDispatch, lastDispatch, sdpa, tensor, withBackends, SDPBackend, causalLowerRight, type Tensor } from '../src/index.js';
 import {
   disposeOnnxSessions,
@@ -234,5 +235,47 @@ describe('loading onnxruntime: what failed, in words', () => {
   it('in Node with onnxruntime-node, the cpu part uses it and passes nothing over', () => {
     const d = onnxruntimeCpu.describe!();
     expect(d).toMatchObject({ engine: 'onnxruntime-node', executionProvider: 'cpu', notUsed: [] });
+  });
+});
+
+describe('onnxruntime-node sessions run in a worker thread (their create/run block the calling thread)', () => {
+  it.skipIf(!available)('after a call, describe() says the sessions run in the worker, and the result matches MATH', async () => {
+    const [q, k, v] = [t4(1, 2, 64, 16, 71), t4(1, 2, 64, 16, 72), t4(1, 2, 64, 16, 73)];
+    const out = await withBackends([SDPBackend.ONNXRUNTIME], () => sdpa(q, k, v));
+    expect(lastDispatch()?.ran?.backend).toBe(SDPBackend.ONNXRUNTIME);
+    expect(onnxruntimeCpu.describe!()).toMatchObject({ engine: 'onnxruntime-node', sessionThread: { thread: 'worker' } });
+    const ref = mathReference(buildParams('t', q, k, v, {}));
+    const r = compare(await out.toFloat32(), ref, { atol: 1e-4, rtol: 1e-4 });
+    expect(r.ok, r.message).toBe(true);
+  });
+
+  it.skipIf(!available)('a process that ran a call exits on its own (the idle worker does not keep it alive)', () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = `
+      import { sdpa, tensor, withBackends, lastDispatch } from './dist/src/index.js';
+      const t = () => tensor(Float32Array.from({ length: 2 * 32 * 16 }, (_, i) => Math.sin(i)), [1, 2, 32, 16]);
+      await withBackends(['ONNXRUNTIME'], () => sdpa(t(), t(), t()));
+      console.log(JSON.stringify(lastDispatch().ran));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ backend: 'ONNXRUNTIME', device: 'cpu', kernel: 'attention' });
+  });
+
+  it.skipIf(!available)('process.exit() while a session runs in the worker exits with its code (a terminate mid-run used to abort: 134)', () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = `
+      import { sdpa, tensor, withBackends } from './dist/src/index.js';
+      const t = () => tensor(Float32Array.from({ length: 8 * 2048 * 64 }, (_, i) => Math.sin(i)), [1, 8, 2048, 64]);
+      const [q, k, v] = [t(), t(), t()];
+      await withBackends(['ONNXRUNTIME'], () => sdpa(q, k, v));
+      void withBackends(['ONNXRUNTIME'], () => sdpa(q, k, v));
+      setTimeout(() => process.exit(7), 30);
+    `;
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+      expect(r.stderr).not.toMatch(/terminate called/);
+      expect(r.status, r.stderr).toBe(7);
+    }
   });
 });

@@ -80,10 +80,14 @@ export function buildKernelArgs(p: AttentionParams, numThreads = 0): Omit<Native
  * and shape rules; a test keeps this list and that table equal.
  */
 export const NATIVE_KERNELS: readonly { readonly name: string; readonly isa: 'amx' | 'avx512' | 'avx2' | 'scalar' }[] = [
+  // Decode (at most 16 queries per head, split-KV): ahead of the prefill kernels for the calls it takes.
+  { name: 'decode_avx512', isa: 'avx512' },
+  { name: 'decode_avx2', isa: 'avx2' },
   { name: 'amx_bf16', isa: 'amx' },
   { name: 'amx_fp16_split', isa: 'amx' },
   { name: 'avx512_fp32', isa: 'avx512' },
   { name: 'avx2_fp32', isa: 'avx2' },
+  { name: 'decode_scalar', isa: 'scalar' },
   { name: 'scalar_fp32', isa: 'scalar' },
 ];
 
@@ -111,13 +115,23 @@ function wasmJob(p: AttentionParams): WasmJob {
   };
 }
 
+// The addon's kernel table and CPU brand, read once per loaded addon: both are fixed for the
+// process, and nativeInfo runs for every rule of every native variant on every sdpa() call —
+// building the table through N-API each time was ~2 ms of a call's JS time (CPU profile, S = 16).
+const addonTables = new WeakMap<object, { kernels: readonly NativeKernelInfo[]; brand: string }>();
+
 /** The addon's table entry of `name`, or why there is none. */
 function nativeInfo(name: string): { info: NativeKernelInfo; brand: string } | { error: string } {
   const r = loadNative();
   if (!r.ok) return { error: `${name} needs the native addon: ${r.error}` };
-  const info = r.native.kernels().find((k) => k.name === name);
+  let t = addonTables.get(r.native);
+  if (!t) {
+    t = { kernels: r.native.kernels(), brand: r.native.cpuFeatures().brand.trim() || 'this CPU' };
+    addonTables.set(r.native, t);
+  }
+  const info = t.kernels.find((k) => k.name === name);
   if (!info) return { error: `${name} is not in this build of the native addon (${r.path}); rebuild it with \`npm rebuild sdpa-dispatch\`` };
-  return { info, brand: r.native.cpuFeatures().brand.trim() || 'this CPU' };
+  return { info, brand: t.brand };
 }
 
 function tableRule(name: string, rule: (k: NativeKernelInfo, p: AttentionParams) => string | undefined, check: string): Constraint {
@@ -131,7 +145,9 @@ function tableRule(name: string, rule: (k: NativeKernelInfo, p: AttentionParams)
 function nativeKernel(name: string, isa: string): KernelVariant {
   return {
     name,
-    summary: `native ${isa} kernel (see capabilities() for the addon's description)`,
+    summary: name.startsWith('decode_')
+      ? `native ${isa} decode kernel, chosen for S <= 16 queries per head: a GQA group's query heads share each K/V row and the keys are split across threads (memory-bound; see capabilities())`
+      : `native ${isa} kernel (see capabilities() for the addon's description)`,
     program: { kind: 'native', entry: 'flashAttention', isa },
     availability() {
       const n = nativeInfo(name);

@@ -308,6 +308,9 @@ async function computeRows<T>(
     const lse = withLse ? new Float64Array(bhCount * p.s) : undefined;
     ctx.recordAllocation(mathCallBytes(p));
     const yieldNow = makeYielder(ctx.signal);
+    // A turn of the event loop before the first row: the dispatch, the input widening and the
+    // allocations above (3–15 ms) would otherwise run in one stretch with the first slice of rows.
+    await yieldNow(true);
     for (let bh = 0; bh < bhCount; bh++) {
       for (let i = 0; i < p.s; i++) {
         mathHead(p, x, bh, scores, out, lse, i, i + 1);

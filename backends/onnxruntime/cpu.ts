@@ -14,6 +14,7 @@ import type { AttentionOp } from './graph.js';
 import { setLoadedOrt } from './interop.js';
 import type { OrtModuleLike } from './ort-types.js';
 import { isNode, loadOnnxSchema, loadOrt, type OrtFlavor } from './runtime.js';
+import { ortSessionThread, sessionsInWorker } from './worker-ort.js';
 
 const LABEL = 'onnxruntime (cpu)';
 
@@ -47,7 +48,11 @@ async function init(): Promise<void> {
   for (const flavor of flavors()) {
     try {
       const ort = await loadOrt(flavor);
-      state = { ort, flavor, ep: flavor === 'onnxruntime-node' ? 'cpu' : 'wasm' };
+      // onnxruntime-node creates and runs sessions synchronously on the calling thread (up to
+      // 248 ms of a blocked event loop per call measured): its sessions live in a worker thread.
+      // onnxruntime-web's wasm build in Node runs in its own threads already.
+      const sessions = flavor === 'onnxruntime-node' ? sessionsInWorker(ort) : ort;
+      state = { ort: sessions, flavor, ep: flavor === 'onnxruntime-node' ? 'cpu' : 'wasm' };
       passedOver = errors;
       setLoadedOrt(ort);
       return;
@@ -120,6 +125,8 @@ export const onnxruntimeCpu: BackendPart = {
     // The better engines passed over, each with why (Node without onnxruntime-node: the wasm build runs).
     notUsed: state && state.flavor !== 'onnxruntime-node' && passedOver.length ? passedOver : [],
     executionProvider: state?.ep ?? null,
+    // onnxruntime-node only: 'worker' (off the event loop), or 'main' with the reason.
+    sessionThread: state?.flavor === 'onnxruntime-node' ? ortSessionThread() : null,
     versions: state?.ort.env.versions ?? null,
     sessions: sessionCache.stats(),
     liveResources: sessionCache.stats().live,

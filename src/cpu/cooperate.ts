@@ -7,11 +7,11 @@
 // must stay under 50 ms on a loaded machine; the timer round trip costs ~1 ms per slice.
 const SLICE_MS = 15;
 
-/** A per-call yielder. */
-export function makeYielder(signal?: AbortSignal): () => Promise<void> | undefined {
+/** A per-call yielder; `now` yields whatever the time since the last turn (a call's set-up). */
+export function makeYielder(signal?: AbortSignal): (now?: boolean) => Promise<void> | undefined {
   let last = performance.now();
-  return () => {
-    if (performance.now() - last < SLICE_MS) return undefined;
+  return (now = false) => {
+    if (!now && performance.now() - last < SLICE_MS) return undefined;
     return new Promise<void>((resolve, reject) => {
       setTimeout(() => {
         last = performance.now();

@@ -28,6 +28,18 @@ export function setWasmThreads(n: number | undefined): void {
   threadOverride = n;
 }
 
+/** How the last wasm call was split: threads, jobs, and per thread its jobs and kernel time. */
+export interface WasmRunStats {
+  readonly threads: number;
+  readonly njobs: number;
+  readonly perThread?: readonly { readonly jobs: number; readonly busyMs: number }[];
+}
+let lastStats: WasmRunStats | undefined;
+/** The last wasm call's split over threads (benchmarks check that the threads really shared the work). */
+export function lastWasmRun(): WasmRunStats | undefined {
+  return lastStats;
+}
+
 /** Runs `p` on the wasm kernel of `simd`; the output tensor in p's dtype. */
 export async function runFlashWasm(p: AttentionParams, ctx: RunContext, name: string, simd: WasmSimd, build: JobBuilder): Promise<Tensor> {
   const job = build(p);
@@ -40,6 +52,7 @@ export async function runFlashWasm(p: AttentionParams, ctx: RunContext, name: st
     const why = e instanceof WasmMemoryError ? e.message : `failed: ${e instanceof Error ? e.message : String(e)}`;
     throw new BackendFaultError(`flash (cpu): ${name} ${why}`, { cause: e });
   }
+  lastStats = { threads: r.threads, njobs: r.njobs, ...(r.perThread ? { perThread: r.perThread } : {}) };
   if (r.jobs < r.njobs) {
     // Stopped between jobs by the signal: the partial output is dropped, dispatch reports the abort.
     ctx.signal?.throwIfAborted();

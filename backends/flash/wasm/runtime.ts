@@ -222,6 +222,8 @@ export interface WasmRunResult {
   readonly jobs: number;
   readonly njobs: number;
   readonly threads: number;
+  /** Jobs each thread took from the shared counter, and its time inside the kernel (threaded runs). */
+  readonly perThread?: readonly { readonly jobs: number; readonly busyMs: number }[];
 }
 
 /** The module's workers and memory for one flavour; calls run one at a time, in order. */
@@ -299,7 +301,8 @@ class ThreadedPool extends Pool {
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (failed) throw failed.reason;
       const jobs = settled.reduce((n, s) => n + (s.status === 'fulfilled' ? s.value.jobs : 0), 0);
-      return { out: jobs === st.njobs ? readOutput(memory, st, job.dtype) : new Float32Array(0), jobs, njobs: st.njobs, threads: st.threads };
+      const perThread = settled.map((s) => (s.status === 'fulfilled' ? { jobs: s.value.jobs, busyMs: s.value.busyMs } : { jobs: 0, busyMs: 0 }));
+      return { out: jobs === st.njobs ? readOutput(memory, st, job.dtype) : new Float32Array(0), jobs, njobs: st.njobs, threads: st.threads, perThread };
     } finally {
       signal?.removeEventListener('abort', onAbort);
       for (const w of used) w.unref();

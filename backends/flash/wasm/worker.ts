@@ -19,7 +19,7 @@ export type WorkerRequest =
 /** Messages from the worker. */
 export type WorkerReply =
   | { readonly type: 'ready' }
-  | { readonly type: 'done'; readonly id: number; readonly jobs: number }
+  | { readonly type: 'done'; readonly id: number; readonly jobs: number; readonly busyMs: number }
   | { readonly type: 'result'; readonly id: number; readonly out: Float32Array | Uint16Array; readonly jobs: number; readonly njobs: number }
   | { readonly type: 'error'; readonly id: number; readonly message: string; readonly memory?: boolean };
 
@@ -61,8 +61,9 @@ async function handle(port: Port, m: WorkerRequest): Promise<void> {
   }
   if (m.type === 'run') {
     try {
+      const t0 = performance.now();
       const jobs = ex.sdpa_run(m.plan, m.ws, m.ctl, m.ctl + 4, 0x7fffffff);
-      port.postMessage({ type: 'done', id: m.id, jobs });
+      port.postMessage({ type: 'done', id: m.id, jobs, busyMs: performance.now() - t0 });
     } catch (e) {
       port.postMessage({ type: 'error', id: m.id, message: String(e) });
     }
