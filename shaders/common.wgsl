@@ -18,8 +18,8 @@ struct Params {
   mask_row: u32,    // mask element strides over S and L (0 = broadcast)
   mask_col: u32,
   mask_kind: u32,   // 0 none, 1 bool, 2 additive float
-  pad0: u32,
-  pad1: u32,
+  chunk_len: u32,   // flash-decode: keys per chunk (0 elsewhere)
+  chunks: u32,      // flash-decode: chunks per row (0 elsewhere)
   pad2: u32,
 }
 

@@ -10,7 +10,8 @@ import { loadCases } from './helpers/cases.js';
 import { compare, conditioningAtol } from './helpers/compare.js';
 import { testedVariants, variantVerdict } from './helpers/parts.js';
 
-const cases = loadCases();
+// With the decode-shaped slices: the decode kernels' fp16, bf16, GQA and causal cases.
+const cases = loadCases({ withDecodeSlices: true });
 await capabilities(); // probe lazy engines so eligibility below is final
 const variants = testedVariants();
 

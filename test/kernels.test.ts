@@ -143,7 +143,7 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
   it('an unknown kernel name is a clear error listing the valid ones', async () => {
     const err = await withBackends([{ backend: SDPBackend.FLASH_ATTENTION, kernel: 'avx9_fp32' }], () => 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SdpaTypeError);
-    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: decode_avx512, decode_avx2, amx_bf16, .*avx2_fp32, decode_scalar, scalar_fp32, wasm_relaxed_simd, wasm_simd128; webgpu: .*tiled_f16, got "avx9_fp32"/);
+    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: decode_avx512, decode_avx2, amx_bf16, .*avx2_fp32, decode_scalar, scalar_fp32, wasm_relaxed_simd, wasm_simd128; webgpu: decode_f16_portable, decode_f16, sgmat_st, sgmat_mw, sgmat_1sg, tiled_portable_f16, tiled_sg_f16, rowwise_f16, got "avx9_fp32"/);
   });
 
   it('SDPA_CPU_ISA pins by ISA (read once, shown in capabilities()), and a bad value is a reason, not a default', async () => {
@@ -189,16 +189,26 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
 });
 
 describe.skipIf(!gpu.available)('FLASH_ATTENTION (webgpu) kernels on this adapter', () => {
-  it('runs the portable kernel here and says why not the tensor-core ones', () => {
+  it('runs the register-tiled kernel here and says why not the tensor-core ones; decode shapes get the decode kernel', () => {
     const h = (shape: number[]) => tensor.fromFloat32(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float16');
-    const report = explainDispatch(h([1, 2, 16, 32]), h([1, 2, 16, 32]), h([1, 2, 16, 32]), { device: 'webgpu' });
+    const report = explainDispatch(h([1, 2, 32, 32]), h([1, 2, 32, 32]), h([1, 2, 32, 32]), { device: 'webgpu' });
     const c = report.candidates.find((x) => x.backend === 'FLASH_ATTENTION')!;
     const adapter = caps.backends.find((b) => b.backend === 'FLASH_ATTENTION' && b.device === 'webgpu')!;
     const hasMatrices = ((adapter.details.subgroupMatrixConfigs as unknown[]) ?? []).length > 0;
     if (hasMatrices) return; // a real tensor-core adapter runs sgmat_mw (checked on the H200, docs/performance-webgpu.md)
-    expect(c.kernel).toBe('tiled_f16');
+    // The portable variants come first (faster than the subgroup ones on the H200).
+    const tiled = 'tiled_portable_f16';
+    expect(c.kernel).toBe(tiled);
+    expect(c.kernels.find((x) => x.name === 'decode_f16_portable')!.reasons.join(' ')).toMatch(/^decode_f16_portable takes S ≤ 16 queries \(decode\), got S=32/);
     expect(c.kernels.find((x) => x.name === 'sgmat_mw')!.reasons.join(' ')).toMatch(/^sgmat_mw needs tensor cores through subgroup matrices .* has no chromium-experimental-subgroup-matrix feature/);
-    expect(report.toString()).toMatch(/FLASH_ATTENTION \(webgpu\)\s+.*kernel tiled_f16[\s\S]*· sgmat_mw needs tensor cores/);
+    expect(report.toString()).toMatch(new RegExp(`FLASH_ATTENTION \\(webgpu\\)\\s+.*kernel ${tiled}[\\s\\S]*· sgmat_mw needs tensor cores`));
+    const dec = explainDispatch(h([1, 4, 1, 64]), h([1, 2, 300, 64]), h([1, 2, 300, 64]), { device: 'webgpu', enableGqa: true }).candidates.find((x) => x.backend === 'FLASH_ATTENTION')!;
+    expect(dec.kernel).toBe('decode_f16_portable');
+    // EFFICIENT: head dims that are not whole 16-byte words (4 f32) go to the row-wise kernel, with the reason.
+    const f = (shape: number[]) => tensor.fromFloat32(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, 'float32');
+    const odd = explainDispatch(f([1, 1, 32, 6]), f([1, 1, 32, 6]), f([1, 1, 32, 6]), { device: 'webgpu' }).candidates.find((x) => x.backend === 'EFFICIENT_ATTENTION')!;
+    expect(odd.kernel).toBe('rowwise_f32');
+    expect(odd.kernels.find((x) => x.name === 'tiled_portable_f32')!.reasons.join(' ')).toMatch(/^tiled_portable_f32 reads 16-byte words: E and Ev must be multiples of 4 for float32, got E=6, Ev=6/);
   });
 });
 

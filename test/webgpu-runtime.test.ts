@@ -138,7 +138,8 @@ describe.skipIf(!avail.available)(`webgpu pass timestamps${skipReason ? ` (skipp
       process.env.SDPA_WEBGPU_TIMESTAMPS = '1';
       (await withBackends([SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, q, q, { device: 'webgpu' }))).dispose();
       const times = lastPassTimes();
-      expect(times.map((t) => t.shader)).toEqual(['tiled-attention.wgsl', 'pack-half.wgsl']);
+      // S = 16: the decode kernel and its merge pass, which writes the f16 output itself (no pack pass).
+      expect(times.map((t) => t.shader)).toEqual(['flash-decode.wgsl', 'flash-decode-merge.wgsl']);
       for (const t of times) expect(t.ms).toBeGreaterThanOrEqual(0);
       delete process.env.SDPA_WEBGPU_TIMESTAMPS;
       (await withBackends([SDPBackend.MATH], () => sdpa(q, q, q, { device: 'webgpu' }))).dispose();

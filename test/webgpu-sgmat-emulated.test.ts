@@ -113,7 +113,7 @@ describe('kernel routing', () => {
     expect(reasonsOf(wide, 'sgmat_st')).toMatch(/^sgmat_st needs 32-wide subgroups, the adapter has 64\.\.64/);
     expect(reasonsOf(wide, 'sgmat_mw')).toMatch(/^sgmat_mw needs 32-wide subgroups, the adapter has 64\.\.64/);
     const neither = explainOn(fakeCtx(64), 77, 93, 64);
-    expect(neither.kernel).toBe('tiled_f16');
+    expect(neither.kernel).toBe('tiled_portable_f16');
     expect(reasonsOf(neither, 'sgmat_1sg')).toMatch(/sgmat_1sg needs whole tiles, S % 64 = 0 and L % 64 = 0, got S=77, L=93/);
     // Too little workgroup memory: the reasons name bytes and the limit.
     const small = explainOn(fakeCtx(32, 4096), 256, 256, 64);
@@ -121,6 +121,13 @@ describe('kernel routing', () => {
     expect(reasonsOf(small, 'sgmat_mw')).toMatch(/sgmat_mw tiles for head dim 64 needs 19984 bytes of workgroup memory, over maxComputeWorkgroupStorageSize 4096/);
     // Head dims that are not tensor-core tiles.
     expect(reasonsOf(explainOn(fakeCtx(32), 64, 64, 24), 'sgmat_st')).toMatch(/sgmat_st needs E = Ev, a multiple of 16 up to 128 .*got E=24/);
+  });
+  it('routes S ≤ 16 to the decode kernel before the tensor cores, and longer queries past it with the reason', () => {
+    expect(explainOn(fakeCtx(32), 1, 32768, 128).kernel).toBe('decode_f16_portable');
+    expect(explainOn(fakeCtx(32), 16, 4096, 64).kernel).toBe('decode_f16_portable');
+    const long = explainOn(fakeCtx(32), 17, 4096, 64);
+    expect(long.kernel).toBe('sgmat_st');
+    expect(reasonsOf(long, 'decode_f16_portable')).toMatch(/^decode_f16_portable takes S ≤ 16 queries \(decode\), got S=17/);
   });
   it('a pinned kernel runs instead of the first eligible one', async () => {
     const z = tensor(new Uint16Array(128 * 64), [1, 1, 128, 64], 'float16');

@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 /**
- * EFFICIENT_ATTENTION on WebGPU: shaders/tiled-attention.wgsl with f32 tiles — tiled online
+ * EFFICIENT_ATTENTION on WebGPU (the row-wise kernel here; see kernels below): f32 tiles — tiled online
  * softmax, O(S) memory, any mask kind (broadcast masks read in place through strides in the
  * uniforms and per-head base offsets), Ev ≠ E, GQA, causal variants as a diagonal offset, and
  * dropout with the shared counter-based RNG (the same elements dropped as on the CPU).
@@ -12,6 +12,7 @@ import { bindMask, bindTensor, dispatchRows, headDimBucket, ioDefines, keysPerBl
 import { gpuContext } from '../../src/webgpu/device.js';
 import { GPU_F32_TOLERANCE, webgpuPart } from '../../src/webgpu/part.js';
 import type { ProgramInfo } from '../../src/webgpu/programs.js';
+import { decodeVariant, prefillVariant } from '../../src/webgpu/portable.js';
 
 const LABEL = 'efficient (webgpu)';
 /** Query rows per workgroup (one thread each). */
@@ -51,13 +52,22 @@ export const efficientWebgpu: BackendPart = webgpuPart({
   caps: {
     ...FULL_SEMANTICS_CAPS,
     maxHeadDim: MAX_HEAD_DIM,
-    notes: `WGSL, f32 tiles and accumulation, tiled online softmax (${BR} rows per workgroup, key blocks sized from maxComputeWorkgroupStorageSize), O(S) memory; halves read in place`,
+    notes: `WGSL, f32 tiles and accumulation, tiled online softmax (register-tiled 64-row blocks, key blocks sized from maxComputeWorkgroupStorageSize; flash-decoding for S ≤ 16), O(S) memory; halves read in place`,
   },
   constraints: [checkScaleFitsFloat32('efficient (webgpu)'), checkTileFits],
+  // First eligible runs: flash-decoding for S ≤ 16, the register-tiled kernel (src/webgpu/portable.ts;
+  // each with and without subgroups), then the row-wise kernel for head dims that are not whole
+  // 16-byte words or tiles the adapter's workgroup memory cannot hold.
   kernels: [
+    // Portable before subgroups, as measured on the H200 (decode 2.52 against 0.80 TB/s, prefill
+    // 13.1 against 12.2 TF/s; docs/performance-webgpu.md).
+    decodeVariant({ label: LABEL, name: 'decode_f32_portable', subgroups: false }),
+    decodeVariant({ label: LABEL, name: 'decode_f32', subgroups: true }),
+    prefillVariant({ label: LABEL, name: 'tiled_portable_f32', subgroups: false }),
+    prefillVariant({ label: LABEL, name: 'tiled_sg_f32', subgroups: true }),
     {
-      name: 'tiled_f32',
-      summary: `f32 tiles, one query row per invocation (${BR} per workgroup), K/V blocks in workgroup memory, any mask read in place`,
+      name: 'rowwise_f32',
+      summary: `f32 tiles, one query row per invocation (${BR} per workgroup), K/V blocks in workgroup memory, any mask read in place; any head dim`,
       program: { kind: 'wgsl', shaders: ['tiled-attention.wgsl'] },
       run,
     },

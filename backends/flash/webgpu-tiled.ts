@@ -1,7 +1,8 @@
 /// <reference types="@webgpu/types" />
 /**
- * The portable kernel variant of FLASH_ATTENTION (webgpu): shaders/tiled-attention.wgsl with f16
- * tiles — no subgroup matrices, so it runs on every adapter with shader-f16 (lavapipe, browsers).
+ * The row-wise kernel variant of FLASH_ATTENTION (webgpu): shaders/tiled-attention.wgsl with f16
+ * tiles, one query row per invocation — the last resort where the register-tiled kernels do not fit
+ * (head dims that are not whole 16-byte words, or too little workgroup memory); needs shader-f16.
  */
 import type { KernelVariant } from '../../src/dispatch/types.js';
 import { bindTensor, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
@@ -10,10 +11,10 @@ import type { ProgramInfo } from '../../src/webgpu/programs.js';
 /** Rows per workgroup of the portable kernel. */
 const BR = 64;
 
-/** The portable f16 kernel. */
+/** The row-wise f16 kernel. */
 export function tiledF16Kernel(label: string): KernelVariant {
   return {
-    name: 'tiled_f16',
+    name: 'rowwise_f16',
     summary: `f16 K/V tiles in workgroup memory, one query row per invocation (${BR} per workgroup), f32 accumulation; any adapter with shader-f16`,
     program: { kind: 'wgsl', shaders: ['tiled-attention.wgsl'] },
     run(p, rctx) {

@@ -4,7 +4,7 @@
  * the dispatcher's reason (FLASH on cpu is the WebAssembly kernel, the native addon being
  * Node-only; FLASH on webgpu needs `shader-f16`, which SwiftShader lacks). Results land on the page
  * and on `window.__sdpaResults` for test/browser.test.ts, which also drives the public API through
- * `window.__sdpa` (the conformance cases on the wasm kernel).
+ * `window.__sdpa` (the conformance cases on the wasm kernel and on every webgpu kernel SwiftShader runs).
  */
 import {
   capabilities,
@@ -54,6 +54,7 @@ export interface PageApi {
   readonly causalLowerRight: typeof causalLowerRight;
   readonly lastDispatch: typeof lastDispatch;
   readonly capabilities: typeof capabilities;
+  readonly explainDispatch: typeof explainDispatch;
 }
 
 declare global {
@@ -91,7 +92,7 @@ function seeded(shape: readonly number[], dtype: FloatDType, seed: number): Tens
 
 const report: BrowserReport = { done: false, engines: [], results: [], log: [] };
 window.__sdpaResults = report;
-window.__sdpa = { tensor, sdpa, withBackends, causalLowerRight, lastDispatch, capabilities };
+window.__sdpa = { tensor, sdpa, withBackends, causalLowerRight, lastDispatch, capabilities, explainDispatch };
 
 const $ = (id: string) => document.getElementById(id)!;
 function el(tag: string, text: string, cls?: string): HTMLElement {

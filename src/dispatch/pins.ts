@@ -2,7 +2,7 @@
  * Kernel pins from the environment, read once (at the first dispatch, explain or capabilities
  * call) so a process never changes kernels mid-run because a variable changed:
  *
- * - `SDPA_KERNEL=FLASH_ATTENTION/cpu=avx2_fp32,FLASH_ATTENTION/webgpu=tiled_f16` pins parts to
+ * - `SDPA_KERNEL=FLASH_ATTENTION/cpu=avx2_fp32,FLASH_ATTENTION/webgpu=tiled_portable_f16` pins parts to
  *   kernels (`BACKEND=kernel` without a device pins whichever part has that kernel; `a|b` pins
  *   to either, in the part's order);
  * - a part's own alias, e.g. `SDPA_CPU_ISA=avx2` (FLASH on cpu: the kernels of that ISA).

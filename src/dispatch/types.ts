@@ -264,7 +264,7 @@ export type KernelProgram =
  * the first eligible variant of its `kernels`, in that (priority) order.
  */
 export interface KernelVariant {
-  /** Unique within the part, snake_case: `avx2_fp32`, `tiled_f16`. Pins and reports use it. */
+  /** Unique within the part, snake_case: `avx2_fp32`, `tiled_portable_f16`. Pins and reports use it. */
   readonly name: string;
   /** One sentence on what it is. */
   readonly summary: string;

@@ -1,0 +1,310 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The register-tiled kernel variants that FLASH_ATTENTION (webgpu, halves) and
+ * EFFICIENT_ATTENTION (webgpu, f32 and halves) share, each with and without the `subgroups`
+ * feature; neither needs shader-f16 (halves are read as u32 words and unpacked):
+ * - prefill, shaders/flash-portable.wgsl: 64 query rows per workgroup, 2 × 4·(BC/32) scores per
+ *   invocation, K/V blocks of BC keys in workgroup memory (f32), the output written in the call's
+ *   dtype by the kernel;
+ * - decode (S ≤ {@link DECODE_MAX_S}), shaders/flash-decode.wgsl + flash-decode-merge.wgsl: the
+ *   keys split into chunks over many workgroups, the query heads of a GQA group sharing each K/V
+ *   load, then one merge pass.
+ */
+import { named } from '../dispatch/constraints.js';
+import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../dispatch/types.js';
+import type { Tensor } from '../tensor.js';
+import { bindMask, bindTensor, dispatch1D, dispatchRows, elemDefines, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from './attention.js';
+import { gpuContext, type WebGpuContext } from './device.js';
+import type { ProgramInfo } from './programs.js';
+
+/** Largest query length the decode kernels take: beyond it the prefill kernels fill the GPU. */
+export const DECODE_MAX_S = 16;
+
+/** Query rows per prefill workgroup. */
+const BR = 64;
+/** Lanes of a row group (the subgroup reductions span 8 lanes). */
+const ROW_GROUP = 8;
+/** Workgroups the decode kernel aims for (enough to fill large GPUs several times over). */
+const DECODE_TARGET_WORKGROUPS = 2048;
+/** Fewest keys a decode chunk takes (so the merge pass stays small next to the K/V reads). */
+const DECODE_MIN_CHUNK = 256;
+
+/** How a variant is built: which part, storage it reads, whether it uses subgroups. */
+export interface TiledVariantSpec {
+  /** The part's label, e.g. `flash (webgpu)`. */
+  readonly label: string;
+  /** The variant's name. */
+  readonly name: string;
+  /** Uses subgroupShuffleXor for the row reductions (needs the `subgroups` feature). */
+  readonly subgroups: boolean;
+}
+
+/** Elements per 16-byte word of a dtype: 4 f32 or 8 halves. */
+function valuesPerWord(p: AttentionParams): number {
+  return p.dtype === 'float32' ? 4 : 8;
+}
+
+/** Head-dim bucket of these kernels: at least 64 (a 64-row P tile overwrites the K tile). */
+function bucket(d: number): number {
+  return Math.max(64, headDimBucket(d));
+}
+
+function subgroupAvailability(name: string): Availability {
+  const ctx = gpuContext();
+  if (!ctx) return { available: false, reason: `${name} needs a WebGPU adapter` };
+  if (!ctx.features.has('subgroups')) return { available: false, reason: `${name} needs the subgroups feature, which this adapter lacks (the portable variant runs instead)` };
+  const lo = ctx.adapterInfo.subgroupMinSize;
+  if (lo > 0 && lo < ROW_GROUP) return { available: false, reason: `${name} needs subgroups of at least ${ROW_GROUP} lanes, the adapter's can be ${lo}` };
+  return { available: true };
+}
+
+/** E and Ev whole 16-byte words: multiples of 4 (f32) or 8 (halves). */
+function checkWordHeadDims(name: string): Constraint {
+  return named('checkWordHeadDims', (p: AttentionParams) => {
+    const vpw = valuesPerWord(p);
+    return p.e % vpw === 0 && p.ev % vpw === 0
+      ? undefined
+      : `${name} reads 16-byte words: E and Ev must be multiples of ${vpw} for ${p.dtype}, got E=${p.e}, Ev=${p.ev}`;
+  });
+}
+
+/** Workgroup bytes of flash-portable.wgsl (mirrors its `var<workgroup>` declarations). */
+export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, subgroups: boolean): number {
+  return 4 * bc * (dmax + dvmax) + (subgroups ? 4 : 2048);
+}
+
+/** Keys per block: 64 where both tiles fit the adapter's workgroup memory, else 32 (undefined: neither). */
+export function prefillKeysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, subgroups: boolean): 32 | 64 | undefined {
+  const lim = ctx.limits.maxComputeWorkgroupStorageSize;
+  if (prefillWorkgroupBytes(dmax, dvmax, 64, subgroups) <= lim) return 64;
+  if (prefillWorkgroupBytes(dmax, dvmax, 32, subgroups) <= lim) return 32;
+  return undefined;
+}
+
+function checkPrefillFits(name: string, subgroups: boolean): Constraint {
+  return named('checkWorkgroupStorage', (p: AttentionParams) => {
+    const ctx = gpuContext();
+    if (!ctx) return undefined;
+    const dmax = bucket(p.e);
+    const dvmax = bucket(p.ev);
+    if (prefillKeysPerBlock(ctx, dmax, dvmax, subgroups) !== undefined) return undefined;
+    const need = prefillWorkgroupBytes(dmax, dvmax, 32, subgroups);
+    return `${name} needs ${need} bytes of workgroup memory for 32-key f32 tiles at head dims ${dmax}/${dvmax}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
+  });
+}
+
+function checkInvocations(name: string, n: number): Constraint {
+  return named('checkInvocations', () => {
+    const ctx = gpuContext();
+    if (!ctx) return undefined;
+    const lim = Math.min(ctx.limits.maxComputeInvocationsPerWorkgroup, ctx.limits.maxComputeWorkgroupSizeX);
+    return n <= lim ? undefined : `${name} needs ${n} invocations per workgroup, over the adapter's limit ${lim}`;
+  });
+}
+
+/** Template values shared by both kernels: storage words, the mask, subgroups. */
+function commonDefines(p: AttentionParams, subgroups: boolean): Record<string, string | number> {
+  const e = elemDefines(p.dtype);
+  const half = p.dtype !== 'float32';
+  return {
+    ...ioDefines(p),
+    WORD: e.word,
+    ELEM: e.elem,
+    HALF: half ? 1 : 0,
+    VPW: half ? 8 : 4,
+    SUBGROUPS: subgroups ? 1 : 0,
+    ENABLES: subgroups ? 'enable subgroups;' : '',
+  };
+}
+
+/** The prefill program of a call (init-time facts only: dtypes, buckets, tile size from the limits). */
+export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups: boolean): ProgramInfo {
+  const dmax = bucket(p.e);
+  const dvmax = bucket(p.ev);
+  const bc = prefillKeysPerBlock(ctx, dmax, dvmax, subgroups) ?? 32;
+  return {
+    shader: 'flash-portable.wgsl',
+    entryPoint: 'main',
+    defines: {
+      ...commonDefines(p, subgroups),
+      OUT_HALF: p.dtype === 'float32' ? 0 : 1,
+      PACK: p.dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16',
+      BC: bc,
+      KV4: bc / 32,
+      DMAX: dmax,
+      DVMAX: dvmax,
+      NV: dvmax / 32,
+    },
+    bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'],
+  };
+}
+
+async function runPrefill(spec: TiledVariantSpec, p: AttentionParams, rctx: RunContext): Promise<Tensor> {
+  return runAttention(
+    spec.label,
+    p,
+    rctx,
+    async (cb, out, pre): Promise<Pass[]> => {
+      const q = await bindTensor(cb, p.q, 'q', spec.label, pre);
+      const k = await bindTensor(cb, p.k, 'k', spec.label, pre);
+      const v = await bindTensor(cb, p.v, 'v', spec.label, pre);
+      const { mask, bases } = bindMask(cb, p);
+      const program = prefillProgram(cb.ctx, p, spec.subgroups);
+      return [{ program, buffers: [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, out], dispatch: dispatchRows(cb.ctx, p, BR) }];
+    },
+    { writesCallDtype: true },
+  );
+}
+
+/** The register-tiled prefill variant (flash-portable.wgsl). */
+export function prefillVariant(spec: TiledVariantSpec): KernelVariant {
+  const how = spec.subgroups ? 'row maxima and sums by subgroupShuffleXor' : 'row maxima and sums through workgroup memory (no optional feature)';
+  return {
+    name: spec.name,
+    summary: `register-tiled: ${BR} query rows per workgroup of 256, 2 rows × 4–8 keys per invocation, f32 K/V blocks in workgroup memory, 16-byte loads, ${how}`,
+    program: { kind: 'wgsl', shaders: ['flash-portable.wgsl'] },
+    availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
+    constraints: [checkWordHeadDims(spec.name), checkInvocations(spec.name, 256), checkPrefillFits(spec.name, spec.subgroups)],
+    run: (p, rctx) => runPrefill(spec, p, rctx),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode
+
+/** Workgroup vec4s of flash-decode.wgsl: the partial dots (two buffers) or the 16 groups' outputs. */
+function decodeSm4(dvmax: number): number {
+  return Math.max(512, 4 * dvmax);
+}
+
+/** Workgroup bytes of flash-decode.wgsl (mirrors its `var<workgroup>` declarations). */
+export function decodeWorkgroupBytes(dvmax: number): number {
+  return 16 * decodeSm4(dvmax) + 2 * 64 + 4;
+}
+
+/** How a decode call is split: chunks per (batch, kv head), keys per chunk, row blocks of 4. */
+export interface DecodeSplit {
+  readonly chunks: number;
+  readonly chunkLen: number;
+  readonly rowBlocks: number;
+}
+
+/**
+ * Enough chunks that batch · Hkv · row blocks · chunks reaches about
+ * {@link DECODE_TARGET_WORKGROUPS} workgroups, each of at least {@link DECODE_MIN_CHUNK} keys
+ * (a multiple of 32: two keys per group of 8 per step).
+ */
+export function decodeSplit(p: AttentionParams): DecodeSplit {
+  const rowBlocks = Math.ceil((p.gqaGroup * p.s) / 4);
+  const units = p.batch * p.hkv * rowBlocks;
+  const maxChunks = Math.max(1, Math.ceil(p.l / DECODE_MIN_CHUNK));
+  const want = Math.min(maxChunks, Math.max(1, Math.ceil(DECODE_TARGET_WORKGROUPS / units)));
+  const chunkLen = Math.max(32, Math.ceil(Math.ceil(p.l / want) / 32) * 32);
+  return { chunks: Math.max(1, Math.ceil(p.l / chunkLen)), chunkLen, rowBlocks };
+}
+
+const checkDecodeShape = (name: string) =>
+  named('checkDecodeShape', (p: AttentionParams) => {
+    if (p.s > DECODE_MAX_S) return `${name} takes S ≤ ${DECODE_MAX_S} queries (decode), got S=${p.s}; the prefill kernels fill the GPU there`;
+    const ctx = gpuContext();
+    if (!ctx) return undefined;
+    const lim = ctx.limits.maxComputeWorkgroupsPerDimension;
+    const { chunks, rowBlocks } = decodeSplit(p);
+    const heads = p.batch * p.hkv;
+    if (heads > lim || chunks > lim || rowBlocks > lim) return `${name} dispatches batch·Hkv = ${heads}, ${chunks} chunks and ${rowBlocks} row blocks, over maxComputeWorkgroupsPerDimension ${lim}`;
+    return undefined;
+  });
+
+function checkDecodeFits(name: string): Constraint {
+  return named('checkWorkgroupStorage', (p: AttentionParams) => {
+    const ctx = gpuContext();
+    if (!ctx) return undefined;
+    const need = decodeWorkgroupBytes(bucket(p.ev));
+    return need <= ctx.limits.maxComputeWorkgroupStorageSize
+      ? undefined
+      : `${name} needs ${need} bytes of workgroup memory at head dim ${bucket(p.ev)}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
+  });
+}
+
+/**
+ * Lanes per key group of the decode kernel: 16 where a row has at least 16 words (and, with
+ * subgroups, the subgroups are that wide), else 8. Wider groups split the q rows and accumulators
+ * over more lanes: on the H200 (2026-12-02, run 2) the 8-lane kernel held 228–255 registers a lane
+ * (two workgroups per SM) and read K/V at 1.17 TB/s (fp16, B=8, L=32768).
+ */
+export function decodeGroupWidth(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): 8 | 16 {
+  const words = Math.min(bucket(p.e), bucket(p.ev)) / valuesPerWord(p);
+  if (words < 16) return 8;
+  if (subgroups && (ctx?.adapterInfo.subgroupMinSize ?? 0) < 16) return 8;
+  return 16;
+}
+
+/** The two programs of a decode call. */
+export function decodePrograms(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): { main: ProgramInfo; merge: ProgramInfo } {
+  const dmax = bucket(p.e);
+  const dvmax = bucket(p.ev);
+  const vpw = valuesPerWord(p);
+  const gw = decodeGroupWidth(ctx, p, subgroups);
+  return {
+    main: {
+      shader: 'flash-decode.wgsl',
+      entryPoint: 'main',
+      defines: { ...commonDefines(p, subgroups), GW: gw, GW16: gw === 16 ? 1 : 0, DMAX: dmax, DVMAX: dvmax, NKV: dmax / (gw * vpw), NVV: dvmax / (gw * vpw), SM4: decodeSm4(dvmax) },
+      bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
+    },
+    merge: {
+      shader: 'flash-decode-merge.wgsl',
+      entryPoint: 'main',
+      defines: { OUT_HALF: p.dtype === 'float32' ? 0 : 1, PACK: p.dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
+      bindings: ['uniform', 'read', 'read', 'rw'],
+    },
+  };
+}
+
+/** The uniform block of a decode call: the common one with the chunking in its last words. */
+export function decodeUniform(p: AttentionParams, split: DecodeSplit): ArrayBuffer {
+  const buf = paramsUniform(p);
+  const u = new Uint32Array(buf);
+  u[17] = split.chunkLen;
+  u[18] = split.chunks;
+  return buf;
+}
+
+async function runDecode(spec: TiledVariantSpec, p: AttentionParams, rctx: RunContext): Promise<Tensor> {
+  return runAttention(
+    spec.label,
+    p,
+    rctx,
+    async (cb, out, pre): Promise<Pass[]> => {
+      const q = await bindTensor(cb, p.q, 'q', spec.label, pre);
+      const k = await bindTensor(cb, p.k, 'k', spec.label, pre);
+      const v = await bindTensor(cb, p.v, 'v', spec.label, pre);
+      const { mask, bases } = bindMask(cb, p);
+      const split = decodeSplit(p);
+      const rows = p.batch * p.hq * p.s;
+      // Pooled by size (buffers.ts): repeated calls of one shape allocate nothing new.
+      const part = cb.storage(rows * split.chunks * p.ev * 4, 'decode-partial');
+      const ml = cb.storage(rows * split.chunks * 8, 'decode-max-sum');
+      const uni = cb.uniform(decodeUniform(p, split));
+      const { main, merge } = decodePrograms(cb.ctx, p, spec.subgroups);
+      return [
+        { program: main, buffers: [uni, q, k, v, mask, bases, part, ml], dispatch: [split.chunks, split.rowBlocks, p.batch * p.hkv] },
+        { program: merge, buffers: [uni, part, ml, out], dispatch: dispatch1D(cb.ctx, rows, 1) },
+      ];
+    },
+    { writesCallDtype: true },
+  );
+}
+
+/** The flash-decoding variant (flash-decode.wgsl, then flash-decode-merge.wgsl). */
+export function decodeVariant(spec: TiledVariantSpec): KernelVariant {
+  const how = spec.subgroups ? 'dots summed by subgroupShuffleXor' : 'dots summed through workgroup memory (no optional feature)';
+  return {
+    name: spec.name,
+    summary: `flash-decoding for S ≤ ${DECODE_MAX_S}: keys split into chunks over many workgroups, up to 4 query rows of a GQA group sharing each 16-byte K/V load, 8 or 16 lanes a key, ${how}, then a merge pass`,
+    program: { kind: 'wgsl', shaders: ['flash-decode.wgsl', 'flash-decode-merge.wgsl'] },
+    availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
+    constraints: [checkDecodeShape(spec.name), checkWordHeadDims(spec.name), checkDecodeFits(spec.name)],
+    run: (p, rctx) => runDecode(spec, p, rctx),
+  };
+}
