@@ -357,8 +357,11 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
       for (int64_t x = 0; x < ev; ++x) dst[x] = bf ? f32_to_bf16(o[x] * inv) : f32_to_f16(o[x] * inv);
     }
   };
+  // 1/l, except: a row that saw no key gets zeros, and a row whose l is NaN (a NaN score, even in a
+  // row whose visible scores were all NaN, so its max stayed -inf) gets NaN, as PyTorch gives.
+  auto inv_of = [](float lsum) { return lsum > 0.0f ? 1.0f / lsum : lsum != lsum ? __builtin_nanf("") : 0.0f; };
   if (p.nsplit <= 1) {
-    for (int64_t r = 0; r < rows; ++r) write_row(r, ob + r * sh.evp, l[r] > 0.0f ? 1.0f / l[r] : 0.0f);
+    for (int64_t r = 0; r < rows; ++r) write_row(r, ob + r * sh.evp, inv_of(l[r]));
     return;
   }
   const int64_t sf = dsplit_floats(p);
@@ -376,6 +379,9 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
     for (int64_t c = 0; c < p.nsplit; ++c) { const float mc = (head + 16 + c * sf)[r]; mm = mc > mm ? mc : mm; }
     float* o = acc + r * sh.evp;
     for (int64_t x = 0; x < sh.evp; ++x) o[x] = 0.0f;
+    bool nan_row = false;  // a chunk whose max stayed -inf may still have met a NaN score (l = NaN)
+    for (int64_t c = 0; c < p.nsplit; ++c) { const float lc = (head + 16 + c * sf)[rows + r]; nan_row |= lc != lc; }
+    if (nan_row) { write_row(r, o, __builtin_nanf("")); continue; }
     if (mm == ninf) { write_row(r, o, 0.0f); continue; }
     float lsum = 0.0f;
     for (int64_t c = 0; c < p.nsplit; ++c) {
@@ -386,7 +392,7 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
       const float* oc = pc + dceil(2 * rows, 16) + r * sh.evp;
       for (int64_t x = 0; x < sh.evp; ++x) o[x] += w * oc[x];
     }
-    write_row(r, o, lsum > 0.0f ? 1.0f / lsum : 0.0f);
+    write_row(r, o, inv_of(lsum));
   }
 }
 
