@@ -4,19 +4,7 @@
 // on purpose, like ops_avx512.h).
 // Requires ops_avx512.h first (DOps::exp is its Ops::exp).
 
-struct DOps {
-  static constexpr int W = 16;
-  using V = __m512;
-  static inline V load(const float* p) { return _mm512_loadu_ps(p); }
-  static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static inline V set1(float x) { return _mm512_set1_ps(x); }
-  static inline V zero() { return _mm512_setzero_ps(); }
-  static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-  static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
-  static inline V exp(V x) { return Ops::exp(x); }
+struct DOps : Ops {  // the shared AVX-512 Ops (load, fmadd, exp, ...) plus what decode adds
   static inline float exp_scalar(float x) { return _mm512_cvtss_f32(Ops::exp(_mm512_set1_ps(x))); }
   static inline float hmax(V x) { return _mm512_reduce_max_ps(x); }
   static inline float hsum(V x) { return _mm512_reduce_add_ps(x); }

@@ -7,37 +7,10 @@ namespace sdpa {
 namespace detail {
 namespace isa_decode_avx2 {
 
-struct DOps {
-  static constexpr int W = 8;
-  using V = __m256;
-  static inline V load(const float* p) { return _mm256_loadu_ps(p); }
-  static inline void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static inline V set1(float x) { return _mm256_set1_ps(x); }
-  static inline V zero() { return _mm256_setzero_ps(); }
-  static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-  static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
-  static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
-  // The AVX2 prefill kernel's exp (kernel_avx2.cc, Ops::exp), repeated here rather than shared so
-  // the prefill file stays as it is: Cody-Waite reduction, degree-6 polynomial, 2^n built in the
-  // exponent field; inputs below -87.3 (incl. -inf) give exactly 0, NaN stays NaN.
-  static inline V exp(V x0) {
-    V x = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_min_ps(_mm256_set1_ps(88.3f), x0));
-    V n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    V r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-    V p = _mm256_set1_ps(1.0f / 720);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    V res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-    return _mm256_and_ps(res, _mm256_cmp_ps(x0, _mm256_set1_ps(-87.3f), _CMP_NLE_UQ));
-  }
+#include "ops_avx2.h"  // the prefill kernel's ops, exp included
+
+// The decode kernel's ops: the shared AVX2 Ops plus reductions, prefetch and widening loads.
+struct DOps : Ops {
   static inline float exp_scalar(float x) { return _mm256_cvtss_f32(exp(_mm256_set1_ps(x))); }
   static inline float hmax(V x) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));

@@ -7,19 +7,10 @@ namespace sdpa {
 namespace detail {
 namespace isa_decode_scalar {
 
-struct DOps {
-  static constexpr int W = 1;
-  using V = float;
-  static inline V load(const float* p) { return *p; }
-  static inline void store(float* p, V v) { *p = v; }
-  static inline V set1(float x) { return x; }
-  static inline V zero() { return 0.0f; }
-  static inline V fmadd(V a, V b, V c) { return a * b + c; }
-  static inline V mul(V a, V b) { return a * b; }
-  static inline V add(V a, V b) { return a + b; }
-  static inline V sub(V a, V b) { return a - b; }
-  static inline V max(V a, V b) { return a > b ? a : b; }
-  static inline V exp(V x) { return std::exp(x); }
+#include "ops_scalar.h"
+
+// The decode kernel's ops: the shared scalar Ops plus the reductions and loads decode adds.
+struct DOps : Ops {
   static inline float exp_scalar(float x) { return std::exp(x); }
   static inline float hmax(V x) { return x; }
   static inline float hsum(V x) { return x; }
