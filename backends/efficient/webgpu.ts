@@ -8,7 +8,7 @@
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
-import { bindMask, bindTensor, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { bindMask, bindQkv, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
 import { GPU_F32_TOLERANCE, webgpuPart } from '../../src/webgpu/part.js';
 import type { ProgramInfo } from '../../src/webgpu/programs.js';
@@ -38,9 +38,7 @@ async function run(p: AttentionParams, rctx: RunContext) {
       defines: { ...ioDefines(p), ENABLES: '', TILE_T: 'f32', BR, BC: keysPerBlock(cb.ctx, dmax, dvmax, 4), DMAX: dmax, DVMAX: dvmax },
       bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'],
     };
-    const q = await bindTensor(cb, p.q, 'q', LABEL, pre);
-    const k = await bindTensor(cb, p.k, 'k', LABEL, pre);
-    const v = await bindTensor(cb, p.v, 'v', LABEL, pre);
+    const { q, k, v } = await bindQkv(cb, p, LABEL, pre);
     const { mask, bases } = bindMask(cb, p);
     return [{ program, buffers: [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, out], dispatch: dispatchRows(cb.ctx, p, BR) }];
   });

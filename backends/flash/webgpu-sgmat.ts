@@ -19,7 +19,7 @@ import { BackendFaultError } from '../../src/errors.js';
 import { named } from '../../src/dispatch/constraints.js';
 import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import type { Tensor } from '../../src/tensor.js';
-import { bindTensor, dispatchRows, headDimBucket, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { bindQkv, dispatchRows, headDimBucket, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext, type WebGpuContext } from '../../src/webgpu/device.js';
 import { getPipeline, type ProgramInfo } from '../../src/webgpu/programs.js';
 
@@ -96,9 +96,7 @@ async function runTensorCore(label: string, name: string, p: AttentionParams, rc
     p,
     rctx,
     async (cb, out, pre): Promise<Pass[]> => {
-      const q = await bindTensor(cb, p.q, 'q', label, pre, true);
-      const k = await bindTensor(cb, p.k, 'k', label, pre, true);
-      const v = await bindTensor(cb, p.v, 'v', label, pre, true);
+      const { q, k, v } = await bindQkv(cb, p, label, pre, true);
       return [{ program, buffers: [cb.uniform(paramsUniform(p)), q, k, v, out], dispatch: dispatchRows(cb.ctx, p, rows) }];
     },
     { writesCallDtype },

@@ -5,7 +5,7 @@
  * (head dims that are not whole 16-byte words, or too little workgroup memory); needs shader-f16.
  */
 import type { KernelVariant } from '../../src/dispatch/types.js';
-import { bindTensor, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { bindQkv, dispatchRows, headDimBucket, ioDefines, keysPerBlock, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import type { ProgramInfo } from '../../src/webgpu/programs.js';
 
 /** Rows per workgroup of the portable kernel. */
@@ -19,9 +19,7 @@ export function tiledF16Kernel(label: string): KernelVariant {
     program: { kind: 'wgsl', shaders: ['tiled-attention.wgsl'] },
     run(p, rctx) {
       return runAttention(label, p, rctx, async (cb, out, pre): Promise<Pass[]> => {
-        const q = await bindTensor(cb, p.q, 'q', label, pre, true);
-        const k = await bindTensor(cb, p.k, 'k', label, pre, true);
-        const v = await bindTensor(cb, p.v, 'v', label, pre, true);
+        const { q, k, v } = await bindQkv(cb, p, label, pre, true);
         const dmax = headDimBucket(p.e);
         const dvmax = headDimBucket(p.ev);
         const program: ProgramInfo = {

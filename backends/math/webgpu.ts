@@ -7,7 +7,7 @@
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named, formatBytes, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, RunContext } from '../../src/dispatch/types.js';
-import { WG, bindMask, bindTensor, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { WG, bindMask, bindQkv, dispatch1D, ioDefines, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext } from '../../src/webgpu/device.js';
 import { GPU_F32_TOLERANCE, webgpuPart } from '../../src/webgpu/part.js';
 import type { BindingKind, ProgramInfo } from '../../src/webgpu/programs.js';
@@ -37,9 +37,7 @@ function program(p: AttentionParams, entryPoint: string): ProgramInfo {
 
 async function run(p: AttentionParams, rctx: RunContext) {
   return runAttention(LABEL, p, rctx, async (cb, out, pre): Promise<Pass[]> => {
-    const q = await bindTensor(cb, p.q, 'q', LABEL, pre);
-    const k = await bindTensor(cb, p.k, 'k', LABEL, pre);
-    const v = await bindTensor(cb, p.v, 'v', LABEL, pre);
+    const { q, k, v } = await bindQkv(cb, p, LABEL, pre);
     const { mask, bases } = bindMask(cb, p);
     const scores = cb.storage(mathGpuScoreBytes(p), 'scores');
     const buffers = [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, scores, out];

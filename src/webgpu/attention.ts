@@ -169,6 +169,14 @@ export async function bindTensor(cb: CallBuffers, t: Tensor, name: string, label
   return cb.upload(data, name);
 }
 
+/** q, k and v bound for one call, each as {@link bindTensor} binds it (in that order). */
+export async function bindQkv(cb: CallBuffers, p: AttentionParams, label: string, pre: Pass[], asF16 = false): Promise<{ q: GPUBuffer; k: GPUBuffer; v: GPUBuffer }> {
+  const q = await bindTensor(cb, p.q, 'q', label, pre, asF16);
+  const k = await bindTensor(cb, p.k, 'k', label, pre, asF16);
+  const v = await bindTensor(cb, p.v, 'v', label, pre, asF16);
+  return { q, k, v };
+}
+
 /** The mask's storage (uploaded raw so broadcast strides read it in place) and its per-head bases. */
 export function bindMask(cb: CallBuffers, p: AttentionParams): { mask: GPUBuffer; bases: GPUBuffer } {
   const mv = maskView(p);

@@ -13,7 +13,7 @@
 import { named } from '../dispatch/constraints.js';
 import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../dispatch/types.js';
 import type { Tensor } from '../tensor.js';
-import { bindMask, bindTensor, dispatch1D, dispatchRows, elemDefines, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from './attention.js';
+import { bindMask, bindQkv, dispatch1D, dispatchRows, elemDefines, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from './attention.js';
 import { gpuContext, type WebGpuContext } from './device.js';
 import type { ProgramInfo } from './programs.js';
 
@@ -145,9 +145,7 @@ async function runPrefill(spec: TiledVariantSpec, p: AttentionParams, rctx: RunC
     p,
     rctx,
     async (cb, out, pre): Promise<Pass[]> => {
-      const q = await bindTensor(cb, p.q, 'q', spec.label, pre);
-      const k = await bindTensor(cb, p.k, 'k', spec.label, pre);
-      const v = await bindTensor(cb, p.v, 'v', spec.label, pre);
+      const { q, k, v } = await bindQkv(cb, p, spec.label, pre);
       const { mask, bases } = bindMask(cb, p);
       const program = prefillProgram(cb.ctx, p, spec.subgroups);
       return [{ program, buffers: [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, out], dispatch: dispatchRows(cb.ctx, p, BR) }];
@@ -276,9 +274,7 @@ async function runDecode(spec: TiledVariantSpec, p: AttentionParams, rctx: RunCo
     p,
     rctx,
     async (cb, out, pre): Promise<Pass[]> => {
-      const q = await bindTensor(cb, p.q, 'q', spec.label, pre);
-      const k = await bindTensor(cb, p.k, 'k', spec.label, pre);
-      const v = await bindTensor(cb, p.v, 'v', spec.label, pre);
+      const { q, k, v } = await bindQkv(cb, p, spec.label, pre);
       const { mask, bases } = bindMask(cb, p);
       const split = decodeSplit(p);
       const rows = p.batch * p.hq * p.s;
