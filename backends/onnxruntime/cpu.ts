@@ -14,7 +14,8 @@ import type { AttentionOp } from './graph.js';
 import { setLoadedOrt } from './interop.js';
 import type { OrtModuleLike } from './ort-types.js';
 import { isNode, loadOnnxSchema, loadOrt, type OrtFlavor } from './runtime.js';
-import { ortSessionThread, sessionsInWorker } from './worker-ort.js';
+import { copyingFeeds, enableOrtWebProxy } from './web-proxy.js';
+import { sessionsInWorker, type OrtSessionThread } from './worker-ort.js';
 
 const LABEL = 'onnxruntime (cpu)';
 
@@ -26,7 +27,7 @@ const caps: BackendCaps = {
     'float16/bfloat16 computed as float32; masks fed as [Bm, Hm, S, L] (copied when S or L broadcast); materializes batch·Hq·S·L float32 scores',
 };
 
-let state: { ort: OrtModuleLike; flavor: OrtFlavor; ep: string } | undefined;
+let state: { ort: OrtModuleLike; flavor: OrtFlavor; ep: string; sessionThread: () => OrtSessionThread | null } | undefined;
 let failure: string | undefined;
 /** Why each engine tried before the one in use was passed over (Node: onnxruntime-node's failure). */
 let passedOver: string[] = [];
@@ -50,9 +51,20 @@ async function init(): Promise<void> {
       const ort = await loadOrt(flavor);
       // onnxruntime-node creates and runs sessions synchronously on the calling thread (up to
       // 248 ms of a blocked event loop per call measured): its sessions live in a worker thread.
-      // onnxruntime-web's wasm build in Node runs in its own threads already.
-      const sessions = flavor === 'onnxruntime-node' ? sessionsInWorker(ort) : ort;
-      state = { ort: sessions, flavor, ep: flavor === 'onnxruntime-node' ? 'cpu' : 'wasm' };
+      // In a browser onnxruntime-web's wasm held the page 1.7–3.7 s at its first session and ~0.5 s
+      // per run at S = 2048: its own proxy worker takes it off the main thread (web-proxy.ts).
+      // onnxruntime-web in Node (the addon-less fallback) is left as it was: its proxy is browser-only.
+      if (flavor === 'onnxruntime-node') {
+        const w = sessionsInWorker(ort);
+        state = { ort: w.ort, flavor, ep: 'cpu', sessionThread: w.sessionThread };
+      } else if (!isNode()) {
+        const where = enableOrtWebProxy(ort);
+        // The proxy transfers the buffers it is given: feeds are copied whenever it is on.
+        const proxied = (ort.env as { wasm?: { proxy?: boolean } }).wasm?.proxy === true;
+        state = { ort: proxied ? copyingFeeds(ort) : ort, flavor, ep: 'wasm', sessionThread: () => where };
+      } else {
+        state = { ort, flavor, ep: 'wasm', sessionThread: () => null };
+      }
       passedOver = errors;
       setLoadedOrt(ort);
       return;
@@ -125,8 +137,9 @@ export const onnxruntimeCpu: BackendPart = {
     // The better engines passed over, each with why (Node without onnxruntime-node: the wasm build runs).
     notUsed: state && state.flavor !== 'onnxruntime-node' && passedOver.length ? passedOver : [],
     executionProvider: state?.ep ?? null,
-    // onnxruntime-node only: 'worker' (off the event loop), or 'main' with the reason.
-    sessionThread: state?.flavor === 'onnxruntime-node' ? ortSessionThread() : null,
+    // onnxruntime-node, and onnxruntime-web in browsers: 'worker' (off the event loop / the page's
+    // main thread), or 'main' with the reason; null for onnxruntime-web in Node.
+    sessionThread: state?.sessionThread() ?? null,
     versions: state?.ort.env.versions ?? null,
     sessions: sessionCache.stats(),
     liveResources: sessionCache.stats().live,

@@ -160,26 +160,26 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
   };
 }
 
-/** Where ONNXRUNTIME (cpu)'s onnxruntime-node sessions run, and why not in the worker when not. */
+/** Where ONNXRUNTIME (cpu)'s sessions run, and why not in a worker when not. */
 export interface OrtSessionThread {
   readonly thread: 'worker' | 'main' | 'not started';
   readonly reason?: string;
 }
-let thread: OrtSessionThread = { thread: 'not started' };
-/** Where sessions run (reported by the part's `describe()`). */
-export function ortSessionThread(): OrtSessionThread {
-  return thread;
-}
+
+/** How the session worker is started: {@link startOrtWorker}, or a caller's own (the injection point tests use). */
+export type OrtWorkerStarter = () => Promise<OrtModuleLike>;
 
 /**
  * `real` (onnxruntime-node, loaded on this thread) with sessions created and run in the worker,
- * started at the first session. Where the worker cannot start (no built worker module, onnxruntime-node
- * failing to load there) sessions run on this thread as before, and {@link ortSessionThread} says why.
+ * started at the first session by `start`. Where the worker cannot start (no built worker module,
+ * onnxruntime-node failing to load there) sessions run on this thread as before, and
+ * `sessionThread()` says why.
  */
-export function sessionsInWorker(real: OrtModuleLike): OrtModuleLike {
+export function sessionsInWorker(real: OrtModuleLike, start: OrtWorkerStarter = startOrtWorker): { readonly ort: OrtModuleLike; sessionThread(): OrtSessionThread } {
+  let thread: OrtSessionThread = { thread: 'not started' };
   let worker: Promise<OrtModuleLike | undefined> | undefined;
-  const start = (): Promise<OrtModuleLike | undefined> =>
-    (worker ??= startOrtWorker().then(
+  const started = (): Promise<OrtModuleLike | undefined> =>
+    (worker ??= start().then(
       (m) => {
         thread = { thread: 'worker' };
         return m;
@@ -199,13 +199,16 @@ export function sessionsInWorker(real: OrtModuleLike): OrtModuleLike {
     release: () => s.release(),
   });
   return {
-    Tensor: WorkerTensor,
-    InferenceSession: {
-      async create(model: Uint8Array, options?: OrtSessionOptions): Promise<OrtSessionLike> {
-        const w = await start();
-        return w ? w.InferenceSession.create(model, options) : onThisThread(await real.InferenceSession.create(model, options));
+    ort: {
+      Tensor: WorkerTensor,
+      InferenceSession: {
+        async create(model: Uint8Array, options?: OrtSessionOptions): Promise<OrtSessionLike> {
+          const w = await started();
+          return w ? w.InferenceSession.create(model, options) : onThisThread(await real.InferenceSession.create(model, options));
+        },
       },
+      env: real.env,
     },
-    env: real.env,
+    sessionThread: () => thread,
   };
 }
