@@ -153,6 +153,29 @@ if (!hasChromium && process.env.CI) {
       }
     });
 
+    it('ONNXRUNTIME (cpu) runs onnxruntime-web in its proxy worker, and a call leaves the inputs intact', async () => {
+      const r = await page.evaluate(async () => {
+        const api = window.__sdpa!;
+        const ort = (await api.capabilities()).backends.find((b) => b.backend === 'ONNXRUNTIME' && b.device === 'cpu')!;
+        const n = 2 * 24 * 8;
+        const mk = (s: number) => api.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * s)), [1, 2, 24, 8]);
+        const [q, k, v] = [mk(1), mk(2), mk(3)];
+        const a = await (await api.withBackends(['ONNXRUNTIME'], () => api.sdpa(q, k, v))).toFloat32();
+        const ran = api.lastDispatch()?.ran?.backend;
+        // The proxy transfers the buffers it is sent: the caller's q/k/v must not be the ones.
+        const intact = [q, k, v].every((t) => (t.data as Float32Array).length === n && (t.data as Float32Array)[1] !== undefined);
+        const b = intact ? await (await api.withBackends(['MATH'], () => api.sdpa(q, k, v))).toFloat32() : new Float32Array(0);
+        let diff = intact ? 0 : Infinity;
+        for (let i = 0; i < b.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+        return { available: ort.available, sessionThread: ort.details.sessionThread, ran, intact, diff };
+      });
+      expect(r.available).toBe(true);
+      expect(r.sessionThread).toEqual({ thread: 'worker' });
+      expect(r.ran).toBe('ONNXRUNTIME');
+      expect(r.intact).toBe(true);
+      expect(r.diff).toBeLessThan(1e-4);
+    });
+
     it('the CPU backends match the float64 reference', () => {
       for (const b of ['MATH', 'EFFICIENT_ATTENTION', 'FLASH_ATTENTION']) {
         const rows = report.results.filter((r) => r.backend === b && r.device === 'cpu');
