@@ -14,7 +14,7 @@ import type { AttentionOp } from './graph.js';
 import { setLoadedOrt } from './interop.js';
 import type { OrtModuleLike } from './ort-types.js';
 import { isNode, loadOnnxSchema, loadOrt, type OrtFlavor } from './runtime.js';
-import { copyingFeeds, enableOrtWebProxy } from './web-proxy.js';
+import { startWebOrtWorker } from './web-ort.js';
 import { sessionsInWorker, type OrtSessionThread } from './worker-ort.js';
 
 const LABEL = 'onnxruntime (cpu)';
@@ -51,17 +51,15 @@ async function init(): Promise<void> {
       const ort = await loadOrt(flavor);
       // onnxruntime-node creates and runs sessions synchronously on the calling thread (up to
       // 248 ms of a blocked event loop per call measured): its sessions live in a worker thread.
-      // In a browser onnxruntime-web's wasm held the page 1.7–3.7 s at its first session and ~0.5 s
-      // per run at S = 2048: its own proxy worker takes it off the main thread (web-proxy.ts).
-      // onnxruntime-web in Node (the addon-less fallback) is left as it was: its proxy is browser-only.
+      // In a browser onnxruntime-web's wasm held the page 1.6–2.2 s at its first session and
+      // 0.46–0.71 s per run at S = 2048: its sessions live in a Web Worker (web-worker.ts).
+      // onnxruntime-web in Node (the addon-less fallback) is left as it was.
       if (flavor === 'onnxruntime-node') {
         const w = sessionsInWorker(ort);
         state = { ort: w.ort, flavor, ep: 'cpu', sessionThread: w.sessionThread };
       } else if (!isNode()) {
-        const where = enableOrtWebProxy(ort);
-        // The proxy transfers the buffers it is given: feeds are copied whenever it is on.
-        const proxied = (ort.env as { wasm?: { proxy?: boolean } }).wasm?.proxy === true;
-        state = { ort: proxied ? copyingFeeds(ort) : ort, flavor, ep: 'wasm', sessionThread: () => where };
+        const w = sessionsInWorker(ort, () => startWebOrtWorker(ort.env.wasm?.numThreads));
+        state = { ort: w.ort, flavor, ep: 'wasm', sessionThread: w.sessionThread };
       } else {
         state = { ort, flavor, ep: 'wasm', sessionThread: () => null };
       }

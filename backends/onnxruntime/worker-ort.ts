@@ -81,7 +81,6 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
   const w = new wt.Worker(url, { execArgv: [], workerData: { words: words.buffer } });
   w.unref();
   const pending = new Map<number, { resolve(r: OrtWorkerReply): void; reject(e: Error): void }>();
-  let nextId = 1;
   let dead: Error | undefined;
   let onReady: ((r: OrtWorkerReply) => void) | undefined;
   const fail = (e: Error): void => {
@@ -121,7 +120,15 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
       w.postMessage(m, transfer);
     });
   }
+  return ortOverMessages(request, versions);
+}
 
+/**
+ * An {@link OrtModuleLike} whose sessions live behind `request` (a worker speaking node-worker.ts's
+ * protocol: the Node worker, or web-worker.ts in browsers).
+ */
+export function ortOverMessages(request: (m: OrtWorkerRequest, transfer?: ArrayBuffer[]) => Promise<OrtWorkerReply>, versions: Record<string, string> | undefined): OrtModuleLike {
+  let nextId = 1;
   class WorkerSession implements OrtSessionLike {
     constructor(private readonly id: number) {}
     async run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>> {
