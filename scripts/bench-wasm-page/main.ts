@@ -42,10 +42,6 @@ const state: NonNullable<Window['__bench']> = { done: false, rows: [], isolated:
 window.__bench = state;
 // onnxruntime-web reads its thread count once, at its first session.
 (ort.env.wasm as { numThreads?: number }).numThreads = threads;
-// `?ortProxy=0`: the page opts out of onnxruntime-web's proxy worker (ONNXRUNTIME (cpu) respects it
-// and runs on the main thread: the "before" of backends/onnxruntime/web-proxy.ts); default: the
-// library's choice (the proxy worker).
-if (params.get('ortProxy') === '0') (ort.env.wasm as { proxy?: boolean }).proxy = false;
 setWasmThreads(threads);
 
 function rand(n: number, seed: number): Float32Array {
