@@ -18,13 +18,13 @@
     {
       "target_name": "sdpa_kernel_avx2",
       "type": "static_library",
-      "sources": ["csrc/kernel_avx2.cc"],
+      "sources": ["csrc/kernel_avx2.cc", "csrc/kernel_decode_avx2.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
     },
     {
       "target_name": "sdpa_kernel_avx512",
       "type": "static_library",
-      "sources": ["csrc/kernel_avx512.cc"],
+      "sources": ["csrc/kernel_avx512.cc", "csrc/kernel_decode_avx512.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
                     "-include", "<(module_root_dir)/csrc/quiet_intrinsics.h"]
     },
@@ -37,7 +37,7 @@
     },
     {
       "target_name": "sdpa_native",
-      "sources": ["csrc/binding.cc", "csrc/flash_attention.cc", "csrc/kernel_scalar.cc"],
+      "sources": ["csrc/binding.cc", "csrc/flash_attention.cc", "csrc/kernel_scalar.cc", "csrc/kernel_decode_scalar.cc"],
       "dependencies": ["sdpa_kernel_avx2", "sdpa_kernel_avx512", "sdpa_kernel_amx"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "ldflags": ["-pthread"]

@@ -125,8 +125,12 @@ CpuFeatures detect_once() {
   return f;
 }
 
-// The kernel table in priority order: the first one that can run a call is the best one.
-const Kernel* const kTable[] = {&kernel_amx_bf16, &kernel_amx_fp16, &kernel_avx512, &kernel_avx2, &kernel_scalar};
+// The kernel table in priority order: the first one that can run a call is the best one. The
+// vector decode kernels lead (they only take S <= 16 and are memory-bound there, where the prefill
+// kernels re-read each kv head's K/V per query head); the scalar decode kernel comes after every
+// vector prefill kernel, which is faster than it whenever the CPU has one.
+const Kernel* const kTable[] = {&kernel_decode_avx512, &kernel_decode_avx2, &kernel_amx_bf16, &kernel_amx_fp16,
+                                &kernel_avx512, &kernel_avx2, &kernel_decode_scalar, &kernel_scalar};
 constexpr int kTableSize = (int)(sizeof(kTable) / sizeof(kTable[0]));
 
 const char* const kFeatureNames[kFeatureCount] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
@@ -168,6 +172,10 @@ std::string kernel_refusal(const Kernel& k, const AttentionArgs& a, const Tuning
 // ---------------------------------------------------------------------------------------------
 // Persistent thread pool: workers sleep on a condition variable between calls, so a call costs a
 // wake-up, not thread creation. One parallel region at a time (concurrent JS calls queue here).
+// The calling thread works too, and the region closes as soon as it returns from fn: a worker that
+// wakes only after that (descheduled on a loaded machine, when the jobs were already all taken)
+// does not enter, so the call never waits for a late wake-up, only for workers still inside fn.
+// fn lives on the caller's stack, so no worker may start it once run() can return (open_ guards it).
 
 class Pool {
  public:
@@ -181,7 +189,8 @@ class Pool {
       std::lock_guard<std::mutex> lk(mu_);
       fn_ = &fn;
       active_ = nthreads;
-      pending_ = nthreads - 1;
+      running_ = 0;
+      open_ = true;
       error_ = nullptr;
       ++gen_;
     }
@@ -189,7 +198,8 @@ class Pool {
     std::exception_ptr mine;
     try { fn(0); } catch (...) { mine = std::current_exception(); }
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [&] { return pending_ == 0; });
+    open_ = false;
+    done_cv_.wait(lk, [&] { return running_ == 0; });
     fn_ = nullptr;
     if (mine) std::rethrow_exception(mine);
     if (error_) std::rethrow_exception(error_);
@@ -205,21 +215,23 @@ class Pool {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return gen_ != seen; });
         seen = gen_;
-        if (tid >= active_) continue;
+        if (tid >= active_ || !open_) continue;  // not needed, or the region already closed
+        ++running_;
         fn = fn_;
       }
       std::exception_ptr err;
       try { (*fn)(tid); } catch (...) { err = std::current_exception(); }
       std::lock_guard<std::mutex> lk(mu_);
       if (err && !error_) error_ = err;
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (--running_ == 0 && !open_) done_cv_.notify_one();
     }
   }
   std::mutex run_mu_, mu_;
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
   const std::function<void(int)>* fn_ = nullptr;
-  int active_ = 0, pending_ = 0;
+  int active_ = 0, running_ = 0;
+  bool open_ = false;
   uint64_t gen_ = 0;
   std::exception_ptr error_;
 };

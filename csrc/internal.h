@@ -89,6 +89,10 @@ extern const Kernel kernel_avx2;
 extern const Kernel kernel_avx512;
 extern const Kernel kernel_amx_bf16;
 extern const Kernel kernel_amx_fp16;
+// Decode (S <= 16, split-KV): kernel_decode_impl.h in kernel_decode_{avx512,avx2,scalar}.cc.
+extern const Kernel kernel_decode_avx512;
+extern const Kernel kernel_decode_avx2;
+extern const Kernel kernel_decode_scalar;
 
 // Runs args on the kernel args.kernel names (or the best one for them), with forced tuning.
 void flash_attention_tuned(const AttentionArgs& args, const Tuning& t);

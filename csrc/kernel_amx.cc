@@ -165,28 +165,29 @@ static inline void split_words(__m512 x, __m256i& hi, __m256i& lo) {
 }
 
 // 2^y for the fast softmax (y = scale·s·log2e − m·log2e, at most ~16 with the lazy max): vreduceps
-// gives f = y − round(y) in one op (n = y − f), a polynomial fit of 2^f on [-1/2, 1/2], vscalefps
-// for 2^n; y < -126 gives exact 0 (no denormal assists), NaN stays NaN.
-// Deg4 (fp16 path, which keeps fp16 accuracy): relative error 2.7e-6. Otherwise (bf16) degree 3:
-// 7.5e-5, still 25× below the bf16 rounding of P that follows (2^-9), and the row sums l err by
-// the same 7.5e-5 at most. 7 vector ops (8 with Deg4): this pass bounds the bf16 kernel.
+// rounding down gives f = y − floor(y) in [0, 1) in one op, a polynomial fit of 2^f on [0, 1), and
+// vscalefps multiplies by 2^floor(y) itself (no separate n = y − f); y < -126 gives exact 0 (no
+// denormal assists), NaN stays NaN. Deg4 (fp16 path, which keeps fp16 accuracy): relative error
+// 2.7e-6. Otherwise (bf16) degree 3: 7.5e-5, still 25× below the bf16 rounding of P that follows
+// (2^-9), and the row sums l err by the same 7.5e-5 at most. 6 vector ops (7 with Deg4): this pass
+// bounds the bf16 kernel. (Measured against the round-to-nearest version with the subtraction, on
+// an AVX-512 CPU over y in [-130, 20]: same accuracy, same results for ±0, ±inf, NaN, -126, -127.)
 template <bool Deg4>
 static inline __m512 exp2_fast(__m512 y) {
   const __mmask16 normal = _mm512_cmp_ps_mask(y, _mm512_set1_ps(-126.0f), _CMP_NLT_UQ);  // NaN stays NaN
-  const __m512 f = _mm512_reduce_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 n = _mm512_sub_ps(y, f);
+  const __m512 f = _mm512_reduce_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
   __m512 p;
   if (Deg4) {
-    p = _mm512_fmadd_ps(_mm512_set1_ps(0.009560510516166687f), f, _mm512_set1_ps(0.05591703951358795f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24024981260299683f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931219696998596f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999991655349731f));
+    p = _mm512_fmadd_ps(_mm512_set1_ps(0.013534167781472206f), f, _mm512_set1_ps(0.05201146379113197f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2414427548646927f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6930038332939148f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000026226043701f));
   } else {
-    p = _mm512_fmadd_ps(_mm512_set1_ps(0.0551716610789299f), f, _mm512_set1_ps(0.24261115491390228f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6932609677314758f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999280571937561f));
+    p = _mm512_fmadd_ps(_mm512_set1_ps(0.07802452147006989f), f, _mm512_set1_ps(0.2260671854019165f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6958335041999817f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999251961708069f));
   }
-  return _mm512_maskz_scalef_ps(normal, p, n);
+  return _mm512_maskz_scalef_ps(normal, p, y);
 }
 
 // 2^(c2·s + nm) of one 16-query column of a strip's scores (St rows nqp floats apart), packed into

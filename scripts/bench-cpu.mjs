@@ -14,6 +14,10 @@
 //        [--dtypes f32,bf16,f16] [--causal 0,1] [--runs 5] [--warmup 2] [--no-ort] [--markdown]
 //        [--isa avx2|avx512|amx|scalar]   (pins FLASH (cpu) to that ISA's kernels: SDPA_CPU_ISA)
 //        [--interleave]   (ORT and flash calls alternate within each shape: ratios robust to load drift)
+// --decode: the decode benchmark (one query per head over a long KV cache) instead: bench-cpu-decode.mjs.
+if (process.argv.includes('--decode')) {
+  await import('./bench-cpu-decode.mjs');
+}
 import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';

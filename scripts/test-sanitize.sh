@@ -17,7 +17,10 @@ ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_
 echo "== sanitized addon"
 NAPI_INC=$(node -p "require('node-addon-api').include" | tr -d '"')
 NODE_INC=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/node
-COMMON="-std=c++17 -fno-math-errno -fPIC -pthread $SAN -DNAPI_CPP_EXCEPTIONS -DNAPI_VERSION=8 -I$NAPI_INC -I$NODE_INC"
+# No vptr check in the addon: it inlines shared_ptr<v8::BackingStore> code whose objects Node (not
+# instrumented) created, and UBSan then reports their vtables as invalid (a false positive that
+# stopped every run at the first call).
+COMMON="-std=c++17 -fno-math-errno -fPIC -pthread $SAN -fno-sanitize=vptr -DNAPI_CPP_EXCEPTIONS -DNAPI_VERSION=8 -I$NAPI_INC -I$NODE_INC"
 A2="-mavx2 -mfma -mf16c"
 A5="$A2 -mavx512f -mavx512bw -mavx512vl -mavx512dq"
 AMX="$A5 -mavx512bf16 -mamx-tile -mamx-bf16"
@@ -27,17 +30,17 @@ g++ $COMMON -c csrc/kernel_scalar.cc -o $OUT/kernel_scalar.o
 g++ $COMMON $A2 -c csrc/kernel_avx2.cc -o $OUT/kernel_avx2.o
 g++ $COMMON $A5 -c csrc/kernel_avx512.cc -o $OUT/kernel_avx512.o
 g++ $COMMON $AMX -c csrc/kernel_amx.cc -o $OUT/kernel_amx.o
+g++ $COMMON -c csrc/kernel_decode_scalar.cc -o $OUT/kernel_decode_scalar.o
+g++ $COMMON $A2 -c csrc/kernel_decode_avx2.cc -o $OUT/kernel_decode_avx2.o
+g++ $COMMON $A5 -c csrc/kernel_decode_avx512.cc -o $OUT/kernel_decode_avx512.o
 g++ -shared $SAN -pthread -o $OUT/sdpa_native.node $OUT/*.o
 
 echo "== FLASH_ATTENTION (cpu) tests through the sanitized addon"
 PRE="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
-# The ISAs of the kernels this CPU can run, from the sanitized addon's own table (scalar is left to
-# the C++ test above: through Node it only repeats the same algorithm, slower).
-ISAS=$(LD_PRELOAD="$PRE" ASAN_OPTIONS=detect_leaks=0 node -p "[...new Set(require('./$OUT/sdpa_native.node').kernels().filter((k) => k.missing.length === 0 && k.isa !== 'scalar').map((k) => k.isa))].join(' ')")
-for isa in $ISAS; do
-  echo "-- SDPA_CPU_ISA=$isa"
-  LD_PRELOAD="$PRE" ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    SDPA_NATIVE_PATH="$PWD/$OUT/sdpa_native.node" SDPA_CPU_ISA=$isa SDPA_ONLY_PARTS="FLASH_ATTENTION:cpu" FUZZ_RUNS=200 \
-    npx vitest run test/conformance.test.ts test/parity.test.ts test/property.test.ts
-done
+# One run, no SDPA_CPU_ISA pin: conformance, parity and property tests iterate every kernel variant
+# of FLASH (cpu) by name (each ISA this CPU has), and under a pin the other variants' "at least one
+# case eligible" checks fail by design.
+LD_PRELOAD="$PRE" ASAN_OPTIONS=halt_on_error=1:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  SDPA_NATIVE_PATH="$PWD/$OUT/sdpa_native.node" SDPA_ONLY_PARTS="FLASH_ATTENTION:cpu" FUZZ_RUNS=200 \
+  npx vitest run test/conformance.test.ts test/parity.test.ts test/property.test.ts
 echo "sanitizers: clean"

@@ -143,16 +143,18 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
   it('an unknown kernel name is a clear error listing the valid ones', async () => {
     const err = await withBackends([{ backend: SDPBackend.FLASH_ATTENTION, kernel: 'avx9_fp32' }], () => 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SdpaTypeError);
-    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: amx_bf16, .*avx2_fp32, scalar_fp32, wasm_relaxed_simd, wasm_simd128; webgpu: .*tiled_f16, got "avx9_fp32"/);
+    expect(String((err as Error).message)).toMatch(/backends\[0\]\.kernel: expected kernels of FLASH_ATTENTION — cpu: decode_avx512, decode_avx2, amx_bf16, .*avx2_fp32, decode_scalar, scalar_fp32, wasm_relaxed_simd, wasm_simd128; webgpu: .*tiled_f16, got "avx9_fp32"/);
   });
 
   it('SDPA_CPU_ISA pins by ISA (read once, shown in capabilities()), and a bad value is a reason, not a default', async () => {
     await withEnv({ SDPA_CPU_ISA: 'scalar' }, async () => {
+      // The scalar ISA has two kernels: the decode one (S <= 16, as here: S = 16) and the prefill one.
       const c = flashCpu();
-      expect(c.kernel).toBe('scalar_fp32');
-      expect(c.kernels.find((x) => x.name === 'avx2_fp32')!.reasons).toContain('avx2_fp32 is not used: SDPA_CPU_ISA=scalar pins flash (cpu) to scalar_fp32');
+      expect(c.kernel).toBe('decode_scalar');
+      expect(flashCpu(explainDispatch(randTensor(r, [1, 2, 17, 32]), k, v)).kernel).toBe('scalar_fp32');
+      expect(c.kernels.find((x) => x.name === 'avx2_fp32')!.reasons).toContain('avx2_fp32 is not used: SDPA_CPU_ISA=scalar pins flash (cpu) to decode_scalar or scalar_fp32');
       const cap = (await capabilities()).backends.find((b) => b.backend === 'FLASH_ATTENTION' && b.device === 'cpu')!;
-      expect(cap.pinned).toEqual({ kernels: ['scalar_fp32'], source: 'SDPA_CPU_ISA=scalar' });
+      expect(cap.pinned).toEqual({ kernels: ['decode_scalar', 'scalar_fp32'], source: 'SDPA_CPU_ISA=scalar' });
       expect((await capabilities()).env.switches.SDPA_CPU_ISA).toBe('scalar');
     });
     await withEnv({ SDPA_CPU_ISA: 'sse9' }, () => {
@@ -181,7 +183,7 @@ describe.skipIf(!native.ok)(`FLASH_ATTENTION (cpu) kernels${native.ok ? '' : ` (
       expect(c.kernels.find((x) => x.name === 'amx_bf16')!.reasons.join('; ')).toMatch(/^amx_bf16 (runs bfloat16 inputs, got float32|needs .*; this CPU \(.+\) lacks (it|them))$/);
     });
     await withEnv({ SDPA_KERNEL: 'FLASH_ATTENTION/cpu=avx9' }, () => {
-      expect(flashCpu().reasons[0]).toMatch(/^SDPA_KERNEL pins flash \(cpu\) to 'avx9', which is not one of its kernels \(amx_bf16, /);
+      expect(flashCpu().reasons[0]).toMatch(/^SDPA_KERNEL pins flash \(cpu\) to 'avx9', which is not one of its kernels \(decode_avx512, decode_avx2, amx_bf16, /);
     });
   });
 });

@@ -80,10 +80,14 @@ export function buildKernelArgs(p: AttentionParams, numThreads = 0): Omit<Native
  * and shape rules; a test keeps this list and that table equal.
  */
 export const NATIVE_KERNELS: readonly { readonly name: string; readonly isa: 'amx' | 'avx512' | 'avx2' | 'scalar' }[] = [
+  // Decode (at most 16 queries per head, split-KV): ahead of the prefill kernels for the calls it takes.
+  { name: 'decode_avx512', isa: 'avx512' },
+  { name: 'decode_avx2', isa: 'avx2' },
   { name: 'amx_bf16', isa: 'amx' },
   { name: 'amx_fp16_split', isa: 'amx' },
   { name: 'avx512_fp32', isa: 'avx512' },
   { name: 'avx2_fp32', isa: 'avx2' },
+  { name: 'decode_scalar', isa: 'scalar' },
   { name: 'scalar_fp32', isa: 'scalar' },
 ];
 
@@ -141,7 +145,9 @@ function tableRule(name: string, rule: (k: NativeKernelInfo, p: AttentionParams)
 function nativeKernel(name: string, isa: string): KernelVariant {
   return {
     name,
-    summary: `native ${isa} kernel (see capabilities() for the addon's description)`,
+    summary: name.startsWith('decode_')
+      ? `native ${isa} decode kernel, chosen for S <= 16 queries per head: a GQA group's query heads share each K/V row and the keys are split across threads (memory-bound; see capabilities())`
+      : `native ${isa} kernel (see capabilities() for the addon's description)`,
     program: { kind: 'native', entry: 'flashAttention', isa },
     availability() {
       const n = nativeInfo(name);

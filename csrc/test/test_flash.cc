@@ -416,6 +416,47 @@ int main(int argc, char** argv) {
         c.scale = 0.125f; c.p = 0.0; c.seed = 5; c.pad = 0; c.threads = 2; c.kjump = jump;
         fails += run_case(c, rng, kernels, worst);
       }
+  // Decode shapes (the decode kernels take S <= 16): S = 1..16, GQA groups 1..8, key counts that
+  // are no multiple of any block (1, 63, 65, 517, 1500: several split-KV chunks and a partial last
+  // block), head dims 16..128 (every W multiple), masks, causal offsets that cut inside a block or
+  // hide every key from some rows, dropout, 1 and 2 threads; and forced key blocks (16, 48, 512).
+  for (int t = 0; t < 90; ++t) {
+    Case c{};
+    c.dt = (DType)(t % 3);
+    const int64_t groups[] = {1, 2, 3, 4, 8};
+    c.hkv = 1 + rng() % 2; c.hq = c.hkv * groups[rng() % 5]; c.b = 1 + rng() % 2;
+    c.s = 1 + rng() % 16;
+    const int64_t ls[] = {1, 63, 65, 517, 1500};
+    c.l = ls[rng() % 5];
+    const int64_t ds[] = {16, 32, 64, 80, 128};
+    c.e = ds[rng() % 5]; c.ev = rng() % 3 ? c.e : ds[rng() % 5];
+    int mk = rng() % 4;
+    c.mk = mk == 0 ? MaskKind::Bool : mk == 1 ? MaskKind::Float : MaskKind::None;
+    c.md = c.mk == MaskKind::Bool ? MaskDType::U8 : (MaskDType)(1 + rng() % 3);
+    c.mask_bcast_s = rng() % 3 == 0; c.mask_bcast_h = rng() % 2;
+    c.causal = rng() % 2;
+    int oc = rng() % 3;
+    c.off = oc == 0 ? c.l - c.s : oc == 1 ? (int64_t)(rng() % (c.l + 1)) - c.s : -(int64_t)(rng() % 4);
+    c.scale = (float)(1.0 / std::sqrt((double)c.e)) * (rng() % 2 ? 1.f : 3.f);
+    c.p = rng() % 5 == 0 ? 0.3 : 0.0;
+    c.seed = rng();
+    c.pad = rng() % 3 == 0 ? 16 : 0;
+    c.threads = 1 + rng() % 2;
+    detail::Tuning tb = tuning();
+    const int64_t bks[] = {0, 0, 16, 48, 512};
+    tb.bk = bks[rng() % 5];
+    fails += run_case(c, rng, kernels, worst, tb);
+  }
+  // Many tiny calls on more pool threads than there are jobs' worth of work: a worker that wakes
+  // after the caller took every job must not enter the closed region (its fn is gone), and one
+  // that entered must be waited for. Each call is still checked against the reference.
+  for (int it = 0; it < 200; ++it) {
+    Case c{};
+    c.dt = DType::F32; c.b = 1; c.hq = 4; c.hkv = 2; c.s = 3 + it % 5; c.l = 7; c.e = 8; c.ev = 8;
+    c.mk = MaskKind::None; c.md = MaskDType::U8; c.causal = it % 2; c.off = 0;
+    c.scale = 0.35f; c.p = 0.0; c.seed = 9; c.pad = 0; c.threads = 2 + it % 3;
+    fails += run_case(c, rng, kernels, worst);
+  }
   const char* dn[] = {"f32", "f16", "bf16"};
   for (int d = 0; d < 3; ++d) {
     std::printf("worst err/tolerance %-4s:", dn[d]);

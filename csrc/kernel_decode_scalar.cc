@@ -1,0 +1,47 @@
+// Portable decode kernel (kernel_decode_impl.h with a 1-wide "vector"): the split-KV, GQA-grouped
+// decode on any CPU, and the reference the vector decode paths are tested against.
+#include <cmath>
+#include "internal.h"
+
+namespace sdpa {
+namespace detail {
+namespace isa_decode_scalar {
+
+struct DOps {
+  static constexpr int W = 1;
+  using V = float;
+  static inline V load(const float* p) { return *p; }
+  static inline void store(float* p, V v) { *p = v; }
+  static inline V set1(float x) { return x; }
+  static inline V zero() { return 0.0f; }
+  static inline V fmadd(V a, V b, V c) { return a * b + c; }
+  static inline V mul(V a, V b) { return a * b; }
+  static inline V add(V a, V b) { return a + b; }
+  static inline V sub(V a, V b) { return a - b; }
+  static inline V max(V a, V b) { return a > b ? a : b; }
+  static inline V exp(V x) { return std::exp(x); }
+  static inline float exp_scalar(float x) { return std::exp(x); }
+  static inline float hmax(V x) { return x; }
+  static inline float hsum(V x) { return x; }
+  static inline void prefetch(const void* p, int) { __builtin_prefetch(p); }
+  template <int RT>
+  static inline void store_rows(float* p, int64_t, V v) { *p = v; }
+  static inline V ld_f32(const float* p) { return *p; }
+  static inline V ld_f16(const uint16_t* p) { return f16_to_f32(*p); }
+  static inline V ld_bf16(const uint16_t* p) { return bf16_to_f32(*p); }
+  static inline V hsum_w(const V* a) { return a[0]; }
+};
+
+#include "kernel_decode_impl.h"
+
+}  // namespace isa_decode_scalar
+
+const Kernel kernel_decode_scalar = {
+    {"decode_scalar", "scalar", kDtAll, 0, 1, 1, kMaxHeadDim, 0, 16,
+     "Portable decode (at most 16 queries per head): GQA-grouped, split-KV over threads with a "
+     "log-sum-exp merge; the fallback decode on any CPU."},
+    isa_decode_scalar::decode_plan, isa_decode_scalar::decode_workspace_bytes, isa_decode_scalar::decode_run,
+    isa_decode_scalar::decode_shared_bytes};
+
+}  // namespace detail
+}  // namespace sdpa
