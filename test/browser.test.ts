@@ -153,7 +153,7 @@ if (!hasChromium && process.env.CI) {
       }
     });
 
-    it('ONNXRUNTIME (cpu) runs onnxruntime-web in its proxy worker, and a call leaves the inputs intact', async () => {
+    it('ONNXRUNTIME (cpu) runs onnxruntime-web in a Web Worker, and a call leaves the inputs intact', async () => {
       const r = await page.evaluate(async () => {
         const api = window.__sdpa!;
         const ort = (await api.capabilities()).backends.find((b) => b.backend === 'ONNXRUNTIME' && b.device === 'cpu')!;
@@ -162,7 +162,7 @@ if (!hasChromium && process.env.CI) {
         const [q, k, v] = [mk(1), mk(2), mk(3)];
         const a = await (await api.withBackends(['ONNXRUNTIME'], () => api.sdpa(q, k, v))).toFloat32();
         const ran = api.lastDispatch()?.ran?.backend;
-        // The proxy transfers the buffers it is sent: the caller's q/k/v must not be the ones.
+        // Feeds are moved (transferred) to the worker: the caller's q/k/v buffers must not be the ones moved.
         const intact = [q, k, v].every((t) => (t.data as Float32Array).length === n && (t.data as Float32Array)[1] !== undefined);
         const b = intact ? await (await api.withBackends(['MATH'], () => api.sdpa(q, k, v))).toFloat32() : new Float32Array(0);
         let diff = intact ? 0 : Infinity;

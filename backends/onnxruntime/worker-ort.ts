@@ -1,5 +1,7 @@
 /**
- * ONNXRUNTIME (cpu) in Node runs onnxruntime-node's sessions on a worker thread
+ * ONNXRUNTIME (cpu) in Node runs onnxruntime-node's sessions on a worker thread (and in browsers
+ * onnxruntime-web's in a Web Worker, web-ort.ts, through the same `ortOverMessages` and
+ * `sessionsInWorker`)
  * (backends/onnxruntime/node-worker.ts), so that their synchronous creation and runs do not hold
  * the event loop. This module is the main thread's side: an {@link OrtModuleLike} whose
  * `InferenceSession.create` and `session.run` are requests to that worker. The engine
