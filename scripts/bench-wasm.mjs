@@ -15,7 +15,7 @@
 //    build, same shape, the same thread count for both (1, then 2), calls interleaved.
 // Uses the built dist/ (npx tsc -p tsconfig.json) and the native addon (node-gyp).
 // Usage: node scripts/bench-wasm.mjs [--s 2048] [--stall-sizes 512,2048] [--math-sizes 512,1024]
-//        [--runs 3] [--no-browser] [--no-node] [--json FILE]
+//        [--runs 3] [--no-browser] [--no-node] [--threads 1,2] [--json FILE]
 import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
@@ -29,6 +29,7 @@ const S = Number(opt('--s', '2048'));
 const stallSizes = opt('--stall-sizes', '512,2048').split(',').map(Number);
 const mathSizes = opt('--math-sizes', '512,1024').split(',').map(Number);
 const runs = Number(opt('--runs', '3'));
+const pageThreads = opt('--threads', '1,2').split(',').map(Number);
 const H = 8, D = 64;
 const flopsOf = (s) => 4 * H * s * s * D;
 const out = { machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), node: process.version, loadavg: os.loadavg() }, node: [], stalls: [], browser: [] };
@@ -194,7 +195,7 @@ if (!has('--no-browser')) {
     await server.listen();
     const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
     try {
-      for (const threads of [1, 2]) {
+      for (const threads of pageThreads) {
         const page = await browser.newPage();
         const url = `${server.resolvedUrls.local[0]}scripts/bench-wasm-page/index.html?threads=${threads}&sizes=${S}&runs=${runs}`;
         await page.goto(url);
@@ -202,11 +203,11 @@ if (!has('--no-browser')) {
         const r = await page.evaluate(() => window.__bench);
         await page.close();
         if (r.error) { console.log(`page error: ${r.error}`); continue; }
-        console.log(`# page isolated: ${r.isolated}, wasm: ${JSON.stringify(r.wasm)}`);
+        console.log(`# page isolated: ${r.isolated}, wasm: ${JSON.stringify(r.wasm)}; ONNXRUNTIME sessionThread ${JSON.stringify(r.ortSessionThread)}`);
         for (const x of r.rows) {
-          console.log(`${x.engine.padEnd(40)} ${x.kernel.padEnd(20)} S=${x.s} threads ${x.threads}  ${x.ms.toFixed(1).padStart(9)} ms  ${x.gflops.toFixed(2).padStart(7)} GFLOP/s  stall ${x.stallMs.toFixed(1)} ms${x.maxAbsDiffVsFlash !== undefined ? `  max|diff| vs flash ${x.maxAbsDiffVsFlash.toExponential(1)}` : ''}`);
+          console.log(`${x.engine.padEnd(40)} ${x.kernel.padEnd(20)} S=${x.s} threads ${x.threads}  ${x.ms.toFixed(1).padStart(9)} ms  ${x.gflops.toFixed(2).padStart(7)} GFLOP/s  stall ${x.stallMs.toFixed(1)} ms (first call ${x.firstStallMs.toFixed(1)} ms)${x.maxAbsDiffVsFlash !== undefined ? `  max|diff| vs flash ${x.maxAbsDiffVsFlash.toExponential(1)}` : ''}`);
           if (x.split?.perThread) console.log(`  ${x.split.threads} worker(s) on one shared memory: ${x.split.njobs} jobs, per worker ${x.split.perThread.map((t) => `${t.jobs} jobs in ${t.busyMs.toFixed(0)} ms`).join(', ')}`);
-          out.browser.push(x);
+          out.browser.push({ ...x, ortSessionThread: r.ortSessionThread });
         }
         const f = r.rows.find((x) => x.engine.startsWith('FLASH')), o = r.rows.find((x) => x.engine.startsWith('ONNX'));
         if (f && o) console.log(`  wasm FLASH / onnxruntime-web, ${threads} thread(s): ${(o.ms / f.ms).toFixed(2)}× by medians, ${(o.bestMs / f.bestMs).toFixed(2)}× by fastest calls (${f.bestMs.toFixed(1)} vs ${o.bestMs.toFixed(1)} ms) (target ≥ 2)`);

@@ -234,6 +234,73 @@ if (!hasChromium && process.env.CI) {
       console.log(`webgpu kernels in the page: ${[...kernelsRan].join(', ')}; ${ran.length} runs, ${results.length - ran.length} not eligible`);
     }, 240_000);
 
+    it('ONNXRUNTIME (cpu) runs onnxruntime-web in a Web Worker, and a call leaves the inputs intact', async () => {
+      const r = await page.evaluate(async () => {
+        const api = window.__sdpa!;
+        const ort = (await api.capabilities()).backends.find((b) => b.backend === 'ONNXRUNTIME' && b.device === 'cpu')!;
+        const n = 2 * 24 * 8;
+        const mk = (s: number) => api.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * s)), [1, 2, 24, 8]);
+        const [q, k, v] = [mk(1), mk(2), mk(3)];
+        const a = await (await api.withBackends(['ONNXRUNTIME'], () => api.sdpa(q, k, v))).toFloat32();
+        const ran = api.lastDispatch()?.ran?.backend;
+        // Feeds are moved (transferred) to the worker: the caller's q/k/v buffers must not be the ones moved.
+        const intact = [q, k, v].every((t) => (t.data as Float32Array).length === n && (t.data as Float32Array)[1] !== undefined);
+        const b = intact ? await (await api.withBackends(['MATH'], () => api.sdpa(q, k, v))).toFloat32() : new Float32Array(0);
+        let diff = intact ? 0 : Infinity;
+        for (let i = 0; i < b.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+        // Three calls at once reach the worker together; it runs them one after another (serial.ts).
+        const many = await Promise.allSettled([4, 7, 10].map((s) => api.withBackends(['ONNXRUNTIME'], async () => (await api.sdpa(mk(s), mk(s + 1), mk(s + 2))).toFloat32())));
+        const concurrent = many.map((x) => (x.status === 'fulfilled' ? 'ok' : String(x.reason).split('\n')[0]));
+        return { available: ort.available, sessionThread: ort.details.sessionThread, ran, intact, diff, concurrent };
+      });
+      expect(r.concurrent).toEqual(['ok', 'ok', 'ok']);
+      expect(r.available).toBe(true);
+      expect(r.sessionThread).toEqual({ thread: 'worker' });
+      expect(r.ran).toBe('ONNXRUNTIME');
+      expect(r.intact).toBe(true);
+      expect(r.diff).toBeLessThan(1e-4);
+    });
+
+    it('ONNXRUNTIME (cpu) falls back to the main thread, with the reason, when the worker script cannot load', async () => {
+      // A second page of the same browser whose request for web-worker.ts is refused (as a CSP or a
+      // broken deployment would): sessions must run on the page's own onnxruntime-web instead.
+      const blocked: string[] = [];
+      const p2 = await browser.newPage();
+      try {
+        await p2.route(/\/web-worker\.(ts|js)/, (route) => {
+          blocked.push(route.request().url());
+          return route.abort();
+        });
+        await p2.goto(server.resolvedUrls!.local[0]);
+        await p2.waitForFunction(() => window.__sdpa !== undefined, undefined, { timeout: 100_000 });
+        const r = await p2.evaluate(async () => {
+          const api = window.__sdpa!;
+          const n = 2 * 24 * 8;
+          const mk = (s: number) => api.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * s)), [1, 2, 24, 8]);
+          // Three calls at once: onnxruntime-web refuses overlapping session calls, which the
+          // library queues (backends/onnxruntime/serial.ts); before that they failed here.
+          const inputs = [1, 4, 7].map((s) => [mk(s), mk(s + 1), mk(s + 2)] as const);
+          const outs = await Promise.all(inputs.map(([q, k, v]) => api.withBackends(['ONNXRUNTIME'], async () => ({ y: await (await api.sdpa(q, k, v)).toFloat32(), ran: api.lastDispatch()?.ran?.backend }))));
+          const ran = outs.every((o) => o.ran === 'ONNXRUNTIME') ? 'ONNXRUNTIME' : outs.map((o) => o.ran).join(',');
+          let diff = 0;
+          for (const [j, [q, k, v]] of inputs.entries()) {
+            const b = await (await api.withBackends(['MATH'], () => api.sdpa(q, k, v))).toFloat32();
+            for (let i = 0; i < b.length; i++) diff = Math.max(diff, Math.abs(outs[j].y[i] - b[i]));
+          }
+          const a = outs[0].y;
+          const ort = (await api.capabilities()).backends.find((x) => x.backend === 'ONNXRUNTIME' && x.device === 'cpu')!;
+          return { sessionThread: ort.details.sessionThread, ran, diff, n: a.length };
+        });
+        expect(blocked.length, 'the worker script was never requested').toBeGreaterThan(0);
+        expect(r.ran).toBe('ONNXRUNTIME');
+        expect(r.n).toBe(2 * 24 * 8);
+        expect(r.diff).toBeLessThan(1e-4);
+        expect(r.sessionThread).toEqual({ thread: 'main', reason: expect.stringMatching(/the session worker did not start: the onnxruntime-web worker failed: .*sessions run on the main thread/) });
+      } finally {
+        await p2.close();
+      }
+    }, 120_000);
+
     it('the CPU backends match the float64 reference', () => {
       for (const b of ['MATH', 'EFFICIENT_ATTENTION', 'FLASH_ATTENTION']) {
         const rows = report.results.filter((r) => r.backend === b && r.device === 'cpu');

@@ -5,6 +5,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { capabilities, explainDispatch, lastDispatch, sdpa, tensor, withBackends, SDPBackend, causalLowerRight, type Tensor } from '../src/index.js';
 import {
   disposeOnnxSessions,
@@ -16,7 +19,11 @@ import {
   type OrtModuleLike,
 } from '../backends/onnxruntime/index.js';
 import { onnxruntimeCpu } from '../backends/onnxruntime/cpu.js';
-import { describeOrtImportFailure } from '../backends/onnxruntime/runtime.js';
+import { describeOrtImportFailure, loadOnnxSchema } from '../backends/onnxruntime/runtime.js';
+import { sessionsInWorker } from '../backends/onnxruntime/worker-ort.js';
+import { oneAtATime, operationQueue } from '../backends/onnxruntime/serial.js';
+import type { OrtTensorLike } from '../backends/onnxruntime/ort-types.js';
+import { buildAttentionModel } from '../backends/onnxruntime/graph.js';
 import { importNodeOnly, isModuleNotFound } from '../src/node-import.js';
 import { compare } from './helpers/compare.js';
 import { mathReference } from '../backends/math/cpu.js';
@@ -249,6 +256,62 @@ describe('onnxruntime-node sessions run in a worker thread (their create/run blo
     expect(r.ok, r.message).toBe(true);
   });
 
+  it.skipIf(!available)('when the worker cannot start, sessions run on the main thread, correctly, and sessionThread says why', async () => {
+    // The starter is the module's injection point (default: startOrtWorker); this one fails as
+    // worker_threads would where it is refused.
+    const w = sessionsInWorker(ort, () => Promise.reject(new Error('worker_threads refused by this test\nsecond line')));
+    expect(w.sessionThread()).toEqual({ thread: 'not started' });
+    const model = buildAttentionModel(await loadOnnxSchema(), { op: 'Attention', dtype: 'float32', causal: false, scale: undefined, mask: 'none' });
+    const session = await w.ort.InferenceSession.create(model, { executionProviders: ['cpu'] });
+    expect(w.sessionThread()).toEqual({
+      thread: 'main',
+      reason: 'the session worker did not start: worker_threads refused by this test; sessions run on the main thread and hold its event loop while they run',
+    });
+    const [q, k, v] = [t4(1, 2, 16, 8, 81), t4(1, 2, 16, 8, 82), t4(1, 2, 16, 8, 83)];
+    const feed = (t: Tensor) => new w.ort.Tensor('float32', t.data as Float32Array, [...t.shape]);
+    const y = (await session.run({ q: feed(q), k: feed(k), v: feed(v) })).y;
+    const r = compare(y.data as Float32Array, mathReference(buildParams('t', q, k, v, {})), { atol: 1e-4, rtol: 1e-4 });
+    expect(r.ok, r.message).toBe(true);
+    await session.release();
+  });
+
+  it.skipIf(!available || !existsSync(new URL('../dist/backends/onnxruntime/cpu.js', import.meta.url)))(
+    'a build without the worker module: ONNXRUNTIME still runs (on the main thread) and capabilities() says why',
+    () => {
+      // The real condition the code checks (worker-ort.ts: the built worker module next to it):
+      // a copy of dist/ without node-worker.js, onnxruntime-node found through a node_modules link.
+      const root = new URL('..', import.meta.url).pathname;
+      const dir = mkdtempSync(join(tmpdir(), 'sdpa-no-ort-worker-'));
+      try {
+        cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !/node-worker\.js(\.map)?$|browser-example/.test(src) });
+        symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+        cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+        const script = `
+          import { capabilities, sdpa, tensor, withBackends, lastDispatch } from './dist/src/index.js';
+          const t = (s) => tensor(Float32Array.from({ length: 2 * 32 * 16 }, (_, i) => Math.sin(i * s)), [1, 2, 32, 16]);
+          const [q, k, v] = [t(1), t(2), t(3)];
+          const a = await (await withBackends(['ONNXRUNTIME'], () => sdpa(q, k, v))).toFloat32();
+          const ran = lastDispatch().ran;
+          const b = await (await withBackends(['MATH'], () => sdpa(q, k, v))).toFloat32();
+          let diff = 0;
+          for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+          const d = (await capabilities()).backends.find((x) => x.backend === 'ONNXRUNTIME' && x.device === 'cpu').details;
+          console.log(JSON.stringify({ ran, diff, engine: d.engine, sessionThread: d.sessionThread }));
+        `;
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+        expect(r.status, r.stderr).toBe(0);
+        const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ran: unknown; diff: number; engine: string; sessionThread: { thread: string; reason: string } };
+        expect(got.ran).toEqual({ backend: 'ONNXRUNTIME', device: 'cpu', kernel: 'attention' });
+        expect(got.diff).toBeLessThan(1e-4);
+        expect(got.engine).toBe('onnxruntime-node');
+        expect(got.sessionThread.thread).toBe('main');
+        expect(got.sessionThread.reason).toMatch(/^the session worker did not start: the worker module \S*\/dist\/backends\/onnxruntime\/node-worker\.js is not built \(npm run build\); sessions run on the main thread and hold its event loop while they run$/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
   it.skipIf(!available)('a process that ran a call exits on its own (the idle worker does not keep it alive)', () => {
     const root = new URL('..', import.meta.url).pathname;
     const script = `
@@ -277,5 +340,77 @@ describe('onnxruntime-node sessions run in a worker thread (their create/run blo
       expect(r.stderr).not.toMatch(/terminate called/);
       expect(r.status, r.stderr).toBe(7);
     }
+  });
+});
+
+describe('onnxruntime-web session calls one at a time (serial.ts)', () => {
+  /**
+   * A module with onnxruntime-web's browser guard: one module-wide "call in flight" slot; a call
+   * started while another awaits throws "Session already started", and clearing the slot on its
+   * way out makes the first fail with "Session mismatch" (ort.bundle.min.mjs, 1.30).
+   */
+  function guardedModule(): OrtModuleLike & { calls: string[] } {
+    let slot: object | null = null;
+    const calls: string[] = [];
+    const guarded = async <T>(name: string, f: () => T): Promise<T> => {
+      const mine = {};
+      try {
+        // As onnxruntime-web: the check is inside the try, so the refused call's finally clears the slot.
+        if (slot) throw new Error('Session already started');
+        slot = mine;
+        calls.push(`start ${name}`);
+        await new Promise((r) => setTimeout(r, 5));
+        if (slot !== mine) throw new Error('Session mismatch');
+        calls.push(`end ${name}`);
+        return f();
+      } finally {
+        slot = null;
+      }
+    };
+    class T {
+      constructor(
+        readonly type: string,
+        readonly data: ArrayBufferView,
+        readonly dims: readonly number[],
+      ) {}
+    }
+    return {
+      calls,
+      Tensor: T,
+      InferenceSession: {
+        create: (model: Uint8Array) =>
+          guarded(`create ${model[0]}`, () => ({
+            run: (feeds: Record<string, OrtTensorLike>) => guarded(`run ${model[0]}`, () => ({ y: feeds.x })),
+            release: () => guarded(`release ${model[0]}`, () => undefined),
+          })),
+      },
+      env: { versions: { web: 'fake' } },
+    };
+  }
+  const feeds = (ort: OrtModuleLike, v: number) => ({ x: new ort.Tensor('float32', Float32Array.of(v), [1]) });
+
+  it('the guard itself rejects overlapping calls (so the test below can fail)', async () => {
+    const ort = guardedModule();
+    const r = await Promise.allSettled([ort.InferenceSession.create(Uint8Array.of(1)), ort.InferenceSession.create(Uint8Array.of(2))]);
+    expect(r.map((x) => (x.status === 'rejected' ? (x.reason as Error).message : 'ok')).sort()).toEqual(['Session already started', 'Session mismatch']);
+  });
+
+  it('overlapping creates, runs and releases all succeed, in call order', async () => {
+    const raw = guardedModule();
+    const ort = oneAtATime(raw);
+    const [a, b] = await Promise.all([ort.InferenceSession.create(Uint8Array.of(1)), ort.InferenceSession.create(Uint8Array.of(2))]);
+    const outs = await Promise.all([a.run(feeds(ort, 1)), b.run(feeds(ort, 2)), a.run(feeds(ort, 3))]);
+    expect(outs.map((o) => (o.y.data as Float32Array)[0])).toEqual([1, 2, 3]);
+    await Promise.all([a.release(), b.release()]);
+    expect(raw.calls.filter((c) => c.startsWith('start')).map((c) => c.slice(6))).toEqual(['create 1', 'create 2', 'run 1', 'run 2', 'run 1', 'release 1', 'release 2']);
+    // Strictly one at a time: every start is followed by its own end.
+    for (let i = 0; i < raw.calls.length; i += 2) expect(raw.calls[i + 1]).toBe(raw.calls[i].replace('start', 'end'));
+  });
+
+  it("a failing call does not stop the queue, and its error stays the caller's", async () => {
+    const enqueue = operationQueue();
+    const r = await Promise.allSettled([enqueue(() => Promise.reject(new Error('boom'))), enqueue(async () => 7)]);
+    expect(r[0]).toMatchObject({ status: 'rejected', reason: new Error('boom') });
+    expect(r[1]).toEqual({ status: 'fulfilled', value: 7 });
   });
 });

@@ -195,6 +195,7 @@ describe('the packed package in a fresh consumer project', () => {
         inputs: { shape: number[]; q: number[]; k: number[]; v: number[] };
         float16Array: { dtype: string; shared: boolean; bits: number[] } | null;
         engines: { backend: string; device: string; available: boolean; reason: string | null; engine: string | null }[];
+        ortSessionThread: unknown;
         runs: { backend: string; device: string; isCausal: boolean; status: string; reason?: string; values?: number[]; tolerance?: { atol: number; rtol: number } | null }[];
       };
       let build: ReturnType<typeof run>;
@@ -237,10 +238,13 @@ describe('the packed package in a fresh consumer project', () => {
         }
       });
 
-      it('runs without errors; ONNX Runtime resolved from the bundle is onnxruntime-web', () => {
+      it('runs without errors; ONNX Runtime resolved from the bundle is onnxruntime-web, its sessions in a worker', () => {
         expect(report.error).toBeUndefined();
         const ort = report.engines.find((e) => e.backend === 'ONNXRUNTIME' && e.device === 'cpu');
         expect(ort, JSON.stringify(report.engines)).toMatchObject({ available: true, engine: 'onnxruntime-web' });
+        // The worker entry (web-worker.ts, with onnxruntime-web inside) as the build emitted it: the
+        // app's ONNXRUNTIME (cpu) rows (checked below against the reference) ran through it.
+        expect(report.ortSessionThread).toEqual({ thread: 'worker' });
       });
 
       it('tensor() takes a Float16Array as float16 storage, shared (Chromium has Float16Array; Node 20 does not)', () => {

@@ -14,7 +14,9 @@ import type { AttentionOp } from './graph.js';
 import { setLoadedOrt } from './interop.js';
 import type { OrtModuleLike } from './ort-types.js';
 import { isNode, loadOnnxSchema, loadOrt, type OrtFlavor } from './runtime.js';
-import { ortSessionThread, sessionsInWorker } from './worker-ort.js';
+import { oneAtATime } from './serial.js';
+import { startWebOrtWorker } from './web-ort.js';
+import { sessionsInWorker, type OrtSessionThread } from './worker-ort.js';
 
 const LABEL = 'onnxruntime (cpu)';
 
@@ -26,7 +28,7 @@ const caps: BackendCaps = {
     'float16/bfloat16 computed as float32; masks fed as [Bm, Hm, S, L] (copied when S or L broadcast); materializes batch·Hq·S·L float32 scores',
 };
 
-let state: { ort: OrtModuleLike; flavor: OrtFlavor; ep: string } | undefined;
+let state: { ort: OrtModuleLike; flavor: OrtFlavor; ep: string; sessionThread: () => OrtSessionThread | null } | undefined;
 let failure: string | undefined;
 /** Why each engine tried before the one in use was passed over (Node: onnxruntime-node's failure). */
 let passedOver: string[] = [];
@@ -50,9 +52,20 @@ async function init(): Promise<void> {
       const ort = await loadOrt(flavor);
       // onnxruntime-node creates and runs sessions synchronously on the calling thread (up to
       // 248 ms of a blocked event loop per call measured): its sessions live in a worker thread.
-      // onnxruntime-web's wasm build in Node runs in its own threads already.
-      const sessions = flavor === 'onnxruntime-node' ? sessionsInWorker(ort) : ort;
-      state = { ort: sessions, flavor, ep: flavor === 'onnxruntime-node' ? 'cpu' : 'wasm' };
+      // In a browser onnxruntime-web's wasm held the page 1.6–2.2 s at its first session and
+      // 0.46–0.71 s per run at S = 2048: its sessions live in a Web Worker (web-worker.ts).
+      // onnxruntime-web in Node (the addon-less fallback) is left as it was.
+      if (flavor === 'onnxruntime-node') {
+        const w = sessionsInWorker(ort);
+        state = { ort: w.ort, flavor, ep: 'cpu', sessionThread: w.sessionThread };
+      } else if (!isNode()) {
+        // oneAtATime: onnxruntime-web refuses overlapping calls (serial.ts); the main-thread
+        // fallback's sessions are queued here, the worker's in web-worker.ts.
+        const w = sessionsInWorker(oneAtATime(ort), () => startWebOrtWorker(ort.env.wasm?.numThreads));
+        state = { ort: w.ort, flavor, ep: 'wasm', sessionThread: w.sessionThread };
+      } else {
+        state = { ort: oneAtATime(ort), flavor, ep: 'wasm', sessionThread: () => null };
+      }
       passedOver = errors;
       setLoadedOrt(ort);
       return;
@@ -125,8 +138,9 @@ export const onnxruntimeCpu: BackendPart = {
     // The better engines passed over, each with why (Node without onnxruntime-node: the wasm build runs).
     notUsed: state && state.flavor !== 'onnxruntime-node' && passedOver.length ? passedOver : [],
     executionProvider: state?.ep ?? null,
-    // onnxruntime-node only: 'worker' (off the event loop), or 'main' with the reason.
-    sessionThread: state?.flavor === 'onnxruntime-node' ? ortSessionThread() : null,
+    // onnxruntime-node, and onnxruntime-web in browsers: 'worker' (off the event loop / the page's
+    // main thread), or 'main' with the reason; null for onnxruntime-web in Node.
+    sessionThread: state?.sessionThread() ?? null,
     versions: state?.ort.env.versions ?? null,
     sessions: sessionCache.stats(),
     liveResources: sessionCache.stats().live,

@@ -10,6 +10,7 @@ import { checkOrtInputsOnCpu, checkOrtScoreMemory, checkOrtTensorSize, checkOrtS
 import { runOrtAttention, type EngineConfig } from './engine.js';
 import type { OrtModuleLike } from './ort-types.js';
 import { isNode, loadOnnxSchema, loadOrt } from './runtime.js';
+import { oneAtATime } from './serial.js';
 import { checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 
 const LABEL = 'onnxruntime (webgpu)';
@@ -66,7 +67,8 @@ async function init(): Promise<void> {
   }
   try {
     await loadOnnxSchema();
-    ort = await loadOrt('onnxruntime-web/webgpu');
+    // One call at a time: the WebGPU (JSEP) build refuses overlapping session calls (serial.ts).
+    ort = oneAtATime(await loadOrt('onnxruntime-web/webgpu'));
   } catch (err) {
     failure = `${LABEL} is unavailable: ${(err as Error).message}`;
   }

@@ -1,5 +1,7 @@
 /**
- * ONNXRUNTIME (cpu) in Node runs onnxruntime-node's sessions on a worker thread
+ * ONNXRUNTIME (cpu) in Node runs onnxruntime-node's sessions on a worker thread (and in browsers
+ * onnxruntime-web's in a Web Worker, web-ort.ts, through the same `ortOverMessages` and
+ * `sessionsInWorker`)
  * (backends/onnxruntime/node-worker.ts), so that their synchronous creation and runs do not hold
  * the event loop. This module is the main thread's side: an {@link OrtModuleLike} whose
  * `InferenceSession.create` and `session.run` are requests to that worker. The engine
@@ -81,7 +83,6 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
   const w = new wt.Worker(url, { execArgv: [], workerData: { words: words.buffer } });
   w.unref();
   const pending = new Map<number, { resolve(r: OrtWorkerReply): void; reject(e: Error): void }>();
-  let nextId = 1;
   let dead: Error | undefined;
   let onReady: ((r: OrtWorkerReply) => void) | undefined;
   const fail = (e: Error): void => {
@@ -121,7 +122,15 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
       w.postMessage(m, transfer);
     });
   }
+  return ortOverMessages(request, versions);
+}
 
+/**
+ * An {@link OrtModuleLike} whose sessions live behind `request` (a worker speaking node-worker.ts's
+ * protocol: the Node worker, or web-worker.ts in browsers).
+ */
+export function ortOverMessages(request: (m: OrtWorkerRequest, transfer?: ArrayBuffer[]) => Promise<OrtWorkerReply>, versions: Record<string, string> | undefined): OrtModuleLike {
+  let nextId = 1;
   class WorkerSession implements OrtSessionLike {
     constructor(private readonly id: number) {}
     async run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>> {
@@ -160,26 +169,26 @@ export async function startOrtWorker(): Promise<OrtModuleLike> {
   };
 }
 
-/** Where ONNXRUNTIME (cpu)'s onnxruntime-node sessions run, and why not in the worker when not. */
+/** Where ONNXRUNTIME (cpu)'s sessions run, and why not in a worker when not. */
 export interface OrtSessionThread {
   readonly thread: 'worker' | 'main' | 'not started';
   readonly reason?: string;
 }
-let thread: OrtSessionThread = { thread: 'not started' };
-/** Where sessions run (reported by the part's `describe()`). */
-export function ortSessionThread(): OrtSessionThread {
-  return thread;
-}
+
+/** How the session worker is started: {@link startOrtWorker}, or a caller's own (the injection point tests use). */
+export type OrtWorkerStarter = () => Promise<OrtModuleLike>;
 
 /**
  * `real` (onnxruntime-node, loaded on this thread) with sessions created and run in the worker,
- * started at the first session. Where the worker cannot start (no built worker module, onnxruntime-node
- * failing to load there) sessions run on this thread as before, and {@link ortSessionThread} says why.
+ * started at the first session by `start`. Where the worker cannot start (no built worker module,
+ * onnxruntime-node failing to load there) sessions run on this thread as before, and
+ * `sessionThread()` says why.
  */
-export function sessionsInWorker(real: OrtModuleLike): OrtModuleLike {
+export function sessionsInWorker(real: OrtModuleLike, start: OrtWorkerStarter = startOrtWorker): { readonly ort: OrtModuleLike; sessionThread(): OrtSessionThread } {
+  let thread: OrtSessionThread = { thread: 'not started' };
   let worker: Promise<OrtModuleLike | undefined> | undefined;
-  const start = (): Promise<OrtModuleLike | undefined> =>
-    (worker ??= startOrtWorker().then(
+  const started = (): Promise<OrtModuleLike | undefined> =>
+    (worker ??= start().then(
       (m) => {
         thread = { thread: 'worker' };
         return m;
@@ -199,13 +208,16 @@ export function sessionsInWorker(real: OrtModuleLike): OrtModuleLike {
     release: () => s.release(),
   });
   return {
-    Tensor: WorkerTensor,
-    InferenceSession: {
-      async create(model: Uint8Array, options?: OrtSessionOptions): Promise<OrtSessionLike> {
-        const w = await start();
-        return w ? w.InferenceSession.create(model, options) : onThisThread(await real.InferenceSession.create(model, options));
+    ort: {
+      Tensor: WorkerTensor,
+      InferenceSession: {
+        async create(model: Uint8Array, options?: OrtSessionOptions): Promise<OrtSessionLike> {
+          const w = await started();
+          return w ? w.InferenceSession.create(model, options) : onThisThread(await real.InferenceSession.create(model, options));
+        },
       },
+      env: real.env,
     },
-    env: real.env,
+    sessionThread: () => thread,
   };
 }

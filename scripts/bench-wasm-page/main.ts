@@ -20,6 +20,8 @@ export interface PageRow {
   readonly bestMs: number;
   readonly gflops: number;
   readonly stallMs: number;
+  /** Longest stall during the engine's warm-up call (its first: sessions, workers, wasm compile). */
+  readonly firstStallMs: number;
   readonly maxAbsDiffVsFlash?: number;
   /** The wasm call's split over threads (jobs and kernel time per worker). */
   readonly split?: WasmRunStats;
@@ -27,7 +29,7 @@ export interface PageRow {
 
 declare global {
   interface Window {
-    __bench?: { done: boolean; rows: PageRow[]; error?: string; isolated: boolean; wasm?: unknown };
+    __bench?: { done: boolean; rows: PageRow[]; error?: string; isolated: boolean; wasm?: unknown; ortSessionThread?: unknown };
   }
 }
 
@@ -58,7 +60,7 @@ function rand(n: number, seed: number): Float32Array {
  * that ended with a call to that call (a promise resolved right after a long synchronous block runs
  * before any timer: switching engines at once would charge the block to the next engine).
  */
-async function timedInterleaved(fns: readonly (() => Promise<Tensor>)[]): Promise<{ ms: number; bestMs: number; stall: number; out: Float32Array; kernel: string; split?: WasmRunStats }[]> {
+async function timedInterleaved(fns: readonly (() => Promise<Tensor>)[]): Promise<{ ms: number; bestMs: number; stall: number; firstStall: number; out: Float32Array; kernel: string; split?: WasmRunStats }[]> {
   let last = performance.now(), current = 0;
   const stall = fns.map(() => 0);
   const timer = setInterval(() => {
@@ -76,6 +78,9 @@ async function timedInterleaved(fns: readonly (() => Promise<Tensor>)[]): Promis
       outs.push(await (await fns[e]()).toFloat32());
       await settle();
     }
+    // The warm-up's stalls apart from the timed calls'.
+    const firstStall = [...stall];
+    stall.fill(0);
     const ts: number[][] = fns.map(() => []);
     for (let i = 0; i < runs; i++) {
       for (let e = 0; e < fns.length; e++) {
@@ -93,7 +98,7 @@ async function timedInterleaved(fns: readonly (() => Promise<Tensor>)[]): Promis
     return ts.map((t, e) => {
       t.sort((a, b) => a - b);
       const split = splits[e];
-      return { ms: t[t.length >> 1], bestMs: t[0], stall: stall[e], out: outs[e], kernel: kernels[e], ...(split ? { split } : {}) };
+      return { ms: t[t.length >> 1], bestMs: t[0], stall: stall[e], firstStall: firstStall[e], out: outs[e], kernel: kernels[e], ...(split ? { split } : {}) };
     });
   } finally {
     clearInterval(timer);
@@ -114,8 +119,9 @@ async function main(): Promise<void> {
     ]);
     let diff = 0;
     for (let i = 0; i < ortRun.out.length; i++) diff = Math.max(diff, Math.abs(ortRun.out[i] - flash.out[i]));
-    state.rows.push({ engine: 'FLASH_ATTENTION (cpu)', kernel: flash.kernel, s, threads, ms: flash.ms, bestMs: flash.bestMs, gflops: flops / flash.ms / 1e6, stallMs: flash.stall, ...(flash.split ? { split: flash.split } : {}) });
-    state.rows.push({ engine: 'ONNXRUNTIME (cpu, onnxruntime-web wasm)', kernel: ortRun.kernel, s, threads, ms: ortRun.ms, bestMs: ortRun.bestMs, gflops: flops / ortRun.ms / 1e6, stallMs: ortRun.stall, maxAbsDiffVsFlash: diff });
+    state.ortSessionThread = (await capabilities()).backends.find((b) => b.backend === 'ONNXRUNTIME' && b.device === 'cpu')?.details.sessionThread;
+    state.rows.push({ engine: 'FLASH_ATTENTION (cpu)', kernel: flash.kernel, s, threads, ms: flash.ms, bestMs: flash.bestMs, gflops: flops / flash.ms / 1e6, stallMs: flash.stall, firstStallMs: flash.firstStall, ...(flash.split ? { split: flash.split } : {}) });
+    state.rows.push({ engine: 'ONNXRUNTIME (cpu, onnxruntime-web wasm)', kernel: ortRun.kernel, s, threads, ms: ortRun.ms, bestMs: ortRun.bestMs, gflops: flops / ortRun.ms / 1e6, stallMs: ortRun.stall, firstStallMs: ortRun.firstStall, maxAbsDiffVsFlash: diff });
   }
 }
 
