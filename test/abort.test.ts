@@ -24,6 +24,7 @@ import {
   withBackends,
 } from '../src/index.js';
 import { makeYielder } from '../src/cpu/cooperate.js';
+import { FIRST_SLICE_ROWS, nextSliceRows } from '../backends/efficient/cpu.js';
 import { loadNative } from '../backends/flash/native.js';
 import { randTensor, rng } from './helpers/random.js';
 import { referenceTensor, testBackend } from './helpers/test-backend.js';
@@ -232,5 +233,36 @@ describe('makeYielder (src/cpu/cooperate.ts)', () => {
     expect(p).toBeInstanceOf(Promise);
     await p;
     expect(timerRan).toBe(true); // a macrotask turn: the timer queued before it ran first
+  });
+});
+
+describe('EFFICIENT (cpu) slices (backends/efficient/cpu.ts)', () => {
+  // A call used to start with full slices (BR·8 rows at S = 512) while V8 still interpreted the
+  // kernel: its first stretch held the event loop for 66–102 ms. Slices now start at one row and
+  // double while they take under 4 ms, up to the per-shape bound.
+  it('start at one row and double while short, up to the bound', () => {
+    expect(FIRST_SLICE_ROWS).toBe(1);
+    const seen: number[] = [];
+    let rows = FIRST_SLICE_ROWS;
+    for (let i = 0; i < 12; i++) {
+      seen.push(rows);
+      rows = nextSliceRows(rows, 1, 256);
+    }
+    expect(seen.slice(0, 10)).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 256]);
+  });
+  it('stop growing once a slice takes 4 ms or more, and never pass the bound nor drop below 1', () => {
+    expect(nextSliceRows(8, 4, 256)).toBe(8);
+    expect(nextSliceRows(8, 30, 256)).toBe(8);
+    expect(nextSliceRows(200, 1, 256)).toBe(256);
+    expect(nextSliceRows(1, 1, 1)).toBe(1);
+    expect(nextSliceRows(0, 10, 256)).toBe(1);
+  });
+  it('a sliced call still gives MATH’s result (rows that do not fill a block at the start)', async () => {
+    const r = rng(7);
+    const q = randTensor(r, [1, 2, 70, 16]), k = randTensor(r, [1, 2, 90, 16]), v = randTensor(r, [1, 2, 90, 16]);
+    const got = await withBackends([SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { device: 'cpu' }));
+    const want = await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { device: 'cpu' }));
+    const a = got.data as Float32Array, b = want.data as Float32Array;
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-5);
   });
 });

@@ -306,6 +306,21 @@ function rowsPerSlice(p: AttentionParams): number {
   return rows >= BR ? Math.min(BR * 8, rows - (rows % BR)) : rows;
 }
 
+/** Rows of the first kernel slice of a call (see runWithLse). */
+export const FIRST_SLICE_ROWS = 1;
+/** A slice shorter than this lets the next one take twice the rows. */
+const GROW_BELOW_MS = 4;
+
+/**
+ * The rows of the next slice: twice `rows` while a slice took under GROW_BELOW_MS (the kernel is
+ * warming up or the rows are cheap), never above `maxRows` (rowsPerSlice's bound) nor below 1.
+ * @internal exported for the test of the warm-up slicing.
+ */
+export function nextSliceRows(rows: number, elapsedMs: number, maxRows: number): number {
+  const next = elapsedMs < GROW_BELOW_MS ? rows * 2 : rows;
+  return Math.max(1, Math.min(maxRows, next));
+}
+
 async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: Tensor; lse: Tensor }> {
   const job = makeEfficientJob(p);
   const bhCount = p.batch * p.hq;
@@ -313,10 +328,17 @@ async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: T
   const lse = new Float64Array(bhCount * p.s);
   ctx.recordAllocation(efficientScratchBytes(p) + out.byteLength + lse.byteLength);
   const yieldNow = makeYielder(ctx.signal);
-  const slice = rowsPerSlice(p);
+  const maxRows = rowsPerSlice(p);
+  // The first slices run before V8 has optimised efficientKernel (interpreted code is 5–10× slower),
+  // so a full slice then held the loop for 66–100 ms: start at one row and grow while slices are short.
+  let rows = Math.min(FIRST_SLICE_ROWS, maxRows);
   for (let bh = 0; bh < bhCount; bh++) {
-    for (let i0 = 0; i0 < p.s; i0 += slice) {
-      efficientKernel(job, bh, bh + 1, i0, Math.min(p.s, i0 + slice), out, lse);
+    for (let i0 = 0; i0 < p.s; ) {
+      const i1 = Math.min(p.s, i0 + rows);
+      const t0 = performance.now();
+      efficientKernel(job, bh, bh + 1, i0, i1, out, lse);
+      rows = nextSliceRows(rows, performance.now() - t0, maxRows);
+      i0 = i1;
       await yieldNow();
     }
   }
