@@ -118,11 +118,11 @@ describe('FlashAttention module', () => {
       const out = await attend.forward(q, k, v);
       expect(out.shape).toEqual([1, 2, 3, 8]);
     }
-    // A sliding window is beyond FLASH (cpu) whether or not its engine is built.
-    const err = await new FlashAttention({ flash: true }).forward(q, k, v, { attnBias: new StructuredBias(3, 5, { causal: true, window: [1, 0] }) }).catch((e: unknown) => e);
+    // Soft-capping is beyond FLASH (cpu) whether or not its engine is built.
+    const err = await new FlashAttention({ flash: true }).forward(q, k, v, { attnBias: new StructuredBias(3, 5, { causal: true, softcap: 5 }) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SdpaDispatchError);
     const report = (err as SdpaDispatchError).report;
-    expect(report.candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!.reasons.join(' ')).toMatch(/sliding window|unavailable/);
+    expect(report.candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!.reasons.join(' ')).toMatch(/softcap|unavailable/);
     expect(report.candidates.filter((c) => c.backend !== SDPBackend.FLASH_ATTENTION).every((c) => !c.enabled)).toBe(true);
     expect((err as Error).message).toMatch(/`FLASH_ATTENTION` \(cpu\) is not supported because:/);
   });

@@ -180,9 +180,9 @@ describe('fallback warnings', () => {
     const events: FallbackEvent[] = [];
     const off = onFallback((e) => events.push(e), { once: false });
     try {
-      const windowed = new StructuredBias(8, 8, { window: [2, 0] });
-      await sdpa(q, k, v, { attnMask: windowed });
-      const flash = explainDispatch(q, k, v, { attnMask: windowed }).candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!;
+      const capped = new StructuredBias(8, 8, { softcap: 30 });
+      await sdpa(q, k, v, { attnMask: capped });
+      const flash = explainDispatch(q, k, v, { attnMask: capped }).candidates.find((c) => c.backend === SDPBackend.FLASH_ATTENTION)!;
       if (!flash.enabled || flash.failed.includes('checkAvailable')) return; // the native addon is missing: another fallback
       expect(events[0].preferred.backend).toBe(SDPBackend.FLASH_ATTENTION);
       expect(events[0].reasons).toEqual(flash.reasons);
@@ -203,18 +203,18 @@ describe('fallback warnings', () => {
 
 describe('strict mode', () => {
   afterEach(() => void unregisterBackend('PICKY'));
-  // FLASH (cpu) has no sliding-window rule, EFFICIENT has: a non-strict scope falls back to EFFICIENT.
-  const windowed = new StructuredBias(8, 8, { window: [2, 0] });
+  // FLASH (cpu) has no soft-capping rule, EFFICIENT has: a non-strict scope falls back to EFFICIENT.
+  const capped = new StructuredBias(8, 8, { softcap: 30 });
 
   it('throws the aggregate error with the reasons instead of falling back past the first listed backend', async () => {
-    await withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { attnMask: windowed }));
+    await withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { attnMask: capped }));
     expect(lastDispatch()?.ran?.backend).toBe(SDPBackend.EFFICIENT_ATTENTION);
-    const err = await withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { attnMask: windowed }), { strict: true }).catch((e: unknown) => e);
+    const err = await withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { attnMask: capped }), { strict: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SdpaDispatchError);
     const e = err as SdpaDispatchError;
     expect(e.strict).toBe(SDPBackend.FLASH_ATTENTION);
     expect(e.message).toMatch(/^sdpa: strict mode \(withBackends\(\.\.\., \{ strict: true \}\)\) allows only FLASH_ATTENTION, the first backend listed, and it cannot run this call:/);
-    expect(e.message).toContain('`FLASH_ATTENTION` (cpu) is not supported because:\n    flash (cpu) does not apply a sliding window [2, 0] without a mask buffer');
+    expect(e.message).toContain('`FLASH_ATTENTION` (cpu) is not supported because:\n    flash (cpu) does not apply softcap 30 without a mask buffer');
     expect(e.message).toContain('`EFFICIENT_ATTENTION` (cpu) is not supported because:\n    EFFICIENT_ATTENTION would be a fallback past FLASH_ATTENTION, which the enclosing withBackends(..., { strict: true }) scope forbids');
     expect(e.report.selected).toBeNull();
   });
@@ -227,7 +227,7 @@ describe('strict mode', () => {
       expect(canUse(SDPBackend.MATH, q, k, v).reasons).toEqual(['MATH would be a fallback past EFFICIENT_ATTENTION, which the enclosing withBackends(..., { strict: true }) scope forbids']);
     }, { strict: true });
     // An inner scope replaces the outer one (strictness included), like sdpa_kernel.
-    await withBackends([SDPBackend.FLASH_ATTENTION], () => withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { attnMask: windowed })), { strict: true });
+    await withBackends([SDPBackend.FLASH_ATTENTION], () => withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, v, { attnMask: capped })), { strict: true });
     expect(lastDispatch()?.ran?.backend).toBe(SDPBackend.EFFICIENT_ATTENTION);
   });
 

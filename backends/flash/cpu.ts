@@ -71,8 +71,83 @@ export function buildKernelArgs(p: AttentionParams, numThreads = 0): Omit<Native
     args.maskStrideS = mv.rowStride;
     args.maskStrideL = mv.colStride;
   }
+  const w = windowSlice(p);
+  if (w) {
+    // The kernels see only the keys [lo, lo + len): the K/V (and mask) base offsets move to lo.
+    const shift = (t: Float64Array, by: number): Float64Array => t.map((x) => x + by);
+    args.l = w.len;
+    args.kvBaseK = shift(kv.bases, w.lo * kv.rowStride);
+    args.kvBaseV = shift(vv.bases, w.lo * vv.rowStride);
+    if (mv && args.maskBase) args.maskBase = shift(mv.bases, w.lo * mv.colStride);
+    args.causal = w.causalOffset !== undefined;
+    args.diagonalOffset = w.causalOffset ?? 0;
+    if (w.lowerOffset !== undefined) {
+      // Rows whose window starts inside the slice: a bool mask [S, len] shared by every head.
+      const lower = w.lowerOffset, len = w.len;
+      const m = new Uint8Array(p.s * len);
+      for (let i = 0; i < p.s; i++) m.fill(1, i * len + Math.max(0, Math.min(len, i + lower)), (i + 1) * len);
+      args.maskKind = 1;
+      args.maskDType = 0;
+      args.mask = m;
+      args.maskBase = new Float64Array(p.batch * p.hq);
+      args.maskStrideS = len;
+      args.maskStrideL = 1;
+    }
+  }
   return args;
 }
+
+/**
+ * How FLASH (cpu) runs a sliding window (`StructuredBias` with `window`): the kernels know causal
+ * diagonals and masks, not windows, so the keys no row can see are cut off (K/V read from `lo`,
+ * `len` keys: a decode step reads only its window of the cache), the upper edge becomes the causal
+ * diagonal (it has the same form, key j' <= i + causalOffset) and a lower edge that still cuts into
+ * the slice for some rows (prefill, or S > 1) becomes a bool mask of S·len bytes.
+ */
+export interface WindowSlice {
+  /** First key the kernel reads, and how many. */
+  readonly lo: number;
+  readonly len: number;
+  /** The kernel's causal diagonal in the slice, undefined when every row sees up to the slice's end. */
+  readonly causalOffset: number | undefined;
+  /** Row i sees keys j' >= i + lowerOffset of the slice; undefined when every row sees from its start. */
+  readonly lowerOffset: number | undefined;
+}
+
+/** Largest lower-edge mask (bytes, S·len) a windowed call may build; above it FLASH (cpu) declines. */
+export const WINDOW_MASK_MAX_BYTES = 64 * 2 ** 20;
+
+/** The slice a window leaves to the kernels ({@link WindowSlice}), or undefined without a window. */
+export function windowSlice(p: AttentionParams): WindowSlice | undefined {
+  if (!p.window) return undefined;
+  const { s: S, l: L } = p;
+  const off = p.window.alignment === 'lower-right' ? L - S : 0;
+  // Row i sees keys j with i + w <= j <= i + u (w may be -Infinity, u Infinity), and 0 <= j < L.
+  const w = off - p.window.left;
+  const u = Math.min(off + p.window.right, p.causal ? p.causal.diagonalOffset : Infinity);
+  const lo = Math.max(0, w);
+  const hi = Math.min(L - 1, S - 1 + u);
+  if (hi < lo) {
+    // No row sees any key: one key, behind a diagonal no row reaches (the kernels then write zeros).
+    return { lo: 0, len: 1, causalOffset: -S - 1, lowerOffset: undefined };
+  }
+  const len = hi - lo + 1;
+  // Row 0 has the lowest upper bound: the diagonal matters iff it ends before the slice does.
+  const causalOffset = u - lo < len - 1 ? u - lo : undefined;
+  // The last row has the highest lower bound: the edge matters iff it starts after the slice does.
+  const lowerOffset = S - 1 + w - lo > 0 ? w - lo : undefined;
+  return { lo, len, causalOffset, lowerOffset };
+}
+
+/** A window FLASH (cpu) can run: its lower edge needs no mask, or one that fits beside no other mask. */
+const checkWindow: Constraint = named('checkWindow', (p: AttentionParams) => {
+  const w = windowSlice(p);
+  if (!w || w.lowerOffset === undefined) return undefined;
+  if (p.mask) return `flash (cpu) runs a sliding window whose lower edge cuts into the kept keys (S=${p.s} > 1 rows start at different keys) as a mask of its own, and cannot combine it with the call's attention mask; EFFICIENT_ATTENTION applies both`;
+  const bytes = p.s * w.len;
+  if (bytes > WINDOW_MASK_MAX_BYTES) return `flash (cpu) runs a sliding window's lower edge as an S×L bool mask, here ${p.s}×${w.len} = ${(bytes / 2 ** 20).toFixed(0)} MiB, above its ${WINDOW_MASK_MAX_BYTES / 2 ** 20} MiB limit; EFFICIENT_ATTENTION applies windows by rule`;
+  return undefined;
+});
 
 /**
  * The native kernels this package's addon provides, in priority order, with the ISA each belongs
@@ -261,8 +336,9 @@ export const flashCpu: BackendPart = {
   label: 'flash (cpu)',
   caps: {
     ...FULL_SEMANTICS_CAPS,
+    window: true,
     maxHeadDim: FLASH_CPU_MAX_HEAD_DIM,
-    notes: 'native C++ (AMX-BF16 tiles for bfloat16/float16, AVX-512/AVX2/scalar fp32), or the same C++ as WebAssembly SIMD on workers (browsers, Node without the addon); query × key blocks, online softmax, per-thread scratch only',
+    notes: 'native C++ (AMX-BF16 tiles for bfloat16/float16, AVX-512/AVX2/scalar fp32), or the same C++ as WebAssembly SIMD on workers (browsers, Node without the addon); query × key blocks, online softmax, per-thread scratch only; a sliding window reads only the keys some row sees (its upper edge as the causal diagonal, a ragged lower edge as an S×L bool mask)',
   },
   // Available when the addon loads or a wasm kernel can run; each kernel then gives its own reason.
   availability() {
@@ -276,7 +352,7 @@ export const flashCpu: BackendPart = {
     loadNative();
     await initWasm();
   },
-  constraints: [checkScaleFitsFloat32('flash (cpu)'), checkFixedLengthBuffers],
+  constraints: [checkScaleFitsFloat32('flash (cpu)'), checkFixedLengthBuffers, checkWindow],
   kernels: [...NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)), ...WASM_KERNELS.map((k) => wasmKernel(k.name, k.simd, wasmJob))],
   envPin: {
     variable: 'SDPA_CPU_ISA',

@@ -1,0 +1,111 @@
+/**
+ * Sliding windows on FLASH_ATTENTION (cpu) (backends/flash/cpu.ts windowSlice): every kernel
+ * variant of the part (native prefill and decode kernels, the WebAssembly ones), each pinned, against
+ * MATH's float64 reference on windowed calls — decode (S = 1: the window is a key range, read in
+ * place), decode with S > 1 (a ragged lower edge), prefill, causal + window, upper-left, rows with no
+ * visible key, a call's own mask beside a window — and the reasons when it declines.
+ */
+import { describe, expect, it } from 'vitest';
+import { SDPBackend, StructuredBias, capabilities, explainDispatch, lastDispatch, sdpa, withBackends, type Tensor } from '../src/index.js';
+import { WINDOW_MASK_MAX_BYTES, windowSlice } from '../backends/flash/cpu.js';
+import { mathReference } from '../backends/math/cpu.js';
+import { buildParams, type SdpaOptions } from '../src/params.js';
+import { compare } from './helpers/compare.js';
+import { testedVariants, variantVerdict } from './helpers/parts.js';
+import { randBoolMask, randTensor, rng } from './helpers/random.js';
+
+await capabilities(); // registers the built-in backends and probes the wasm engine
+const flashVariants = testedVariants().filter((v) => v.backend === SDPBackend.FLASH_ATTENTION && v.part.device === 'cpu');
+const r = rng(4242);
+
+interface WindowCase {
+  name: string;
+  B: number;
+  Hq: number;
+  Hkv: number;
+  S: number;
+  L: number;
+  D: number;
+  dtype: 'float32' | 'float16' | 'bfloat16';
+  bias: { causal?: boolean; window: [number, number]; alignment?: 'upper-left' | 'lower-right' };
+  mask?: boolean;
+}
+
+const cases: WindowCase[] = [
+  { name: 'decode S=1, window [64, 0] over L=1031 (a key range: no mask)', B: 1, Hq: 8, Hkv: 2, S: 1, L: 1031, D: 64, dtype: 'float32', bias: { window: [64, 0] } },
+  { name: 'decode S=1 fp16, causal + window [300, 0], GQA 4:1', B: 2, Hq: 4, Hkv: 1, S: 1, L: 777, D: 32, dtype: 'float16', bias: { causal: true, window: [300, 0] } },
+  { name: 'decode S=4 bf16, window [50, 0] (ragged lower edge)', B: 1, Hq: 4, Hkv: 2, S: 4, L: 517, D: 32, dtype: 'bfloat16', bias: { window: [50, 0] } },
+  { name: 'decode S=16, causal + window [20, 3]', B: 1, Hq: 2, Hkv: 2, S: 16, L: 200, D: 16, dtype: 'float32', bias: { causal: true, window: [20, 3] } },
+  { name: 'prefill S=L=70, window [5, 2]', B: 1, Hq: 2, Hkv: 2, S: 70, L: 70, D: 16, dtype: 'float32', bias: { window: [5, 2] } },
+  { name: 'prefill S=40 L=90 upper-left, causal + window [7, Infinity]', B: 2, Hq: 2, Hkv: 1, S: 40, L: 90, D: 16, dtype: 'float32', bias: { causal: true, window: [7, Infinity], alignment: 'upper-left' } },
+  { name: 'right-only window [Infinity, 4] (no lower edge)', B: 1, Hq: 2, Hkv: 2, S: 30, L: 30, D: 16, dtype: 'float16', bias: { window: [Infinity, 4], alignment: 'upper-left' } },
+  { name: 'S=6 > L=4 lower-right: rows with no visible key give zeros', B: 1, Hq: 2, Hkv: 2, S: 6, L: 4, D: 16, dtype: 'float32', bias: { window: [1, 0] } },
+  { name: 'decode S=1 with a bool mask beside the window (mask read from the slice)', B: 1, Hq: 4, Hkv: 2, S: 1, L: 300, D: 32, dtype: 'float32', bias: { window: [40, 0] }, mask: true },
+];
+
+function inputs(c: WindowCase): { q: Tensor; k: Tensor; v: Tensor; opts: SdpaOptions } {
+  const q = randTensor(r, [c.B, c.Hq, c.S, c.D], c.dtype);
+  const k = randTensor(r, [c.B, c.Hkv, c.L, c.D], c.dtype);
+  const v = randTensor(r, [c.B, c.Hkv, c.L, c.D], c.dtype);
+  const mask = c.mask ? randBoolMask(r, [c.B, 1, c.S, c.L], 0.8) : undefined;
+  const sb = new StructuredBias(c.S, c.L, { ...(c.bias.causal ? { causal: true } : {}), window: c.bias.window, alignment: c.bias.alignment ?? 'lower-right', ...(mask ? { mask } : {}) });
+  return { q, k, v, opts: { attnMask: sb, enableGqa: c.Hq !== c.Hkv } };
+}
+
+describe('sliding windows on FLASH_ATTENTION (cpu), every kernel variant pinned', () => {
+  for (const c of cases) {
+    const { q, k, v, opts } = inputs(c);
+    const ref = mathReference(buildParams('t', q, k, v, opts));
+    const report = explainDispatch(q, k, v, { ...opts, device: 'cpu' });
+    const cand = report.candidates.find((x) => x.backend === SDPBackend.FLASH_ATTENTION)!;
+    for (const fv of flashVariants) {
+      const verdict = variantVerdict(cand, fv.kernel);
+      if (!verdict.eligible) {
+        // Kernels this machine or shape cannot run say why (ISA, S > 16 for decode, engine missing).
+        it.skip(`${c.name}: ${fv.kernel} not run here (${verdict.reasons.join('; ')})`, () => {});
+        continue;
+      }
+      it(`${c.name}: ${fv.kernel}`, async () => {
+        const out = await withBackends([fv.pin], () => sdpa(q, k, v, opts));
+        expect(lastDispatch()?.ran?.kernel).toBe(fv.kernel);
+        const cmp = compare(await out.toFloat32(), ref, fv.tolerance(c.dtype));
+        expect(cmp.ok, cmp.message).toBe(true);
+      });
+    }
+  }
+
+  it('a decode step reads only its window of the cache: the slice starts at the window, no mask built', () => {
+    const q = randTensor(r, [1, 2, 1, 8]), kv = randTensor(r, [1, 2, 4096, 8]);
+    const p = buildParams('t', q, kv, kv, { attnMask: new StructuredBias(1, 4096, { window: [127, 0] }) });
+    expect(windowSlice(p)).toEqual({ lo: 4096 - 128, len: 128, causalOffset: undefined, lowerOffset: undefined });
+  });
+
+  it('prefill keeps a lower-edge mask and the causal diagonal inside the slice', () => {
+    const q = randTensor(r, [1, 1, 10, 8]);
+    const p = buildParams('t', q, q, q, { attnMask: new StructuredBias(10, 10, { causal: true, window: [3, 0] }) });
+    // Row i sees keys i-3 .. i: the slice is all keys, the diagonal j <= i, the lower edge j >= i - 3.
+    expect(windowSlice(p)).toEqual({ lo: 0, len: 10, causalOffset: 0, lowerOffset: -3 });
+  });
+
+  it('declines, with the reason, a ragged window beside the call’s own mask, and EFFICIENT serves it', async () => {
+    const q = randTensor(r, [1, 2, 8, 16]), k = randTensor(r, [1, 2, 40, 16]);
+    const mask = randBoolMask(r, [1, 1, 8, 40], 0.8);
+    const opts: SdpaOptions = { attnMask: new StructuredBias(8, 40, { window: [4, 0], mask }) };
+    const cand = explainDispatch(q, k, k, { ...opts, device: 'cpu' }).candidates.find((x) => x.backend === SDPBackend.FLASH_ATTENTION)!;
+    if (!cand.enabled) return; // no FLASH (cpu) engine at all here: nothing to decline
+    expect(cand.reasons.join(' ')).toMatch(/flash \(cpu\) runs a sliding window whose lower edge cuts into the kept keys \(S=8 > 1 rows start at different keys\) as a mask of its own, and cannot combine it with the call's attention mask; EFFICIENT_ATTENTION applies both/);
+    const out = await withBackends([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION], () => sdpa(q, k, k, opts));
+    expect(lastDispatch()?.ran?.backend).toBe(SDPBackend.EFFICIENT_ATTENTION);
+    expect(compare(await out.toFloat32(), mathReference(buildParams('t', q, k, k, opts)), { atol: 1e-5, rtol: 1e-5 }).ok).toBe(true);
+  });
+
+  it('declines a lower-edge mask above its size limit, naming the sizes', () => {
+    const S = 9000;
+    const q = randTensor(r, [1, 1, S, 4]);
+    const opts: SdpaOptions = { attnMask: new StructuredBias(S, S, { window: [16, 0] }) };
+    expect(S * S).toBeGreaterThan(WINDOW_MASK_MAX_BYTES);
+    const cand = explainDispatch(q, q, q, { ...opts, device: 'cpu' }).candidates.find((x) => x.backend === SDPBackend.FLASH_ATTENTION)!;
+    if (!cand.enabled) return;
+    expect(cand.reasons.join(' ')).toContain(`as an S×L bool mask, here ${S}×${S} = 77 MiB, above its 64 MiB limit`);
+  });
+});
