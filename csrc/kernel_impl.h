@@ -144,6 +144,35 @@ static inline void pv_dispatch(int mr, int nv, const float* pt, int64_t nqp, con
   }
 }
 
+// One strip's matrix phases. SDPA_PHASE_FN is `static inline` unless the ISA's TU defines it
+// first: the WebAssembly build makes them functions of their own (kernel_wasm.cc says why).
+#ifndef SDPA_PHASE_FN
+#define SDPA_PHASE_FN static inline
+#endif
+
+// St[j][0 .. nv·W) for the nk keys of a block (QK_MR keys per tile) and the strip's column max.
+SDPA_PHASE_FN void qk_strip(int nv, int64_t nk, const float* kp, int64_t ks, const float* qt, int64_t nqp, int64_t e,
+                            float* st, int64_t sw, typename Ops::V scale, float* colmax) {
+  for (int v = 0; v < nv; ++v) Ops::store(colmax + v * Ops::W, Ops::set1(-__builtin_inff()));
+  for (int64_t j = 0; j < nk; j += QK_MR) {
+    const int mr = (int)min64(QK_MR, nk - j);
+    qk_dispatch(mr, nv, kp + j * ks, ks, qt, nqp, e, st + j * sw, sw, scale, colmax);
+  }
+}
+
+// O[0 .. nq) = alpha·O + P V over the block's nk keys (P = St, sw floats a key apart).
+SDPA_PHASE_FN void pv_strip(int64_t nq, int64_t nk, const float* st, int64_t sw, const float* vp, int64_t vs,
+                            float* ob, int64_t evp, const float* alpha) {
+  const int64_t nve = evp / Ops::W;
+  for (int64_t i = 0; i < nq; i += PV_MR) {
+    const int mr = (int)min64(PV_MR, nq - i);
+    for (int64_t ev = 0; ev < nve; ev += PV_NV) {
+      const int nvv = (int)min64(PV_NV, nve - ev);
+      pv_dispatch(mr, nvv, st + i, sw, vp + ev * Ops::W, vs, nk, ob + i * evp + ev * Ops::W, evp, alpha + i);
+    }
+  }
+}
+
 // ---- pieces shared with the AMX kernel ----------------------------------------------------------
 
 static inline float load_mask(const AttentionArgs& a, int64_t idx) {
@@ -198,7 +227,7 @@ static void apply_mask(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_
 
 // Online softmax over one key block in St: updates m, l, writes alpha (the O rescale) and turns
 // St into (dropped, rescaled) probabilities. The normaliser l sums the un-dropped probabilities.
-static void softmax_block(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_t j0, int64_t nk,
+SDPA_PHASE_FN void softmax_block(const Plan& p, int64_t bh, int64_t q0, int64_t nq, int64_t j0, int64_t nk,
                           float* st, int64_t nqp, int64_t nv, const float* colmax, float* m, float* l, float* alpha,
                           const uint32_t* hrow) {
   using V = typename Ops::V;
@@ -335,11 +364,7 @@ static void run_block(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
       const int64_t qs = iv * Ops::W, nqs = min64((int64_t)nv * Ops::W, c.nq - qs);
       // Causal: keys from j0 on are all beyond the strip's last query → nothing to add.
       if (a.causal && j0 > c.q0 + qs + nqs - 1 + a.diagonal_offset) continue;
-      for (int v = 0; v < nv; ++v) Ops::store(colmax + v * Ops::W, Ops::set1(-__builtin_inff()));
-      for (int64_t j = 0; j < nk; j += QK_MR) {
-        const int mr = (int)min64(QK_MR, nk - j);
-        qk_dispatch(mr, nv, kp + j * ks, ks, qt + qs, nqp, e, st + j * sw, sw, vscale, colmax);
-      }
+      qk_strip(nv, nk, kp, ks, qt + qs, nqp, e, st, sw, vscale, colmax);
       SDPA_PROF(1);
       // The causal limit bites iff the block's last key is beyond the strip's first query's limit.
       const bool need_causal = a.causal && (j0 + nk - 1 > c.q0 + qs + a.diagonal_offset);
@@ -349,14 +374,7 @@ static void run_block(const Plan& p, int64_t bh, int64_t qblk, void* wsv) {
       softmax_block(p, bh, c.q0 + qs, nqs, j0, nk, st, sw, nv, colmax, m + qs, l + qs, alpha + qs, hrow + qs);
       SDPA_PROF(3);
       // O = alpha·O + P V, V rows streamed straight from the caller (fp32) or the converted block.
-      const int64_t nve = evp / Ops::W;
-      for (int64_t i = 0; i < nqs; i += PV_MR) {
-        const int mr = (int)min64(PV_MR, nqs - i);
-        for (int64_t ev = 0; ev < nve; ev += PV_NV) {
-          const int nvv = (int)min64(PV_NV, nve - ev);
-          pv_dispatch(mr, nvv, st + i, sw, vp + ev * Ops::W, vs, nk, ob + (qs + i) * evp + ev * Ops::W, evp, alpha + qs + i);
-        }
-      }
+      pv_strip(nqs, nk, st, sw, vp, vs, ob + qs * evp, evp, alpha + qs);
       SDPA_PROF(5);
     }
   }

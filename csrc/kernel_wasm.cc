@@ -112,6 +112,13 @@ struct Ops {
 #endif
 constexpr int QK_MR = SDPA_WASM_QK_MR, QK_NV = SDPA_WASM_QK_NV, PV_MR = SDPA_WASM_PV_MR, PV_NV = SDPA_WASM_PV_NV;
 
+// The strip phases (QK, softmax, PV) as functions of their own, not inlined into sdpa_run: V8 runs
+// a module's first calls in its baseline compiler (Liftoff) and swaps in optimised code per
+// function, on that function's next call. Inlined into sdpa_run, which a call enters once, a
+// call's whole kernel ran as baseline code (the first call at S=2048 took 723 ms, later ones
+// 180-230); as functions called thousands of times per call, the optimised code takes over within
+// the first call. Steady-state speed is the same either way (scripts/probes/wasm-tiles.mjs).
+#define SDPA_PHASE_FN __attribute__((noinline)) static
 #include "kernel_impl.h"
 
 }  // namespace isa_wasm

@@ -29,6 +29,7 @@ const S = Number(opt('--s', '2048'));
 const stallSizes = opt('--stall-sizes', '512,2048').split(',').map(Number);
 const mathSizes = opt('--math-sizes', '512,1024').split(',').map(Number);
 const runs = Number(opt('--runs', '3'));
+const gapMs = Number(opt('--gap', '12'));
 const pageThreads = opt('--threads', '1,2').split(',').map(Number);
 const H = 8, D = 64;
 const flopsOf = (s) => 4 * H * s * s * D;
@@ -197,7 +198,7 @@ if (!has('--no-browser')) {
     try {
       for (const threads of pageThreads) {
         const page = await browser.newPage();
-        const url = `${server.resolvedUrls.local[0]}scripts/bench-wasm-page/index.html?threads=${threads}&sizes=${S}&runs=${runs}`;
+        const url = `${server.resolvedUrls.local[0]}scripts/bench-wasm-page/index.html?threads=${threads}&sizes=${S}&runs=${runs}&gap=${gapMs}`;
         await page.goto(url);
         await page.waitForFunction(() => window.__bench?.done === true, undefined, { timeout: 590_000 });
         const r = await page.evaluate(() => window.__bench);

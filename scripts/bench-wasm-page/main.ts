@@ -37,6 +37,8 @@ const params = new URLSearchParams(location.search);
 const threads = Number(params.get('threads') ?? '1');
 const sizes = (params.get('sizes') ?? '2048').split(',').map(Number);
 const runs = Number(params.get('runs') ?? '3');
+// Idle ms after each call before the next engine's (see timedInterleaved).
+const gapMs = Number(params.get('gap') ?? '12');
 const H = 8, D = 64;
 const state: NonNullable<Window['__bench']> = { done: false, rows: [], isolated: crossOriginIsolated };
 window.__bench = state;
@@ -72,7 +74,7 @@ async function timedInterleaved(fns: readonly (() => Promise<Tensor>)[]): Promis
     const outs: Float32Array[] = [];
     const splits: (WasmRunStats | undefined)[] = [];
     const kernels: string[] = [];
-    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 12));
+    const settle = (): Promise<void> => new Promise((r) => setTimeout(r, gapMs));
     for (let e = 0; e < fns.length; e++) {
       current = e;
       outs.push(await (await fns[e]()).toFloat32());
