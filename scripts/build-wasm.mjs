@@ -51,14 +51,14 @@ export function haveToolchain() {
   }
 }
 
-/** Builds every variant into `dir`; returns file name → bytes. */
-export function buildAll(dir, defines = []) {
+/** Builds every variant into `dir` (from `src`, a folder laid out as csrc/: probes build patched copies); returns file name → bytes. */
+export function buildAll(dir, defines = [], src = join(ROOT, 'csrc')) {
   mkdirSync(dir, { recursive: true });
   const out = {};
   for (const v of VARIANTS) {
     const obj = join(dir, v.file.replace(/\.wasm$/, '.o'));
     const wasm = join(dir, v.file);
-    execFileSync(CLANG, [...CFLAGS, ...v.cflags, ...defines.map((d) => `-D${d}`), '-c', join(ROOT, 'csrc/kernel_wasm.cc'), '-o', obj], { stdio: 'inherit' });
+    execFileSync(CLANG, [...CFLAGS, ...v.cflags, ...defines.map((d) => `-D${d}`), '-c', join(src, 'kernel_wasm.cc'), '-o', obj], { stdio: 'inherit' });
     const mem = v.shared ? ['--import-memory', '--shared-memory'] : [];
     execFileSync(WASM_LD, [...LDFLAGS, ...mem, obj, '-o', wasm], { stdio: 'inherit' });
     out[v.file] = readFileSync(wasm);

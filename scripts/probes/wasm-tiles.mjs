@@ -4,10 +4,12 @@
 // (the module driven directly through backends/flash/wasm/abi.ts, no workers) on fp32 B=1 H=8 D=64.
 // In this Node process by default, or with --browser in headless Chromium (the engine the browser
 // targets are judged in; its V8 is newer than Node 20's and picks different tiles).
+// Phase ablation: `4,2,4,2:drop=softmax` (or qk, pv) builds a copy of csrc/ whose run_block skips
+// that phase's call — wrong results, but the time the other phases take: what each phase costs.
 // Bench-only: the shipped modules use the defaults in kernel_wasm.cc.
 // Usage: node [--experimental-wasm-relaxed-simd] scripts/probes/wasm-tiles.mjs [--s 2048] [--runs 3]
-//        [--simd simd128|relaxed] [--browser] 4,3,4,3 2,4,2,4 ...
-import { readFileSync, mkdtempSync } from 'node:fs';
+//        [--simd simd128|relaxed] [--browser] 4,3,4,3 2,4,2,4 4,2,4,2:drop=pv ...
+import { cpSync, readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,11 +26,26 @@ const tiles = args.filter((a, i) => /^\d+,\d+,\d+,\d+(:[A-Za-z0-9_=]+)*$/.test(a
 const configs = [];
 for (const t of tiles.length ? tiles : ['4,2,2,4']) {
   // 4,2,4,2:NAME=1:OTHER → extra -D for that configuration (A/B of a probe-only switch)
-  const [tile, ...defs] = t.split(':');
+  const [tile, ...parts] = t.split(':');
+  const drops = parts.filter((d) => d.startsWith('drop=')).map((d) => d.slice(5));
+  const defs = parts.filter((d) => !d.startsWith('drop='));
   const [qm, qn, pm, pn] = tile.split(',');
   const dir = mkdtempSync(join(tmpdir(), 'wasm-tiles-'));
-  buildAll(dir, [...defs, `SDPA_WASM_QK_MR=${qm}`, `SDPA_WASM_QK_NV=${qn}`, `SDPA_WASM_PV_MR=${pm}`, `SDPA_WASM_PV_NV=${pn}`]);
-  configs.push({ label: `QK ${qm}x${qn} PV ${pm}x${pn}${defs.map((d) => ` ${d}`).join('')} (${simd})`, b64: readFileSync(join(dir, `flash-${simd}.wasm`)).toString('base64') });
+  let src = join(ROOT, 'csrc');
+  if (drops.length) {
+    // The phase calls of run_block, by name; each must be found (the probe fails rather than time the wrong thing).
+    const calls = { qk: /^\s*qk_strip\(.*\);$/m, softmax: /^\s*softmax_block\(p, bh,.*\);$/m, pv: /^\s*pv_strip\(.*\);$/m };
+    src = join(dir, 'csrc');
+    cpSync(join(ROOT, 'csrc'), src, { recursive: true });
+    let impl = readFileSync(join(src, 'kernel_impl.h'), 'utf8');
+    for (const d of drops) {
+      if (!calls[d] || !calls[d].test(impl)) throw new Error(`drop=${d}: no such phase call in kernel_impl.h (qk, softmax, pv)`);
+      impl = impl.replace(calls[d], '');
+    }
+    writeFileSync(join(src, 'kernel_impl.h'), impl);
+  }
+  buildAll(dir, [...defs, `SDPA_WASM_QK_MR=${qm}`, `SDPA_WASM_QK_NV=${qn}`, `SDPA_WASM_PV_MR=${pm}`, `SDPA_WASM_PV_NV=${pn}`], src);
+  configs.push({ label: `QK ${qm}x${qn} PV ${pm}x${pn}${[...defs, ...drops.map((d) => `without ${d}`)].map((d) => ` ${d}`).join('')} (${simd})`, b64: readFileSync(join(dir, `flash-${simd}.wasm`)).toString('base64') });
 }
 
 // Runs in Node or, stringified, in the page: `stageCall` is abi.js's (no imports, so it runs in both).
