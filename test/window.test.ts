@@ -29,6 +29,8 @@ interface WindowCase {
   dtype: 'float32' | 'float16' | 'bfloat16';
   bias: { causal?: boolean; window: [number, number]; alignment?: 'upper-left' | 'lower-right' };
   mask?: boolean;
+  /** Dropout with the shared RNG: its pattern is keyed by the global query and key index. */
+  dropoutP?: number;
 }
 
 const cases: WindowCase[] = [
@@ -41,6 +43,8 @@ const cases: WindowCase[] = [
   { name: 'right-only window [Infinity, 4] (no lower edge)', B: 1, Hq: 2, Hkv: 2, S: 30, L: 30, D: 16, dtype: 'float16', bias: { window: [Infinity, 4], alignment: 'upper-left' } },
   { name: 'S=6 > L=4 lower-right: rows with no visible key give zeros', B: 1, Hq: 2, Hkv: 2, S: 6, L: 4, D: 16, dtype: 'float32', bias: { window: [1, 0] } },
   { name: 'decode S=1 with a bool mask beside the window (mask read from the slice)', B: 1, Hq: 4, Hkv: 2, S: 1, L: 300, D: 32, dtype: 'float32', bias: { window: [40, 0] }, mask: true },
+  { name: 'decode S=1, window [64, 0], dropout 0.3 (the RNG sees the cache’s key indices)', B: 1, Hq: 4, Hkv: 2, S: 1, L: 700, D: 32, dtype: 'float32', bias: { window: [64, 0] }, dropoutP: 0.3 },
+  { name: 'prefill S=L=50, causal + window [6, 0], dropout 0.2', B: 1, Hq: 2, Hkv: 2, S: 50, L: 50, D: 16, dtype: 'float32', bias: { causal: true, window: [6, 0] }, dropoutP: 0.2 },
 ];
 
 function inputs(c: WindowCase): { q: Tensor; k: Tensor; v: Tensor; opts: SdpaOptions } {
@@ -49,7 +53,7 @@ function inputs(c: WindowCase): { q: Tensor; k: Tensor; v: Tensor; opts: SdpaOpt
   const v = randTensor(r, [c.B, c.Hkv, c.L, c.D], c.dtype);
   const mask = c.mask ? randBoolMask(r, [c.B, 1, c.S, c.L], 0.8) : undefined;
   const sb = new StructuredBias(c.S, c.L, { ...(c.bias.causal ? { causal: true } : {}), window: c.bias.window, alignment: c.bias.alignment ?? 'lower-right', ...(mask ? { mask } : {}) });
-  return { q, k, v, opts: { attnMask: sb, enableGqa: c.Hq !== c.Hkv } };
+  return { q, k, v, opts: { attnMask: sb, enableGqa: c.Hq !== c.Hkv, ...(c.dropoutP ? { dropoutP: c.dropoutP, seed: 1234 } : {}) } };
 }
 
 describe('sliding windows on FLASH_ATTENTION (cpu), every kernel variant pinned', () => {

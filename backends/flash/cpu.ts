@@ -125,7 +125,9 @@ export function windowSlice(p: AttentionParams): WindowSlice | undefined {
   // Row i sees keys j with i + w <= j <= i + u (w may be -Infinity, u Infinity), and 0 <= j < L.
   const w = off - p.window.left;
   const u = Math.min(off + p.window.right, p.causal ? p.causal.diagonalOffset : Infinity);
-  const lo = Math.max(0, w);
+  // Dropout's pattern is keyed by the key's index: with dropout the slice keeps key 0 as its first
+  // (only the keys past every row's end are cut), so each key keeps its index and its draw.
+  const lo = p.dropoutP > 0 ? 0 : Math.max(0, w);
   const hi = Math.min(L - 1, S - 1 + u);
   if (hi < lo) {
     // No row sees any key: one key, behind a diagonal no row reaches (the kernels then write zeros).
