@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SDPBackend, StructuredBias, capabilities, explainDispatch, lastDispatch, sdpa, withBackends, type Tensor } from '../src/index.js';
-import { WINDOW_MASK_MAX_BYTES, windowSlice } from '../backends/flash/cpu.js';
+import { WINDOW_CHUNK_MASK_BYTES, WINDOW_MASK_MAX_BYTES, windowChunks, windowSlice } from '../backends/flash/cpu.js';
 import { mathReference } from '../backends/math/cpu.js';
 import { buildParams, type SdpaOptions } from '../src/params.js';
 import { compare } from './helpers/compare.js';
@@ -103,13 +103,55 @@ describe('sliding windows on FLASH_ATTENTION (cpu), every kernel variant pinned'
     expect(compare(await out.toFloat32(), mathReference(buildParams('t', q, k, k, opts)), { atol: 1e-5, rtol: 1e-5 }).ok).toBe(true);
   });
 
-  it('declines a lower-edge mask above its size limit, naming the sizes', () => {
+  it('with dropout (one chunk: its draws are keyed by row and key), declines a lower-edge mask above its limit, naming the sizes', () => {
     const S = 9000;
     const q = randTensor(r, [1, 1, S, 4]);
-    const opts: SdpaOptions = { attnMask: new StructuredBias(S, S, { window: [16, 0] }) };
+    const opts: SdpaOptions = { attnMask: new StructuredBias(S, S, { window: [16, 0] }), dropoutP: 0.1 };
     expect(S * S).toBeGreaterThan(WINDOW_MASK_MAX_BYTES);
     const cand = explainDispatch(q, q, q, { ...opts, device: 'cpu' }).candidates.find((x) => x.backend === SDPBackend.FLASH_ATTENTION)!;
     if (!cand.enabled) return;
-    expect(cand.reasons.join(' ')).toContain(`as an S×L bool mask, here ${S}×${S} = 77 MiB, above its 64 MiB limit`);
+    expect(cand.reasons.join(' ')).toContain(`flash (cpu) runs a sliding window with dropout in one piece (dropout's draws are keyed by row and key), its lower edge as an S×L bool mask of ${S}×${S} = 77 MiB here, above its 64 MiB limit`);
+    // Without dropout the same call runs in row chunks, each with a small mask.
+    const plain = explainDispatch(q, q, q, { attnMask: opts.attnMask, device: 'cpu' }).candidates.find((x) => x.backend === SDPBackend.FLASH_ATTENTION)!;
+    expect(plain.reasons.join(' ')).not.toMatch(/sliding window/);
   });
+});
+
+describe('long windowed prefills run in row chunks, each reading only its keys', () => {
+  // S = L = 2100 with a 100-key window: one mask would be 2100×2100 bytes (> 1 MiB), so chunks of
+  // rows, each with its own key slice (the keys left of its windows are never read) and mask.
+  const S = 2100;
+  const q = randTensor(r, [1, 2, S, 8]), k = randTensor(r, [1, 2, S, 8]), v = randTensor(r, [1, 2, S, 8]);
+  const opts: SdpaOptions = { attnMask: new StructuredBias(S, S, { causal: true, window: [100, 0] }) };
+  const p = buildParams('t', q, k, v, opts);
+  it('the plan: chunks of whole 64-row multiples, each slice starting at its first row’s window', () => {
+    expect(S * S).toBeGreaterThan(WINDOW_CHUNK_MASK_BYTES);
+    const chunks = windowChunks(p);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks[0][0]).toBe(0);
+    expect(chunks[chunks.length - 1][1]).toBe(S);
+    for (const [i0, i1] of chunks) {
+      expect(i0 % 64).toBe(0);
+      const w = windowSlice(p, i0, i1)!;
+      expect(w.lo).toBe(Math.max(0, i0 - 100));
+      expect(w.len).toBe(i1 - 1 - w.lo + 1);
+      expect((i1 - i0) * w.len).toBeLessThanOrEqual(WINDOW_CHUNK_MASK_BYTES);
+    }
+  });
+  const ref = mathReference(p);
+  const report = explainDispatch(q, k, v, { ...opts, device: 'cpu' });
+  const cand = report.candidates.find((x) => x.backend === SDPBackend.FLASH_ATTENTION)!;
+  for (const fv of flashVariants) {
+    const verdict = variantVerdict(cand, fv.kernel);
+    if (!verdict.eligible) {
+      it.skip(`${fv.kernel} not run here (${verdict.reasons.join('; ')})`, () => {});
+      continue;
+    }
+    it(`${fv.kernel} equals MATH`, async () => {
+      const out = await withBackends([fv.pin], () => sdpa(q, k, v, opts));
+      expect(lastDispatch()?.ran?.kernel).toBe(fv.kernel);
+      const cmp = compare(await out.toFloat32(), ref, fv.tolerance('float32'));
+      expect(cmp.ok, cmp.message).toBe(true);
+    });
+  }
 });

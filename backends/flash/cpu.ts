@@ -29,12 +29,16 @@ function rowContiguous(t: Tensor): Tensor {
 const MASK_DTYPE: Readonly<Record<string, NativeMaskDType>> = { bool: 0, float32: 1, float16: 2, bfloat16: 3 };
 
 /** The addon arguments for `p`, writing into `out` (contiguous `[...batch, Hq, S, Ev]`). */
-export function buildNativeArgs(p: AttentionParams, out: Float32Array | Uint16Array, numThreads = 0): NativeAttentionArgs {
-  return { ...buildKernelArgs(p, numThreads), out };
+export function buildNativeArgs(p: AttentionParams, out: Float32Array | Uint16Array, numThreads = 0, rows?: RowChunk): NativeAttentionArgs {
+  return { ...buildKernelArgs(p, numThreads, rows), out };
 }
 
-/** The kernel arguments for `p` without the output (the native addon's and the wasm kernel's). */
-export function buildKernelArgs(p: AttentionParams, numThreads = 0): Omit<NativeAttentionArgs, 'out'> {
+/**
+ * The kernel arguments for `p` without the output (the native addon's and the wasm kernel's); with
+ * `rows`, for the query rows [i0, i1) only (a windowed call in row chunks: {@link windowChunks}),
+ * whose output is then `[bh, i1 - i0, Ev]`.
+ */
+export function buildKernelArgs(p: AttentionParams, numThreads = 0, rows?: RowChunk): Omit<NativeAttentionArgs, 'out'> {
   const q = rowContiguous(p.q), k = rowContiguous(p.k), v = rowContiguous(p.v);
   const qv = headView(q), kv = headView(k), vv = headView(v);
   const args: Omit<NativeAttentionArgs, 'out'> = {
@@ -71,21 +75,28 @@ export function buildKernelArgs(p: AttentionParams, numThreads = 0): Omit<Native
     args.maskStrideS = mv.rowStride;
     args.maskStrideL = mv.colStride;
   }
-  const w = windowSlice(p);
+  const [i0, i1] = rows ?? [0, p.s];
+  if (i0 !== 0 || i1 !== p.s) {
+    // A chunk of query rows: q (and a mask's rows) read from row i0 on.
+    args.s = i1 - i0;
+    args.qBase = qv.bases.map((x) => x + i0 * qv.rowStride);
+    if (mv && args.maskBase) args.maskBase = mv.bases.map((x) => x + i0 * mv.rowStride);
+  }
+  const w = windowSlice(p, i0, i1);
   if (w) {
     // The kernels see only the keys [lo, lo + len): the K/V (and mask) base offsets move to lo.
     const shift = (t: Float64Array, by: number): Float64Array => t.map((x) => x + by);
     args.l = w.len;
     args.kvBaseK = shift(kv.bases, w.lo * kv.rowStride);
     args.kvBaseV = shift(vv.bases, w.lo * vv.rowStride);
-    if (mv && args.maskBase) args.maskBase = shift(mv.bases, w.lo * mv.colStride);
+    if (args.maskBase) args.maskBase = shift(args.maskBase as Float64Array, w.lo * (mv?.colStride ?? 0));
     args.causal = w.causalOffset !== undefined;
     args.diagonalOffset = w.causalOffset ?? 0;
     if (w.lowerOffset !== undefined) {
       // Rows whose window starts inside the slice: a bool mask [S, len] shared by every head.
-      const lower = w.lowerOffset, len = w.len;
-      const m = new Uint8Array(p.s * len);
-      for (let i = 0; i < p.s; i++) m.fill(1, i * len + Math.max(0, Math.min(len, i + lower)), (i + 1) * len);
+      const lower = w.lowerOffset, len = w.len, n = i1 - i0;
+      const m = new Uint8Array(n * len);
+      for (let i = 0; i < n; i++) m.fill(1, i * len + Math.max(0, Math.min(len, i + lower)), (i + 1) * len);
       args.maskKind = 1;
       args.maskDType = 0;
       args.mask = m;
@@ -101,8 +112,10 @@ export function buildKernelArgs(p: AttentionParams, numThreads = 0): Omit<Native
  * How FLASH (cpu) runs a sliding window (`StructuredBias` with `window`): the kernels know causal
  * diagonals and masks, not windows, so the keys no row can see are cut off (K/V read from `lo`,
  * `len` keys: a decode step reads only its window of the cache), the upper edge becomes the causal
- * diagonal (it has the same form, key j' <= i + causalOffset) and a lower edge that still cuts into
- * the slice for some rows (prefill, or S > 1) becomes a bool mask of S·len bytes.
+ * diagonal (it has the same form, key j' <= i' + causalOffset) and a lower edge that still cuts into
+ * the slice for some rows (prefill, or S > 1) becomes a bool mask of rows·len bytes. A long windowed
+ * prefill runs in chunks of query rows ({@link windowChunks}), each with its own slice: the kernels
+ * then skip the keys left of a chunk's windows, and each mask stays small.
  */
 export interface WindowSlice {
   /** First key the kernel reads, and how many. */
@@ -110,46 +123,79 @@ export interface WindowSlice {
   readonly len: number;
   /** The kernel's causal diagonal in the slice, undefined when every row sees up to the slice's end. */
   readonly causalOffset: number | undefined;
-  /** Row i sees keys j' >= i + lowerOffset of the slice; undefined when every row sees from its start. */
+  /** Row i' sees keys j' >= i' + lowerOffset of the slice; undefined when every row sees from its start. */
   readonly lowerOffset: number | undefined;
 }
 
-/** Largest lower-edge mask (bytes, S·len) a windowed call may build; above it FLASH (cpu) declines. */
-export const WINDOW_MASK_MAX_BYTES = 64 * 2 ** 20;
+/** Query rows [i0, i1) of one kernel call. */
+export type RowChunk = readonly [number, number];
 
-/** The slice a window leaves to the kernels ({@link WindowSlice}), or undefined without a window. */
-export function windowSlice(p: AttentionParams): WindowSlice | undefined {
+/** Lower-edge mask bytes (rows·len) above which a windowed call is split into row chunks. */
+export const WINDOW_CHUNK_MASK_BYTES = 2 ** 20;
+
+/** The slice a window leaves to the kernels for query rows [i0, i1) ({@link WindowSlice}), or undefined without a window. */
+export function windowSlice(p: AttentionParams, i0 = 0, i1 = p.s): WindowSlice | undefined {
   if (!p.window) return undefined;
   const { s: S, l: L } = p;
+  const n = i1 - i0;
   const off = p.window.alignment === 'lower-right' ? L - S : 0;
   // Row i sees keys j with i + w <= j <= i + u (w may be -Infinity, u Infinity), and 0 <= j < L.
   const w = off - p.window.left;
   const u = Math.min(off + p.window.right, p.causal ? p.causal.diagonalOffset : Infinity);
   // Dropout's pattern is keyed by the key's index: with dropout the slice keeps key 0 as its first
   // (only the keys past every row's end are cut), so each key keeps its index and its draw.
-  const lo = p.dropoutP > 0 ? 0 : Math.max(0, w);
-  const hi = Math.min(L - 1, S - 1 + u);
+  const lo = p.dropoutP > 0 ? 0 : Math.max(0, i0 + w);
+  const hi = Math.min(L - 1, i1 - 1 + u);
   if (hi < lo) {
     // No row sees any key: one key, behind a diagonal no row reaches (the kernels then write zeros).
-    return { lo: 0, len: 1, causalOffset: -S - 1, lowerOffset: undefined };
+    return { lo: 0, len: 1, causalOffset: -n - 1, lowerOffset: undefined };
   }
   const len = hi - lo + 1;
-  // Row 0 has the lowest upper bound: the diagonal matters iff it ends before the slice does.
-  const causalOffset = u - lo < len - 1 ? u - lo : undefined;
-  // The last row has the highest lower bound: the edge matters iff it starts after the slice does.
-  const lowerOffset = S - 1 + w - lo > 0 ? w - lo : undefined;
-  return { lo, len, causalOffset, lowerOffset };
+  // Local row i' = i - i0, key j' = j - lo. The first row has the lowest upper bound: the diagonal
+  // matters iff it ends before the slice does; the last row the highest lower bound: the edge
+  // matters iff it starts after the slice does.
+  const up = i0 + u - lo, down = i0 + w - lo;
+  return { lo, len, causalOffset: up < len - 1 ? up : undefined, lowerOffset: n - 1 + down > 0 ? down : undefined };
 }
 
-/** A window FLASH (cpu) can run: its lower edge needs no mask, or one that fits beside no other mask. */
+/**
+ * The row chunks a call runs in: one, [0, S), unless a window's lower edge would need a mask of
+ * more than WINDOW_CHUNK_MASK_BYTES; then chunks of rows sized so each chunk's mask fits. Not with
+ * dropout, whose draws are keyed by the query row (a chunk renumbers its rows).
+ */
+export function windowChunks(p: AttentionParams): RowChunk[] {
+  const whole = windowSlice(p);
+  if (!whole || whole.lowerOffset === undefined || p.dropoutP > 0 || p.s * whole.len <= WINDOW_CHUNK_MASK_BYTES) return [[0, p.s]];
+  // A chunk of r rows reads at most r + width - 1 keys (width: the keys one row sees, at most L), so
+  // its mask is about r·(r + width) bytes: r from that quadratic, in multiples of 64 rows.
+  const width = Math.min(p.l, p.window!.left + p.window!.right + 1);
+  const fit = (Math.sqrt(width * width + 4 * WINDOW_CHUNK_MASK_BYTES) - width) / 2;
+  const rows = Math.max(64, Math.min(p.s, Math.floor(fit / 64) * 64));
+  const chunks: RowChunk[] = [];
+  for (let i0 = 0; i0 < p.s; i0 += rows) chunks.push([i0, Math.min(p.s, i0 + rows)]);
+  return chunks;
+}
+
+/** A window FLASH (cpu) can run: its lower edge needs no mask, or one that needs no combining with the call's own mask. */
 const checkWindow: Constraint = named('checkWindow', (p: AttentionParams) => {
   const w = windowSlice(p);
   if (!w || w.lowerOffset === undefined) return undefined;
   if (p.mask) return `flash (cpu) runs a sliding window whose lower edge cuts into the kept keys (S=${p.s} > 1 rows start at different keys) as a mask of its own, and cannot combine it with the call's attention mask; EFFICIENT_ATTENTION applies both`;
   const bytes = p.s * w.len;
-  if (bytes > WINDOW_MASK_MAX_BYTES) return `flash (cpu) runs a sliding window's lower edge as an S×L bool mask, here ${p.s}×${w.len} = ${(bytes / 2 ** 20).toFixed(0)} MiB, above its ${WINDOW_MASK_MAX_BYTES / 2 ** 20} MiB limit; EFFICIENT_ATTENTION applies windows by rule`;
+  if (p.dropoutP > 0 && bytes > WINDOW_MASK_MAX_BYTES) {
+    return `flash (cpu) runs a sliding window with dropout in one piece (dropout's draws are keyed by row and key), its lower edge as an S×L bool mask of ${p.s}×${w.len} = ${(bytes / 2 ** 20).toFixed(0)} MiB here, above its ${WINDOW_MASK_MAX_BYTES / 2 ** 20} MiB limit; EFFICIENT_ATTENTION applies windows by rule`;
+  }
   return undefined;
 });
+
+/** Largest lower-edge mask a windowed call with dropout (one chunk) may build; above it FLASH (cpu) declines. */
+export const WINDOW_MASK_MAX_BYTES = 64 * 2 ** 20;
+
+/** Copies a chunk's output `[bh, rows, Ev]` into rows [i0, i1) of the call's `[bh, S, Ev]`. */
+function placeRows(out: Float32Array | Uint16Array, part: Float32Array | Uint16Array, p: AttentionParams, [i0, i1]: RowChunk): void {
+  const n = (i1 - i0) * p.ev, bhCount = p.batch * p.hq;
+  for (let bh = 0; bh < bhCount; bh++) (out as Float32Array).set((part as Float32Array).subarray(bh * n, (bh + 1) * n), (bh * p.s + i0) * p.ev);
+}
 
 /**
  * The native kernels this package's addon provides, in priority order, with the ISA each belongs
@@ -171,8 +217,8 @@ export const NATIVE_KERNELS: readonly { readonly name: string; readonly isa: 'am
 const ISAS = ['scalar', 'avx2', 'avx512', 'amx', 'wasm'] as const;
 
 /** The wasm kernel's job: the native arguments (offset tables as Float64Array), without `out`. */
-function wasmJob(p: AttentionParams): WasmJob {
-  const { maskBase, ...a } = buildKernelArgs(p);
+function wasmJob(p: AttentionParams, rows?: RowChunk): WasmJob {
+  const { maskBase, ...a } = buildKernelArgs(p, 0, rows);
   return {
     ...a,
     dtype: a.dtype as 0 | 1 | 2,
@@ -274,19 +320,34 @@ export function nativeRunsInline(p: AttentionParams): boolean {
 }
 
 async function runNative(p: AttentionParams, ctx: RunContext, kernel: string): Promise<Tensor> {
+  const chunks = windowChunks(p);
+  if (chunks.length === 1) return runNativeRows(p, ctx, kernel, undefined);
+  // A long windowed prefill, chunk after chunk (each uses every thread), then placed row by row.
+  const n = p.batch * p.hq * p.s * p.ev;
+  const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
+  for (const c of chunks) {
+    ctx.signal?.throwIfAborted();
+    placeRows(out, (await runNativeRows(p, ctx, kernel, c)).data as Float32Array | Uint16Array, p, c);
+  }
+  return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+}
+
+/** One kernel call over the query rows `rows` (all of them when undefined); the output `[..., rows, Ev]`. */
+async function runNativeRows(p: AttentionParams, ctx: RunContext, kernel: string, rows: RowChunk | undefined): Promise<Tensor> {
   const loaded = loadNative();
   if (!loaded.ok) throw new BackendFaultError(`flash (cpu): ${loaded.error}`);
   ctx.signal?.throwIfAborted();
-  const n = p.batch * p.hq * p.s * p.ev;
+  const nRows = rows ? rows[1] - rows[0] : p.s;
+  const n = p.batch * p.hq * nRows * p.ev;
   const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-  const args: NativeAttentionArgs = buildNativeArgs(p, out);
+  const args: NativeAttentionArgs = buildNativeArgs(p, out, 0, rows);
   args.kernel = kernel;
   const native = loaded.native;
   const fault = (e: unknown): BackendFaultError =>
     // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
     new BackendFaultError(`flash (cpu): native kernel ${kernel} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  const result = (): Tensor => new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
-  if (nativeRunsInline(p)) {
+  const result = (): Tensor => new Tensor({ shape: rows ? [p.batch * p.hq, nRows, p.ev] : [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+  if (!rows && nativeRunsInline(p)) {
     // Tiny: run here (no signal can fire meanwhile, no input can change). A bad argument is a bug
     // of buildNativeArgs and throws as before; only the kernel's own failure becomes a fault.
     let ws: number;
@@ -355,7 +416,7 @@ export const flashCpu: BackendPart = {
     await initWasm();
   },
   constraints: [checkScaleFitsFloat32('flash (cpu)'), checkFixedLengthBuffers, checkWindow],
-  kernels: [...NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)), ...WASM_KERNELS.map((k) => wasmKernel(k.name, k.simd, wasmJob))],
+  kernels: [...NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)), ...WASM_KERNELS.map((k) => wasmKernel(k.name, k.simd, wasmJob, windowChunks, placeRows))],
   envPin: {
     variable: 'SDPA_CPU_ISA',
     values: ISAS,

@@ -16,8 +16,12 @@ export const WASM_KERNELS: readonly { readonly name: string; readonly simd: Wasm
   { name: 'wasm_simd128', simd: 'simd128' },
 ];
 
-/** Builds the kernel's job from the same arguments the native addon takes. */
-export type JobBuilder = (p: AttentionParams) => WasmJob;
+/** Builds the kernel's job from the same arguments the native addon takes (for query rows [i0, i1) when given). */
+export type JobBuilder = (p: AttentionParams, rows?: readonly [number, number]) => WasmJob;
+/** The query-row chunks a call runs in (one, [0, S), but for long windowed prefills). */
+export type RowChunker = (p: AttentionParams) => (readonly [number, number])[];
+/** Copies a chunk's output `[bh, rows, Ev]` into its rows of the call's output. */
+export type RowPlacer = (out: Float32Array | Uint16Array, part: Float32Array | Uint16Array, p: AttentionParams, rows: readonly [number, number]) => void;
 
 const GIB = 1024 ** 3;
 
@@ -40,9 +44,21 @@ export function lastWasmRun(): WasmRunStats | undefined {
   return lastStats;
 }
 
-/** Runs `p` on the wasm kernel of `simd`; the output tensor in p's dtype. */
-export async function runFlashWasm(p: AttentionParams, ctx: RunContext, name: string, simd: WasmSimd, build: JobBuilder): Promise<Tensor> {
-  const job = build(p);
+/** Runs `p` on the wasm kernel of `simd` (chunk after chunk of query rows, as `chunks` says); the output tensor in p's dtype. */
+export async function runFlashWasm(p: AttentionParams, ctx: RunContext, name: string, simd: WasmSimd, build: JobBuilder, chunks?: RowChunker, place?: RowPlacer): Promise<Tensor> {
+  const rows = chunks?.(p) ?? [[0, p.s] as const];
+  if (rows.length === 1 || !place) return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: await runRows(ctx, name, simd, build(p)) });
+  const n = p.batch * p.hq * p.s * p.ev;
+  const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
+  for (const c of rows) {
+    ctx.signal?.throwIfAborted();
+    place(out, await runRows(ctx, name, simd, build(p, c)), p, c);
+  }
+  return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+}
+
+/** One run of a job on the wasm kernel; its output. */
+async function runRows(ctx: RunContext, name: string, simd: WasmSimd, job: WasmJob): Promise<Float32Array | Uint16Array> {
   ctx.recordAllocation(jobBytes(job));
   let r;
   try {
@@ -58,11 +74,11 @@ export async function runFlashWasm(p: AttentionParams, ctx: RunContext, name: st
     ctx.signal?.throwIfAborted();
     throw new BackendFaultError(`flash (cpu): ${name} ran ${r.jobs} of ${r.njobs} jobs`);
   }
-  return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: r.out });
+  return r.out;
 }
 
 /** One wasm kernel as a variant of FLASH (cpu). */
-export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder): KernelVariant {
+export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, chunks?: RowChunker, place?: RowPlacer): KernelVariant {
   return {
     name,
     summary:
@@ -82,7 +98,7 @@ export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder): Ker
         return bytes > WASM_MAX_BYTES ? `${name} holds q, k, v, the mask and the output in one wasm32 memory (at most 4 GiB), this call needs ${(bytes / GIB).toFixed(2)} GiB; use a native kernel or EFFICIENT_ATTENTION` : undefined;
       }),
     ],
-    run: (p, ctx) => runFlashWasm(p, ctx, name, simd, build),
+    run: (p, ctx) => runFlashWasm(p, ctx, name, simd, build, chunks, place),
     describe() {
       const f = wasmFeatures();
       return f ? { module: `flash-${simd}${f.threads ? '-threads' : ''}.wasm`, ...f } : { probed: false };
