@@ -8,7 +8,7 @@
  *   dtype by the kernel;
  * - decode (S ≤ {@link DECODE_MAX_S}), shaders/flash-decode.wgsl + flash-decode-merge.wgsl: the
  *   keys split into chunks over many workgroups, the query heads of a GQA group sharing each K/V
- *   load, then one merge pass.
+ *   load, the next step's K/V loads issued before this step's math, then one merge pass.
  */
 import { named } from '../dispatch/constraints.js';
 import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../dispatch/types.js';
@@ -170,14 +170,46 @@ export function prefillVariant(spec: TiledVariantSpec): KernelVariant {
 // ---------------------------------------------------------------------------------------------
 // Decode
 
-/** Workgroup vec4s of flash-decode.wgsl: the partial dots (two buffers) or the 16 groups' outputs. */
-function decodeSm4(dvmax: number): number {
-  return Math.max(512, 4 * dvmax);
+/** The decode kernel's shape: lanes per key group, keys per group and step. */
+export interface DecodeShape {
+  /** Lanes per key group (8 | 16). */
+  readonly gw: 8 | 16;
+  /** Keys per group and step (1 | 2 | 4). */
+  readonly u: 1 | 2 | 4;
+  /** 16-byte K / V words per lane and key. */
+  readonly nkv: number;
+  readonly nvv: number;
+}
+
+/**
+ * Keys per group and step: as many as keep 8 K/V words per lane and step (so 16 with the next
+ * step's prefetch: 64 registers), at most 4. fp16 D=128 with 16-lane groups: 4 keys.
+ */
+export function decodeKeysPerStep(nkv: number, nvv: number): 1 | 2 | 4 {
+  const u = Math.floor(8 / (nkv + nvv));
+  return u >= 4 ? 4 : u >= 2 ? 2 : 1;
+}
+
+/** The decode kernel's shape for a call (init-time facts: dtype, head-dim buckets, subgroups). */
+export function decodeShape(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): DecodeShape {
+  const gw = decodeGroupWidth(ctx, p, subgroups);
+  const vpw = valuesPerWord(p);
+  const nkv = bucket(p.e) / (gw * vpw);
+  const nvv = bucket(p.ev) / (gw * vpw);
+  return { gw, u: decodeKeysPerStep(nkv, nvv), nkv, nvv };
+}
+
+/**
+ * Workgroup vec4s of flash-decode.wgsl's sm4: the partial dots of a step (portable reduction:
+ * 128 lanes × 4·U floats) or, at the end of the chunk, the 128/GW groups' outputs.
+ */
+function decodeSm4(dvmax: number, s: DecodeShape, subgroups: boolean): number {
+  return Math.max(subgroups ? 0 : 128 * s.u, (128 / s.gw) * (dvmax / 4));
 }
 
 /** Workgroup bytes of flash-decode.wgsl (mirrors its `var<workgroup>` declarations). */
-export function decodeWorkgroupBytes(dvmax: number): number {
-  return 16 * decodeSm4(dvmax) + 2 * 64 + 4;
+export function decodeWorkgroupBytes(dvmax: number, s: DecodeShape, subgroups: boolean): number {
+  return 16 * decodeSm4(dvmax, s, subgroups) + (subgroups ? 4 : 16 * (128 / s.gw) * s.u) + 2 * 64;
 }
 
 /** How a decode call is split: chunks per (batch, kv head), keys per chunk, row blocks of 4. */
@@ -213,11 +245,11 @@ const checkDecodeShape = (name: string) =>
     return undefined;
   });
 
-function checkDecodeFits(name: string): Constraint {
+function checkDecodeFits(name: string, subgroups: boolean): Constraint {
   return named('checkWorkgroupStorage', (p: AttentionParams) => {
     const ctx = gpuContext();
     if (!ctx) return undefined;
-    const need = decodeWorkgroupBytes(bucket(p.ev));
+    const need = decodeWorkgroupBytes(bucket(p.ev), decodeShape(ctx, p, subgroups), subgroups);
     return need <= ctx.limits.maxComputeWorkgroupStorageSize
       ? undefined
       : `${name} needs ${need} bytes of workgroup memory at head dim ${bucket(p.ev)}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
@@ -241,13 +273,24 @@ export function decodeGroupWidth(ctx: WebGpuContext | undefined, p: AttentionPar
 export function decodePrograms(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): { main: ProgramInfo; merge: ProgramInfo } {
   const dmax = bucket(p.e);
   const dvmax = bucket(p.ev);
-  const vpw = valuesPerWord(p);
-  const gw = decodeGroupWidth(ctx, p, subgroups);
+  const sh = decodeShape(ctx, p, subgroups);
   return {
     main: {
       shader: 'flash-decode.wgsl',
       entryPoint: 'main',
-      defines: { ...commonDefines(p, subgroups), GW: gw, GW16: gw === 16 ? 1 : 0, DMAX: dmax, DVMAX: dvmax, NKV: dmax / (gw * vpw), NVV: dvmax / (gw * vpw), SM4: decodeSm4(dvmax) },
+      defines: {
+        ...commonDefines(p, subgroups),
+        GW: sh.gw,
+        GW16: sh.gw === 16 ? 1 : 0,
+        U: sh.u,
+        DPL: Math.ceil((4 * sh.u) / sh.gw),
+        DMAX: dmax,
+        DVMAX: dvmax,
+        NKV: sh.nkv,
+        NVV: sh.nvv,
+        SM4: decodeSm4(dvmax, sh, subgroups),
+        SC4: (128 / sh.gw) * sh.u,
+      },
       bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
     },
     merge: {
@@ -294,13 +337,13 @@ async function runDecode(spec: TiledVariantSpec, p: AttentionParams, rctx: RunCo
 
 /** The flash-decoding variant (flash-decode.wgsl, then flash-decode-merge.wgsl). */
 export function decodeVariant(spec: TiledVariantSpec): KernelVariant {
-  const how = spec.subgroups ? 'dots summed by subgroupShuffleXor' : 'dots summed through workgroup memory (no optional feature)';
+  const how = spec.subgroups ? 'dots summed by subgroupShuffleXor' : 'dots summed once each through workgroup memory (no optional feature)';
   return {
     name: spec.name,
-    summary: `flash-decoding for S ≤ ${DECODE_MAX_S}: keys split into chunks over many workgroups, up to 4 query rows of a GQA group sharing each 16-byte K/V load, 8 or 16 lanes a key, ${how}, then a merge pass`,
+    summary: `flash-decoding for S ≤ ${DECODE_MAX_S}: keys split into chunks over many workgroups, up to 4 query rows of a GQA group sharing each 16-byte K/V load, 8 or 16 lanes a key, 1–4 keys per group and step with the next step's loads in flight, ${how}, then a merge pass of 256 lanes a row`,
     program: { kind: 'wgsl', shaders: ['flash-decode.wgsl', 'flash-decode-merge.wgsl'] },
     availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
-    constraints: [checkDecodeShape(spec.name), checkWordHeadDims(spec.name), checkDecodeFits(spec.name)],
+    constraints: [checkDecodeShape(spec.name), checkWordHeadDims(spec.name), checkDecodeFits(spec.name, spec.subgroups)],
     run: (p, rctx) => runDecode(spec, p, rctx),
   };
 }
