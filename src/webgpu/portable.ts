@@ -24,8 +24,12 @@ export const DECODE_MAX_S = 16;
 const BR = 64;
 /** Lanes of a row group (the subgroup reductions span 8 lanes). */
 const ROW_GROUP = 8;
-/** Workgroups the decode kernel aims for (enough to fill large GPUs several times over). */
-const DECODE_TARGET_WORKGROUPS = 2048;
+/**
+ * Workgroups the decode kernel aims for (enough to fill large GPUs a few times over): on the H200
+ * (2026-12-03, scripts/probe-webgpu-decode.mjs) 1024 read fp16 K/V 5–12% faster than 2048 or 4096
+ * at B=8 (fewer chunks to merge, longer chunks to amortise each workgroup's set-up).
+ */
+const DECODE_TARGET_WORKGROUPS = 1024;
 /** Fewest keys a decode chunk takes (so the merge pass stays small next to the K/V reads). */
 const DECODE_MIN_CHUNK = 256;
 
@@ -179,14 +183,23 @@ export interface DecodeShape {
   /** 16-byte K / V words per lane and key. */
   readonly nkv: number;
   readonly nvv: number;
+  /** q held as packed halves, unpacked each step (halves only). */
+  readonly qpack: boolean;
 }
 
 /**
- * Keys per group and step: as many as keep 8 K/V words per lane and step (so 16 with the next
- * step's prefetch: 64 registers), at most 4. fp16 D=128 with 16-lane groups: 4 keys.
+ * K/V words (16 bytes) a lane loads per step, the next step's prefetch not counted: 8 for halves
+ * (each word unpacks to 8 f32 values) and 16 for f32. On the H200 (2026-12-03, B=8, D=128,
+ * scripts/probe-webgpu-decode.mjs) fp16 read 3.6 TB/s at 8 words (8 lanes a key, 2 keys a step)
+ * and 2.9 at 16; f32 4.0 at 16 (16 lanes, 4 keys) and 3.4 at 8.
  */
-export function decodeKeysPerStep(nkv: number, nvv: number): 1 | 2 | 4 {
-  const u = Math.floor(8 / (nkv + nvv));
+function decodeStepWords(p: AttentionParams): number {
+  return p.dtype === 'float32' ? 16 : 8;
+}
+
+/** Keys per group and step: as many as `words` K/V words a lane and step allow, 1 to 4. */
+export function decodeKeysPerStep(words: number, nkv: number, nvv: number): 1 | 2 | 4 {
+  const u = Math.floor(words / (nkv + nvv));
   return u >= 4 ? 4 : u >= 2 ? 2 : 1;
 }
 
@@ -196,7 +209,7 @@ export function decodeShape(ctx: WebGpuContext | undefined, p: AttentionParams, 
   const vpw = valuesPerWord(p);
   const nkv = bucket(p.e) / (gw * vpw);
   const nvv = bucket(p.ev) / (gw * vpw);
-  return { gw, u: decodeKeysPerStep(nkv, nvv), nkv, nvv };
+  return { gw, u: decodeKeysPerStep(decodeStepWords(p), nkv, nvv), nkv, nvv, qpack: false };
 }
 
 /**
@@ -257,14 +270,14 @@ function checkDecodeFits(name: string, subgroups: boolean): Constraint {
 }
 
 /**
- * Lanes per key group of the decode kernel: 16 where a row has at least 16 words (and, with
- * subgroups, the subgroups are that wide), else 8. Wider groups split the q rows and accumulators
- * over more lanes: on the H200 (2026-12-02, run 2) the 8-lane kernel held 228–255 registers a lane
- * (two workgroups per SM) and read K/V at 1.17 TB/s (fp16, B=8, L=32768).
+ * Lanes per key group of the decode kernel: 16 where a row has more than 16 words (and, with
+ * subgroups, the subgroups are that wide), else 8 — two K words per lane at D=128 for fp16 and
+ * f32 alike, the best of the sweep on the H200 (2026-12-03; with 16-lane groups and no prefetch
+ * the fp16 kernel of 2026-12-02 read 1.37 TB/s).
  */
 export function decodeGroupWidth(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): 8 | 16 {
   const words = Math.min(bucket(p.e), bucket(p.ev)) / valuesPerWord(p);
-  if (words < 16) return 8;
+  if (words <= 16) return 8;
   if (subgroups && (ctx?.adapterInfo.subgroupMinSize ?? 0) < 16) return 8;
   return 16;
 }
@@ -290,6 +303,7 @@ export function decodePrograms(ctx: WebGpuContext | undefined, p: AttentionParam
         NVV: sh.nvv,
         SM4: decodeSm4(dvmax, sh, subgroups),
         SC4: (128 / sh.gw) * sh.u,
+        QPACK: sh.qpack ? 1 : 0,
       },
       bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
     },
