@@ -8,8 +8,9 @@
 // `--base DIR` adds the kernels of an earlier revision (DIR/flash-decode-base.wgsl and
 // DIR/flash-decode-merge-base.wgsl, registered as bench-only shaders) as baseline rows.
 // Usage: node scripts/probe-webgpu-decode.mjs [--batches 1,8] [--dtypes float16,float32] [--l 32768]
-//   [--gw 8,16] [--u 1,2,4] [--wgs 1024,2048] [--min-chunk 256,512] [--sg 0,1] [--qpack 0,1]
-//   [--base DIR] [--json out.json]   (--sg 1: the subgroups variant; --qpack 1: q held as halves)
+//   [--gw 8,16] [--u 1,2,4] [--wgs 1024,2048] [--min-chunk 256,512] [--sg 0,1] [--base DIR]
+//   [--json out.json]   (--sg 1: the subgroups variant; the runs of 2026-12-03 also swept q held as
+//   packed halves, a template option since removed: no gain)
 import { performance } from 'node:perf_hooks';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cli, lib, params, programs, randF32, setUp } from './lib/webgpu-bench.mjs';
@@ -96,17 +97,14 @@ for (const B of list('--batches', '1,8').map(Number)) {
     const sgOk = ctx.features.has('subgroups') && (ctx.adapterInfo.subgroupMinSize ?? 0) >= 8;
     const configs = [];
     for (const wgs of list('--wgs', '1024').map(Number)) {
-      for (const mc of list('--min-chunk', '256').map(Number)) {
-        if (base) configs.push({ wgs, mc, gw: 16, u: 2, sg: false, qp: 0, base: true });
+      for (const mc of list('--min-chunk', '512').map(Number)) {
+        if (base) configs.push({ wgs, mc, gw: 16, u: 2, sg: false, base: true });
         for (const sg of list('--sg', '0').map(Number)) {
           if (sg && !sgOk) continue;
-          for (const qp of list('--qpack', '0').map(Number)) {
-            if (qp && dt === 'float32') continue;
-            for (const gw of list('--gw', '8,16').map(Number)) {
-              // Shuffles across a 16-lane group need subgroups at least that wide.
-              if (sg && gw > (ctx.adapterInfo.subgroupMinSize || 32)) continue;
-              for (const u of list('--u', '1,2,4').map(Number)) configs.push({ wgs, mc, gw, u, sg: !!sg, qp });
-            }
+          for (const gw of list('--gw', '8,16').map(Number)) {
+            // Shuffles across a 16-lane group need subgroups at least that wide.
+            if (sg && gw > (ctx.adapterInfo.subgroupMinSize || 32)) continue;
+            for (const u of list('--u', '1,2,4').map(Number)) configs.push({ wgs, mc, gw, u, sg: !!sg });
           }
         }
       }
@@ -120,10 +118,10 @@ for (const B of list('--batches', '1,8').map(Number)) {
       const sp = split(p, c.wgs, c.mc);
       const defines = c.base
         ? { ...shipped.main.defines, GW: c.gw, GW16: c.gw === 16 ? 1 : 0, NKV: nkv, NVV: nvv, SM4: Math.max(512, 4 * dvmax) }
-        : { ...shipped.main.defines, GW: c.gw, GW16: c.gw === 16 ? 1 : 0, U: c.u, DPL: Math.ceil((4 * c.u) / c.gw), NKV: nkv, NVV: nvv, SM4: Math.max(c.sg ? 0 : 128 * c.u, (128 / c.gw) * (dvmax / 4)), SC4: (128 / c.gw) * c.u, QPACK: c.qp };
+        : { ...shipped.main.defines, GW: c.gw, GW16: c.gw === 16 ? 1 : 0, U: c.u, DPL: Math.ceil((4 * c.u) / c.gw), NKV: nkv, NVV: nvv, SM4: Math.max(c.sg ? 0 : 128 * c.u, (128 / c.gw) * (dvmax / 4)), SC4: (128 / c.gw) * c.u };
       const mainInfo = { ...shipped.main, shader: c.base ? 'flash-decode-base.wgsl' : shipped.main.shader, defines };
       const mergeInfo = { ...shipped.merge, shader: c.base && base ? 'flash-decode-merge-base.wgsl' : shipped.merge.shader };
-      const row = { B, dtype: dt, kernel: c.base ? 'base' : c.sg ? 'new sg' : 'new', gw: c.gw, u: c.u, qpack: c.qp, wgs: c.wgs, chunks: sp.chunks, chunkLen: sp.chunkLen };
+      const row = { B, dtype: dt, kernel: c.base ? 'base' : c.sg ? 'new sg' : 'new', gw: c.gw, u: c.u, minChunk: c.mc, wgs: c.wgs, chunks: sp.chunks, chunkLen: sp.chunkLen };
       try {
         const [mp, gp] = await Promise.all([programs.getPipeline(ctx, mainInfo), programs.getPipeline(ctx, mergeInfo)]);
         const rowsN = B * H;
@@ -160,8 +158,8 @@ for (const B of list('--batches', '1,8').map(Number)) {
     out.destroy();
   }
 }
-console.log('\n| B | dtype | kernel | GW | U | q packed | workgroups (chunks × keys) | max abs diff | decode+merge ms | K/V TB/s | decode ms | K/V TB/s decode | merge ms |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(`| ${r.B} | ${r.dtype} | ${r.kernel} | ${r.gw} | ${r.kernel === 'base' ? 2 : r.u} | ${r.qpack ? 'yes' : ''} | ${r.wgs} (${r.chunks} × ${r.chunkLen}) | ${r.error ? 'ERR' : r.maxd?.toExponential(1)} | ${r.both_ms ?? ''} | ${r.tbs_both ?? ''} | ${r.decode_ms ?? ''} | ${r.tbs_decode ?? ''} | ${r.merge_ms ?? ''} |`);
+console.log('\n| B | dtype | kernel | GW | U | workgroups (chunks × keys) | max abs diff | decode+merge ms | K/V TB/s | decode ms | K/V TB/s decode | merge ms |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.B} | ${r.dtype} | ${r.kernel} | ${r.gw} | ${r.kernel === 'base' ? 2 : r.u} | ${r.wgs} (${r.chunks} × ${r.chunkLen}) | ${r.error ? 'ERR' : r.maxd?.toExponential(1)} | ${r.both_ms ?? ''} | ${r.tbs_both ?? ''} | ${r.decode_ms ?? ''} | ${r.tbs_decode ?? ''} | ${r.merge_ms ?? ''} |`);
 const jsonOut = opt('--json');
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ adapter: ctx.adapterInfo, rows }, null, 1));
 process.exit(0);

@@ -20,8 +20,7 @@
 // MASK_WORD/MASK_ELEM/MASK_PER_WORD, SUBGROUPS, GW (lanes per group: 8 | 16), GW16 (GW = 16),
 // U (keys per group and step: 1 | 2 | 4), DPL (dots each lane sums: ceil(4·U / GW)), DMAX/DVMAX
 // (head-dim buckets ≥ 64), NKV = DMAX / (GW·VPW), NVV = DVMAX / (GW·VPW) (16-byte words per
-// invocation and row), SM4, SC4 (NG·U), QPACK (halves only: q held as its packed words, unpacked
-// each step — half the registers of f32 q rows).
+// invocation and row), SM4, SC4 (NG·U).
 {{ENABLES}}
 //#include "common.wgsl"
 //#include "vec-io.wgsl"
@@ -117,11 +116,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let mrow_{{r}} = select(0u, mask_base[bh_{{r}}] + i_{{r}} * params.mask_row, params.mask_kind != 0u);
 //#end
 //#for v in 0..NKV
-//#if QPACK
-  var qp_{{r}}_{{v}} = vec4<u32>();
-  if (ln + {{v}}u * GW < EW) { qp_{{r}}_{{v}} = q4[row_{{r}} * EW + ln + {{v}}u * GW]; }
-//#end
-//#if !QPACK
   var qa_{{r}}_{{v}} = vec4<f32>(0.0);
 //#if HALF
   var qb_{{r}}_{{v}} = vec4<f32>(0.0);
@@ -133,7 +127,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     qb_{{r}}_{{v}} = hi4(qx);
 //#end
   }
-//#end
 //#end
 //#for v in 0..NVV
   var acc_{{r}}_{{v}} = vec4<f32>(0.0);
@@ -189,14 +182,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#end
 //#end
     // This invocation's share of each dot.
-//#if QPACK
-//#for r in 0..4
-//#for v in 0..NKV
-    let qa_{{r}}_{{v}} = lo4(qp_{{r}}_{{v}});
-    let qb_{{r}}_{{v}} = hi4(qp_{{r}}_{{v}});
-//#end
-//#end
-//#end
 //#for u in 0..U
 //#for v in 0..NKV
     let ka_{{u}}_{{v}} = lo4(kx_{{u}}_{{v}});

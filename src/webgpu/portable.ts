@@ -30,8 +30,13 @@ const ROW_GROUP = 8;
  * at B=8 (fewer chunks to merge, longer chunks to amortise each workgroup's set-up).
  */
 const DECODE_TARGET_WORKGROUPS = 1024;
-/** Fewest keys a decode chunk takes (so the merge pass stays small next to the K/V reads). */
-const DECODE_MIN_CHUNK = 256;
+/**
+ * Fewest keys a decode chunk takes (so the merge pass stays small next to the K/V reads and each
+ * workgroup's set-up is amortised): at B=1, L=32768 on the H200 (2026-12-03) 512-key chunks read
+ * fp16 K/V 1.3× faster than 256-key ones and 1024 another 1.1×; 512 keeps twice the workgroups of
+ * 1024 for shorter caches.
+ */
+const DECODE_MIN_CHUNK = 512;
 
 /** How a variant is built: which part, storage it reads, whether it uses subgroups. */
 export interface TiledVariantSpec {
@@ -183,18 +188,18 @@ export interface DecodeShape {
   /** 16-byte K / V words per lane and key. */
   readonly nkv: number;
   readonly nvv: number;
-  /** q held as packed halves, unpacked each step (halves only). */
-  readonly qpack: boolean;
 }
 
 /**
- * K/V words (16 bytes) a lane loads per step, the next step's prefetch not counted: 8 for halves
- * (each word unpacks to 8 f32 values) and 16 for f32. On the H200 (2026-12-03, B=8, D=128,
- * scripts/probe-webgpu-decode.mjs) fp16 read 3.6 TB/s at 8 words (8 lanes a key, 2 keys a step)
- * and 2.9 at 16; f32 4.0 at 16 (16 lanes, 4 keys) and 3.4 at 8.
+ * K/V words (16 bytes) a lane loads per step, the next step's prefetch not counted: 16 for f32
+ * through workgroup memory, else 8 (halves unpack each word to 8 f32 values; the subgroup
+ * variants hold every dot of the step until the shuffles). On the H200 (2026-12-03, B=8, D=128,
+ * scripts/probe-webgpu-decode.mjs) portable fp16 read 3.6 TB/s at 8 words (8 lanes a key, 2 keys
+ * a step) and 2.9 at 16; portable f32 3.9 at 16 (16 lanes, 4 keys) and 3.3 at 8; the f32
+ * subgroup variant 1.6 at 8 and 1.1 at 16.
  */
-function decodeStepWords(p: AttentionParams): number {
-  return p.dtype === 'float32' ? 16 : 8;
+function decodeStepWords(p: AttentionParams, subgroups: boolean): number {
+  return p.dtype === 'float32' && !subgroups ? 16 : 8;
 }
 
 /** Keys per group and step: as many as `words` K/V words a lane and step allow, 1 to 4. */
@@ -209,7 +214,7 @@ export function decodeShape(ctx: WebGpuContext | undefined, p: AttentionParams, 
   const vpw = valuesPerWord(p);
   const nkv = bucket(p.e) / (gw * vpw);
   const nvv = bucket(p.ev) / (gw * vpw);
-  return { gw, u: decodeKeysPerStep(decodeStepWords(p), nkv, nvv), nkv, nvv, qpack: false };
+  return { gw, u: decodeKeysPerStep(decodeStepWords(p, subgroups), nkv, nvv), nkv, nvv };
 }
 
 /**
@@ -303,7 +308,6 @@ export function decodePrograms(ctx: WebGpuContext | undefined, p: AttentionParam
         NVV: sh.nvv,
         SM4: decodeSm4(dvmax, sh, subgroups),
         SC4: (128 / sh.gw) * sh.u,
-        QPACK: sh.qpack ? 1 : 0,
       },
       bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
     },
