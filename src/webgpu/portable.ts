@@ -4,7 +4,7 @@
  * EFFICIENT_ATTENTION (webgpu, f32 and halves) share, each with and without the `subgroups`
  * feature; neither needs shader-f16 (halves are read as u32 words and unpacked):
  * - prefill, shaders/flash-portable.wgsl: 64 query rows per workgroup, 2 × 4·(BC/32) scores per
- *   invocation, K/V blocks of BC keys in workgroup memory (f32), the output written in the call's
+ *   invocation, K/V blocks of BC keys in workgroup memory (f32, or halves kept packed), the output written in the call's
  *   dtype by the kernel;
  * - decode (S ≤ {@link DECODE_MAX_S}), shaders/flash-decode.wgsl + flash-decode-merge.wgsl: the
  *   keys split into chunks over many workgroups, the query heads of a GQA group sharing each K/V
@@ -77,16 +77,25 @@ function checkWordHeadDims(name: string): Constraint {
   });
 }
 
-/** Workgroup bytes of flash-portable.wgsl (mirrors its `var<workgroup>` declarations). */
-export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, subgroups: boolean): number {
-  return 4 * bc * (dmax + dvmax) + (subgroups ? 4 : 2048);
+/** vec2<u32> words of flash-portable.wgsl's K / P tile for halves: K [d][key quad], or P (BR rows × BC keys). */
+function prefillKp2(dmax: number, bc: number): number {
+  return Math.max((dmax * bc) / 4, bc * (BR / 2));
+}
+
+/**
+ * Workgroup bytes of flash-portable.wgsl (mirrors its `var<workgroup>` declarations): f32 K and V
+ * tiles, or for halves (`half`) packed K / P and V tiles.
+ */
+export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, subgroups: boolean, half = false): number {
+  const tiles = half ? 8 * prefillKp2(dmax, bc) + 2 * bc * dvmax : 4 * bc * (dmax + dvmax);
+  return tiles + (subgroups ? 4 : 2048);
 }
 
 /** Keys per block: 64 where both tiles fit the adapter's workgroup memory, else 32 (undefined: neither). */
-export function prefillKeysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, subgroups: boolean): 32 | 64 | undefined {
+export function prefillKeysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, subgroups: boolean, half = false): 32 | 64 | undefined {
   const lim = ctx.limits.maxComputeWorkgroupStorageSize;
-  if (prefillWorkgroupBytes(dmax, dvmax, 64, subgroups) <= lim) return 64;
-  if (prefillWorkgroupBytes(dmax, dvmax, 32, subgroups) <= lim) return 32;
+  if (prefillWorkgroupBytes(dmax, dvmax, 64, subgroups, half) <= lim) return 64;
+  if (prefillWorkgroupBytes(dmax, dvmax, 32, subgroups, half) <= lim) return 32;
   return undefined;
 }
 
@@ -96,9 +105,10 @@ function checkPrefillFits(name: string, subgroups: boolean): Constraint {
     if (!ctx) return undefined;
     const dmax = bucket(p.e);
     const dvmax = bucket(p.ev);
-    if (prefillKeysPerBlock(ctx, dmax, dvmax, subgroups) !== undefined) return undefined;
-    const need = prefillWorkgroupBytes(dmax, dvmax, 32, subgroups);
-    return `${name} needs ${need} bytes of workgroup memory for 32-key f32 tiles at head dims ${dmax}/${dvmax}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
+    const half = p.dtype !== 'float32';
+    if (prefillKeysPerBlock(ctx, dmax, dvmax, subgroups, half) !== undefined) return undefined;
+    const need = prefillWorkgroupBytes(dmax, dvmax, 32, subgroups, half);
+    return `${name} needs ${need} bytes of workgroup memory for 32-key ${half ? 'half' : 'f32'} tiles at head dims ${dmax}/${dvmax}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
   });
 }
 
@@ -130,7 +140,7 @@ function commonDefines(p: AttentionParams, subgroups: boolean): Record<string, s
 export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups: boolean): ProgramInfo {
   const dmax = bucket(p.e);
   const dvmax = bucket(p.ev);
-  const bc = prefillKeysPerBlock(ctx, dmax, dvmax, subgroups) ?? 32;
+  const bc = prefillKeysPerBlock(ctx, dmax, dvmax, subgroups, p.dtype !== 'float32') ?? 32;
   return {
     shader: 'flash-portable.wgsl',
     entryPoint: 'main',
@@ -143,6 +153,7 @@ export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups
       DMAX: dmax,
       DVMAX: dvmax,
       NV: dvmax / 32,
+      KP2: prefillKp2(dmax, bc),
     },
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'],
   };
@@ -168,7 +179,7 @@ export function prefillVariant(spec: TiledVariantSpec): KernelVariant {
   const how = spec.subgroups ? 'row maxima and sums by subgroupShuffleXor' : 'row maxima and sums through workgroup memory (no optional feature)';
   return {
     name: spec.name,
-    summary: `register-tiled: ${BR} query rows per workgroup of 256, 2 rows × 4–8 keys per invocation, f32 K/V blocks in workgroup memory, 16-byte loads, ${how}`,
+    summary: `register-tiled: ${BR} query rows per workgroup of 256, 2 rows × 4–8 keys per invocation, K/V blocks in workgroup memory (f32, or halves kept packed), 16-byte loads, ${how}`,
     program: { kind: 'wgsl', shaders: ['flash-portable.wgsl'] },
     availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
     constraints: [checkWordHeadDims(spec.name), checkInvocations(spec.name, 256), checkPrefillFits(spec.name, spec.subgroups)],
