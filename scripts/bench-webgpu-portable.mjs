@@ -7,11 +7,12 @@
 //     large scores), f32 inputs for EFFICIENT;
 //  2) prefill: kernel and whole-call TF/s at B=8 H=12, S (--sizes), D 64 and 128, non-causal;
 //  3) decode: H=32 Hkv=8 D=128 S=1 L=32768, B=1 and 8: K/V bytes per kernel second and per call
-//     second, the passes' times, and what of the call is not the kernel;
+//     second, the passes' times, and what of the call is not the kernel; the kernel time again with
+//     --queued N calls in flight (default 8), the GPU kept busy;
 //  4) with --math (lavapipe): MATH (webgpu) at the same shapes, for ratios measured in this run.
 // --small shrinks 2) and 3) for a CPU adapter (lavapipe): B=1 H=4 S=256 and L=4096.
 // Each timing follows 0.6 s of the same call (the GPU's clocks ramp from idle). TF/s = 4·B·H·S·L·D / t. Usage: node scripts/bench-webgpu-portable.mjs [--small] [--math]
-//   [--sizes 1024,4096] [--no-check] [--json out.json]
+//   [--sizes 1024,4096 | 0 (no prefill)] [--queued 8] [--no-check] [--json out.json]
 import { performance } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
 import { attention, attentionFlops, caseData, cases, cli, compare, lastKernel, lib, randF32, setUp, timeCall } from './lib/webgpu-bench.mjs';
@@ -96,7 +97,7 @@ if (!flag('--no-check')) {
 const rows = [];
 const math = flag('--math');
 const PB = small ? 1 : 8, PH = small ? 4 : 12;
-for (const S of list('--sizes', small ? '256' : '1024,4096').map(Number)) {
+for (const S of list('--sizes', small ? '256' : '1024,4096').map(Number).filter((s) => s > 0)) {
   for (const D of list('--dims', '64,128').map(Number)) {
     for (const dt of ['float16', 'float32']) {
       const q = gpuTensor([PB, PH, S, D], dt), k = gpuTensor([PB, PH, S, D], dt), v = gpuTensor([PB, PH, S, D], dt);
@@ -122,6 +123,7 @@ for (const S of list('--sizes', small ? '256' : '1024,4096').map(Number)) {
 }
 
 // ---- 3) decode ----
+const QUEUED = Number(opt('--queued', '8'));
 const DH = small ? 8 : 32, DHKV = small ? 2 : 8, DD = 128, DL = Number(opt('--decode-l', small ? '4096' : '32768'));
 for (const B of list('--decode-batches', small ? '1' : '1,8').map(Number)) {
   for (const dt of ['float16', 'float32']) {
@@ -140,11 +142,26 @@ for (const B of list('--decode-batches', small ? '1' : '1,8').map(Number)) {
         await warm(call);
         const r = await timeCall(call, attentionFlops(B, DH, 1, DL, DD, false), { budgetMs: 2000, maxReps: 40 });
         const passes = attention.lastPassTimes().map((x) => [x.shader, +x.ms.toFixed(4)]);
+        // Queued: QUEUED calls in flight at once, so the GPU does not idle between them (an awaited
+        // call leaves it idle ~70% of the time at B=8, and its clocks drop); the passes of the
+        // last call of each round.
+        let qSum = 0, qN = 0;
+        if (r.passes_ms) {
+          const t0 = performance.now();
+          while (qN < 10 || performance.now() - t0 < 600) {
+            const outs = await Promise.all(Array.from({ length: QUEUED }, () => call()));
+            qSum += attention.lastPassTimes().reduce((a, x) => a + x.ms, 0);
+            qN++;
+            for (const o of outs) o.dispose();
+          }
+        }
         const row = {
           table: 'decode', name, kernel: lastKernel(), B, H: DH, Hkv: DHKV, S: 1, L: DL, D: DD, dtype: dt, ...r, passes,
           kernel_tbs: r.passes_ms ? +(kvBytes / r.passes_ms / 1e9).toFixed(3) : undefined,
           call_tbs: +(kvBytes / r.ms / 1e9).toFixed(3),
           not_kernel_ms: r.passes_ms ? +(r.ms - r.passes_ms).toFixed(3) : undefined,
+          queued_kernel_ms: qN ? +(qSum / qN).toFixed(4) : undefined,
+          queued_kernel_tbs: qN ? +(kvBytes / (qSum / qN) / 1e9).toFixed(3) : undefined,
         };
         rows.push(row);
         console.log(JSON.stringify(row));
@@ -156,9 +173,9 @@ for (const B of list('--decode-batches', small ? '1' : '1,8').map(Number)) {
   }
 }
 
-console.log('\n| table | variant | ran | B | S | L/D | dtype | call ms | kernel ms (all passes) | kernel TF/s | K/V TB/s kernel | K/V TB/s call |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('\n| table | variant | ran | B | S | L/D | dtype | call ms | kernel ms (all passes) | kernel TF/s | K/V TB/s kernel | K/V TB/s call | kernel ms, queued | K/V TB/s kernel, queued |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
-  console.log(`| ${r.table} | ${r.name} | ${r.kernel} | ${r.B} | ${r.S} | ${r.table === 'decode' ? `${r.L}/${r.D}` : r.D} | ${r.dtype} | ${r.ms} | ${r.passes_ms ?? ''} | ${r.kernel_tflops ?? ''} | ${r.kernel_tbs ?? ''} | ${r.call_tbs ?? ''} |`);
+  console.log(`| ${r.table} | ${r.name} | ${r.kernel} | ${r.B} | ${r.S} | ${r.table === 'decode' ? `${r.L}/${r.D}` : r.D} | ${r.dtype} | ${r.ms} | ${r.passes_ms ?? ''} | ${r.kernel_tflops ?? ''} | ${r.kernel_tbs ?? ''} | ${r.call_tbs ?? ''} | ${r.queued_kernel_ms ?? ''} | ${r.queued_kernel_tbs ?? ''} |`);
 }
 if (math) {
   console.log('\nratios to MATH (webgpu), kernel time (all passes) in this run:');

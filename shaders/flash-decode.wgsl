@@ -3,21 +3,24 @@
 // invocations takes one chunk for up to 4 query rows of that kv head — the GQA group's heads (and
 // queries) share every K/V load — and writes an unnormalised partial output with its running max
 // and sum; flash-decode-merge.wgsl combines the chunks.
-// - 128/GW groups of GW invocations (GW = 8 or 16); a group takes one key at a time (keys g,
-//   g + NG, ... of the chunk, two per step so several 16-byte loads per invocation are in flight),
-//   each invocation 16-byte words w = lane + GW·v of the K and V rows: a subgroup of 32 reads
-//   32/GW consecutive rows whole. Wider groups hold fewer registers per invocation (the q rows and
-//   the accumulators are split GW ways), so more workgroups are resident.
+// - 128/GW groups of GW invocations (GW = 8 or 16); a group takes U keys per step (keys
+//   g + NG·u of the step), each invocation 16-byte words w = lane + GW·v of the K and V rows: a
+//   subgroup of 32 reads 32/GW consecutive rows whole. The next step's K/V words are loaded while
+//   this step's are used (one step of prefetch), so each invocation keeps 2·U·(NKV + NVV) loads'
+//   worth of bytes in flight across the barriers.
 // - The partial dots are summed over the group with subgroupShuffleXor where SUBGROUPS (each
 //   subgroup takes its invocation slots from a workgroup counter, so no lane numbering is
-//   assumed), else through workgroup memory (double-buffered: one barrier per two keys).
+//   assumed), else through workgroup memory: every invocation stores its 4·U partials, lane t of a
+//   group sums dot t (key t / 4, row t % 4) once and stores its score, and every lane reads its
+//   group's 4·U scores back (two barriers a step, each sum computed once, not GW times).
 // - Online softmax in f32 per group, exactly as the reference orders it (raw dot, times scale, plus
 //   the mask, row max subtracted before exp); the groups' states are merged in workgroup memory
 //   at the end of the chunk.
 // Template parameters: ENABLES, WORD/ELEM/HALF/VPW (q, k, v storage: vec4 words of VPW elements),
 // MASK_WORD/MASK_ELEM/MASK_PER_WORD, SUBGROUPS, GW (lanes per group: 8 | 16), GW16 (GW = 16),
-// DMAX/DVMAX (head-dim buckets ≥ 64), NKV = DMAX / (GW·VPW), NVV = DVMAX / (GW·VPW) (16-byte
-// words per invocation and row), SM4.
+// U (keys per group and step: 1 | 2 | 4), DPL (dots each lane sums: ceil(4·U / GW)), DMAX/DVMAX
+// (head-dim buckets ≥ 64), NKV = DMAX / (GW·VPW), NVV = DVMAX / (GW·VPW) (16-byte words per
+// invocation and row), SM4, SC4 (NG·U).
 {{ENABLES}}
 //#include "common.wgsl"
 //#include "vec-io.wgsl"
@@ -39,12 +42,25 @@ fn dot4_acc(a: vec4<f32>, b: vec4<f32>, acc: f32) -> f32 {
 
 fn ld_mask(i: u32) -> f32 { return decode_{{MASK_ELEM}}(mask[i / {{MASK_PER_WORD}}u], i); }
 
+// The score of a summed dot: scaled, then the mask added; NEG_BIG where not visible.
+fn score(d: f32, vis: bool, mrow: u32, j: u32) -> f32 {
+  var s = select(NEG_BIG, d * params.scale, vis);
+  if (params.mask_kind != 0u && vis) { s = apply_mask(s, ld_mask(mrow + j * params.mask_col)); }
+  return s;
+}
+
 const VPW: u32 = {{VPW}}u;
 const GW: u32 = {{GW}}u;
 const NG: u32 = 128u / GW;
+const U: u32 = {{U}}u;
+const STEP: u32 = U * NG; // keys per workgroup step
 
-// Partial dots (portable reduction) in the loop, then the groups' scaled outputs.
+// Partial dots (portable reduction: [group][dot][lane] floats) in the loop, then the groups'
+// scaled outputs.
 var<workgroup> sm4: array<vec4<f32>, {{SM4}}>;
+//#if !SUBGROUPS
+var<workgroup> sc4: array<vec4<f32>, {{SC4}}>; // [group · U + key]: the 4 rows' scores
+//#end
 var<workgroup> gm: array<f32, 16>;
 var<workgroup> gl: array<f32, 16>;
 //#if SUBGROUPS
@@ -96,7 +112,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var m_{{r}} = NEG_BIG;
   var l_{{r}} = 0.0;
   let hash_{{r}} = mix32(mix32(params.seed_hash ^ bh_{{r}}) ^ i_{{r}});
+//#if SUBGROUPS
   let mrow_{{r}} = select(0u, mask_base[bh_{{r}}] + i_{{r}} * params.mask_row, params.mask_kind != 0u);
+//#end
 //#for v in 0..NKV
   var qa_{{r}}_{{v}} = vec4<f32>(0.0);
 //#if HALF
@@ -117,23 +135,54 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#end
 //#end
 //#end
+//#if !SUBGROUPS
+  // The dots this lane sums: t = ln + GW·k (key t / 4 of the step, row t % 4).
+  let pbase = g * (4u * U * GW);
+//#for k in 0..DPL
+  let t_{{k}} = ln + {{k}}u * GW;
+  let tok_{{k}} = t_{{k}} < 4u * U;
+  let tu_{{k}} = t_{{k}} / 4u;
+  let tr_{{k}} = t_{{k}} % 4u;
+  let tlr_{{k}} = wid.y * 4u + tr_{{k}};
+  let tvis_{{k}} = tok_{{k}} && tlr_{{k}} < GS;
+  let ti_{{k}} = tlr_{{k}} % S;
+  let tbh_{{k}} = b * params.hq + kvh * params.group + min(tlr_{{k}}, GS - 1u) / S;
+  let tm_{{k}} = select(0u, mask_base[tbh_{{k}}] + ti_{{k}} * params.mask_row, params.mask_kind != 0u);
+//#end
+//#end
 
-  var it = 0u;
-  for (var jb = c0; jb < c_end; jb += 2u * NG) {
-//#for u in 0..2
-    let j_{{u}} = jb + {{u}}u * NG + g;
-    let in_{{u}} = j_{{u}} < c_end;
+  // The first step's K/V words.
+//#for u in 0..U
+  let j0_{{u}} = c0 + {{u}}u * NG + g;
 //#for v in 0..NKV
-    var kx_{{u}}_{{v}} = vec4<{{WORD}}>();
-    if (in_{{u}} && ln + {{v}}u * GW < EW) { kx_{{u}}_{{v}} = k4[kw0 + j_{{u}} * EW + ln + {{v}}u * GW]; }
+  var kn_{{u}}_{{v}} = vec4<{{WORD}}>();
+  if (j0_{{u}} < c_end && ln + {{v}}u * GW < EW) { kn_{{u}}_{{v}} = k4[kw0 + j0_{{u}} * EW + ln + {{v}}u * GW]; }
 //#end
 //#for v in 0..NVV
-    var vx_{{u}}_{{v}} = vec4<{{WORD}}>();
-    if (in_{{u}} && ln + {{v}}u * GW < EVW) { vx_{{u}}_{{v}} = v4[vw0 + j_{{u}} * EVW + ln + {{v}}u * GW]; }
+  var vn_{{u}}_{{v}} = vec4<{{WORD}}>();
+  if (j0_{{u}} < c_end && ln + {{v}}u * GW < EVW) { vn_{{u}}_{{v}} = v4[vw0 + j0_{{u}} * EVW + ln + {{v}}u * GW]; }
+//#end
+//#end
+
+  for (var jb = c0; jb < c_end; jb += STEP) {
+    // This step's words, and the next step's loads issued.
+//#for u in 0..U
+    let j_{{u}} = jb + {{u}}u * NG + g;
+    let in_{{u}} = j_{{u}} < c_end;
+    let jn_{{u}} = j_{{u}} + STEP;
+//#for v in 0..NKV
+    let kx_{{u}}_{{v}} = kn_{{u}}_{{v}};
+    kn_{{u}}_{{v}} = vec4<{{WORD}}>();
+    if (jn_{{u}} < c_end && ln + {{v}}u * GW < EW) { kn_{{u}}_{{v}} = k4[kw0 + jn_{{u}} * EW + ln + {{v}}u * GW]; }
+//#end
+//#for v in 0..NVV
+    let vx_{{u}}_{{v}} = vn_{{u}}_{{v}};
+    vn_{{u}}_{{v}} = vec4<{{WORD}}>();
+    if (jn_{{u}} < c_end && ln + {{v}}u * GW < EVW) { vn_{{u}}_{{v}} = v4[vw0 + jn_{{u}} * EVW + ln + {{v}}u * GW]; }
 //#end
 //#end
     // This invocation's share of each dot.
-//#for u in 0..2
+//#for u in 0..U
 //#for v in 0..NKV
     let ka_{{u}}_{{v}} = lo4(kx_{{u}}_{{v}});
 //#if HALF
@@ -150,9 +199,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#end
 //#end
 //#end
-    // Summed over the group of GW.
+    // Summed over the group of GW, then scored.
 //#if SUBGROUPS
-//#for u in 0..2
+//#for u in 0..U
 //#for r in 0..4
     d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 1u);
     d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 2u);
@@ -160,34 +209,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#if GW16
     d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 8u);
 //#end
+    let s_{{u}}_{{r}} = score(d_{{u}}_{{r}}, in_{{u}} && ok_{{r}} && causal_ok(i_{{r}}, j_{{u}}), mrow_{{r}}, j_{{u}});
 //#end
 //#end
 //#end
 //#if !SUBGROUPS
-    // [buffer][group][u·4 + r][lane]: 8·GW floats a group, 256 vec4 a buffer.
-    let rb = (it & 1u) * 256u + g * (2u * GW) + ln / 4u;
-//#for u in 0..2
+//#for u in 0..U
 //#for r in 0..4
-    sm4[rb + ({{u}}u * 4u + {{r}}u) * (GW / 4u)][ln % 4u] = d_{{u}}_{{r}};
+    { let a = pbase + ({{u}}u * 4u + {{r}}u) * GW + ln; sm4[a / 4u][a % 4u] = d_{{u}}_{{r}}; }
 //#end
 //#end
     workgroupBarrier();
-    let rr = (it & 1u) * 256u + g * (2u * GW);
-//#for u in 0..2
-//#for r in 0..4
-    {
-      let a = rr + ({{u}}u * 4u + {{r}}u) * (GW / 4u);
-      var s = sm4[a] + sm4[a + 1u];
+//#for k in 0..DPL
+    if (tok_{{k}}) {
+      let a = (pbase + t_{{k}} * GW) / 4u;
+      var sv = sm4[a] + sm4[a + 1u];
 //#if GW16
-      s += sm4[a + 2u] + sm4[a + 3u];
+      sv += sm4[a + 2u] + sm4[a + 3u];
 //#end
-      d_{{u}}_{{r}} = (s.x + s.y) + (s.z + s.w);
+      let jt = jb + tu_{{k}} * NG + g;
+      sc4[g * U + tu_{{k}}][tr_{{k}}] = score((sv.x + sv.y) + (sv.z + sv.w), tvis_{{k}} && jt < c_end && causal_ok(ti_{{k}}, jt), tm_{{k}}, jt);
     }
 //#end
+    workgroupBarrier();
+//#for u in 0..U
+    let sv_{{u}} = sc4[g * U + {{u}}u];
+    let s_{{u}}_0 = sv_{{u}}.x;
+    let s_{{u}}_1 = sv_{{u}}.y;
+    let s_{{u}}_2 = sv_{{u}}.z;
+    let s_{{u}}_3 = sv_{{u}}.w;
 //#end
 //#end
-    it++;
-//#for u in 0..2
+//#for u in 0..U
 //#for v in 0..NVV
     let va_{{u}}_{{v}} = lo4(vx_{{u}}_{{v}});
 //#if HALF
@@ -195,28 +248,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#end
 //#end
 //#end
-    // Scores and the online softmax of each row over the two keys.
+    // The online softmax of each row over the step's U keys.
 //#for r in 0..4
     {
-//#for u in 0..2
-      let vis_{{u}} = in_{{u}} && ok_{{r}} && causal_ok(i_{{r}}, j_{{u}});
-      var s_{{u}} = select(NEG_BIG, d_{{u}}_{{r}} * params.scale, vis_{{u}});
-      if (params.mask_kind != 0u && vis_{{u}}) { s_{{u}} = apply_mask(s_{{u}}, ld_mask(mrow_{{r}} + j_{{u}} * params.mask_col)); }
+      var new_m = m_{{r}};
+//#for u in 0..U
+      new_m = max(new_m, s_{{u}}_{{r}});
 //#end
-      let new_m = max(m_{{r}}, max(s_0, s_1));
       let alpha = select(exp(m_{{r}} - new_m), 0.0, m_{{r}} <= MASKED);
-      var p_0 = select(exp(s_0 - new_m), 0.0, s_0 <= MASKED);
-      var p_1 = select(exp(s_1 - new_m), 0.0, s_1 <= MASKED);
-      l_{{r}} = l_{{r}} * alpha + p_0 + p_1; // the normaliser counts dropped weights too: dropout follows softmax
+      var ps = 0.0;
+//#for u in 0..U
+      var p_{{u}} = select(exp(s_{{u}}_{{r}} - new_m), 0.0, s_{{u}}_{{r}} <= MASKED);
+      ps += p_{{u}};
+//#end
+      l_{{r}} = l_{{r}} * alpha + ps; // the normaliser counts dropped weights too: dropout follows softmax
       if (params.drop_thr != 0u) {
-        p_0 = select(p_0 * params.keep_scale, 0.0, (mix32(hash_{{r}} ^ j_0) >> 8u) < params.drop_thr);
-        p_1 = select(p_1 * params.keep_scale, 0.0, (mix32(hash_{{r}} ^ j_1) >> 8u) < params.drop_thr);
+//#for u in 0..U
+        p_{{u}} = select(p_{{u}} * params.keep_scale, 0.0, (mix32(hash_{{r}} ^ j_{{u}}) >> 8u) < params.drop_thr);
+//#end
       }
       m_{{r}} = new_m;
 //#for v in 0..NVV
-      acc_{{r}}_{{v}} = fma(vec4<f32>(p_1), va_1_{{v}}, fma(vec4<f32>(p_0), va_0_{{v}}, acc_{{r}}_{{v}} * alpha));
+      var o_{{v}} = acc_{{r}}_{{v}} * alpha;
 //#if HALF
-      acch_{{r}}_{{v}} = fma(vec4<f32>(p_1), vb_1_{{v}}, fma(vec4<f32>(p_0), vb_0_{{v}}, acch_{{r}}_{{v}} * alpha));
+      var oh_{{v}} = acch_{{r}}_{{v}} * alpha;
+//#end
+//#for u in 0..U
+      o_{{v}} = fma(vec4<f32>(p_{{u}}), va_{{u}}_{{v}}, o_{{v}});
+//#if HALF
+      oh_{{v}} = fma(vec4<f32>(p_{{u}}), vb_{{u}}_{{v}}, oh_{{v}});
+//#end
+//#end
+      acc_{{r}}_{{v}} = o_{{v}};
+//#if HALF
+      acch_{{r}}_{{v}} = oh_{{v}};
 //#end
 //#end
     }

@@ -3,8 +3,8 @@
 // blocks of BC keys. Invocation (ty, tx) — 32 × 8 — owns rows 2·ty, 2·ty+1 and, of each block,
 // the keys 32·c + 4·tx .. +3 (c < BC/32) for Q·Kᵀ, and the value dims 32·h + 4·tx .. +3 of its two
 // rows for P·V; every product reads 16-byte vectors of workgroup memory.
-// - K is staged transposed ([d][key], f32), V as is ([key][d], f32); halves are unpacked while
-//   staging (vec-io.wgsl), Q is read from storage (16-byte words, cached: each row is read by the 8
+// - K is staged transposed ([d][key]), V as is ([key][d]): f32 values, or halves kept packed (two
+//   a u32; unpacked as they are read, vec-io.wgsl), Q is read from storage (16-byte words, cached: each row is read by the 8
 //   invocations of its row group). P overwrites the K tile ([key][row], the row quad XOR-swizzled
 //   by the key so the eight row-group stores land in different banks).
 // - Online softmax in f32, exactly as the reference orders it: raw dot, times scale, plus the
@@ -16,7 +16,8 @@
 // - Causal blocks past the diagonal are skipped whole; tail keys are zero-filled and masked.
 // Template parameters: ENABLES, WORD/ELEM/HALF/VPW (q, k, v storage: vec4 words of VPW elements),
 // OUT_HALF/PACK (the output: f32, or halves packed by PACK), MASK_WORD/MASK_ELEM/MASK_PER_WORD,
-// SUBGROUPS, BC (32 | 64), KV4 = BC / 32, DMAX, DVMAX (head-dim buckets ≥ 64), NV = DVMAX / 32.
+// SUBGROUPS, BC (32 | 64), KV4 = BC / 32, DMAX, DVMAX (head-dim buckets ≥ 64), NV = DVMAX / 32,
+// KP2 (halves: vec2 words of the K / P tile).
 {{ENABLES}}
 //#include "common.wgsl"
 //#include "vec-io.wgsl"
@@ -43,10 +44,20 @@ const NT: u32 = 256u;
 const BC: u32 = {{BC}}u;
 const VPW: u32 = {{VPW}}u;
 
+//#if !HALF
 // K block transposed ([d][key]); after the scores, P ([key][row quad ^ swizzle]).
 var<workgroup> ks4: array<vec4<f32>, {{DMAX}} * {{BC}} / 4>;
 // V block [key][d].
 var<workgroup> vs4: array<vec4<f32>, {{BC}} * {{DVMAX}} / 4>;
+//#end
+//#if HALF
+// Halves stay halves in workgroup memory (half the bytes: 64-key blocks fit at D=128). K block
+// transposed, [d][key quad] as two u32 of key pairs; after the scores, P as f32 bits, [key][row
+// quad ^ swizzle][row pair] (KP2 = max(DMAX·BC/4, BC·32)).
+var<workgroup> kp2: array<vec2<u32>, {{KP2}}>;
+// V block [key][d quad], the storage words as they are.
+var<workgroup> vh2: array<vec2<u32>, {{BC}} * {{DVMAX}} / 4>;
+//#end
 //#if SUBGROUPS
 var<workgroup> slot_next: atomic<u32>;
 //#end
@@ -116,6 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   for (var j0 = 0u; j0 < j_end; j0 += BC) {
     let cols = min(BC, j_end - j0);
+//#if !HALF
     // Stage K transposed: consecutive invocations take consecutive keys (conflict-free stores).
     for (var t = lid; t < BC * EW; t += NT) {
       let c = t % BC;
@@ -145,6 +157,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       vs4[at + 1u] = hi4(x);
 //#end
     }
+//#end
+//#if HALF
+    // Stage K transposed by key pairs: invocation t takes keys 2·(t % BC/2) and +1 of word t / (BC/2)
+    // and interleaves their halves (bits only: f16 and bf16 alike); consecutive invocations write
+    // consecutive u32 (conflict-free).
+    for (var t = lid; t < (BC / 2u) * EW; t += NT) {
+      let cp = t % (BC / 2u);
+      let w = t / (BC / 2u);
+      var xa = vec4<u32>();
+      var xb = vec4<u32>();
+      if (2u * cp < cols) { xa = k4[kw0 + (j0 + 2u * cp) * EW + w]; }
+      if (2u * cp + 1u < cols) { xb = k4[kw0 + (j0 + 2u * cp + 1u) * EW + w]; }
+      let d0 = w * VPW;
+//#for e in 0..4
+      kp2[(d0 + 2u * {{e}}u) * (BC / 4u) + cp / 2u][cp % 2u] = (xa[{{e}}] & 0xffffu) | (xb[{{e}}] << 16u);
+      kp2[(d0 + 2u * {{e}}u + 1u) * (BC / 4u) + cp / 2u][cp % 2u] = (xa[{{e}}] >> 16u) | (xb[{{e}}] & 0xffff0000u);
+//#end
+    }
+    for (var t = lid; t < BC * EVW; t += NT) {
+      let c = t / EVW;
+      let w = t % EVW;
+      var x = vec4<u32>();
+      if (c < cols) { x = v4[vw0 + (j0 + c) * EVW + w]; }
+      let at = c * ({{DVMAX}}u / 4u) + 2u * w;
+      vh2[at] = x.xy;
+      vh2[at + 1u] = x.zw;
+    }
+//#end
     workgroupBarrier();
 
     // S = Q·Kᵀ for 2 rows × 4·KV4 keys.
@@ -153,6 +193,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var s_{{r}}_{{c}} = vec4<f32>(0.0);
 //#end
 //#end
+//#if !HALF
     for (var w = 0u; w < EW; w++) {
 //#for r in 0..2
       let qx_{{r}} = q4[qw_{{r}} + w];
@@ -181,6 +222,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
 //#end
     }
+//#end
+//#if HALF
+    for (var w = 0u; w < EW; w++) {
+//#for r in 0..2
+      let qx_{{r}} = q4[qw_{{r}} + w];
+      let qa_{{r}} = lo4(qx_{{r}});
+      let qb_{{r}} = hi4(qx_{{r}});
+//#end
+      let d0 = w * VPW;
+//#for e in 0..4
+//#for c in 0..KV4
+      let kx_{{e}}_{{c}} = kp2[(d0 + {{e}}u) * (BC / 4u) + {{c}}u * 8u + tx];
+      let k_{{e}}_{{c}} = vec4<f32>(unpack_{{ELEM}}x2(kx_{{e}}_{{c}}.x), unpack_{{ELEM}}x2(kx_{{e}}_{{c}}.y));
+//#for r in 0..2
+      s_{{r}}_{{c}} = fma(vec4<f32>(qa_{{r}}[{{e}}]), k_{{e}}_{{c}}, s_{{r}}_{{c}});
+//#end
+//#end
+//#end
+//#for e in 0..4
+//#for c in 0..KV4
+      let kxh_{{e}}_{{c}} = kp2[(d0 + 4u + {{e}}u) * (BC / 4u) + {{c}}u * 8u + tx];
+      let kh_{{e}}_{{c}} = vec4<f32>(unpack_{{ELEM}}x2(kxh_{{e}}_{{c}}.x), unpack_{{ELEM}}x2(kxh_{{e}}_{{c}}.y));
+//#for r in 0..2
+      s_{{r}}_{{c}} = fma(vec4<f32>(qb_{{r}}[{{e}}]), kh_{{e}}_{{c}}, s_{{r}}_{{c}});
+//#end
+//#end
+//#end
+    }
+//#end
 
     // Scale, causal, mask; the block's row maxima.
 //#for r in 0..2
@@ -241,7 +311,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           }
         }
         for (var e = 0u; e < 4u; e++) {
+//#if !HALF
           ks4[p_slot({{c}}u * 32u + 4u * tx + e, 2u * ty)][(ty & 1u) * 2u + {{r}}u] = p[e];
+//#end
+//#if HALF
+          kp2[2u * p_slot({{c}}u * 32u + 4u * tx + e, 2u * ty) + (ty & 1u)][{{r}}] = bitcast<u32>(p[e]);
+//#end
         }
       }
 //#end
@@ -251,11 +326,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
     // O += P·V over the block's keys.
     for (var c = 0u; c < cols; c++) {
+//#if !HALF
       let pv = ks4[p_slot(c, 2u * ty)];
       let p_0 = select(pv.x, pv.z, odd);
       let p_1 = select(pv.y, pv.w, odd);
+//#end
+//#if HALF
+      let pw = kp2[2u * p_slot(c, 2u * ty) + (ty & 1u)];
+      let p_0 = bitcast<f32>(pw.x);
+      let p_1 = bitcast<f32>(pw.y);
+//#end
 //#for h in 0..NV
+//#if !HALF
       let v_{{h}} = vs4[c * ({{DVMAX}}u / 4u) + {{h}}u * 8u + tx];
+//#end
+//#if HALF
+      let vw_{{h}} = vh2[c * ({{DVMAX}}u / 4u) + {{h}}u * 8u + tx];
+      let v_{{h}} = vec4<f32>(unpack_{{ELEM}}x2(vw_{{h}}.x), unpack_{{ELEM}}x2(vw_{{h}}.y));
+//#end
       acc_0_{{h}} = fma(vec4<f32>(p_0), v_{{h}}, acc_0_{{h}});
       acc_1_{{h}} = fma(vec4<f32>(p_1), v_{{h}}, acc_1_{{h}});
 //#end

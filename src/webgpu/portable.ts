@@ -4,11 +4,11 @@
  * EFFICIENT_ATTENTION (webgpu, f32 and halves) share, each with and without the `subgroups`
  * feature; neither needs shader-f16 (halves are read as u32 words and unpacked):
  * - prefill, shaders/flash-portable.wgsl: 64 query rows per workgroup, 2 × 4·(BC/32) scores per
- *   invocation, K/V blocks of BC keys in workgroup memory (f32), the output written in the call's
+ *   invocation, K/V blocks of BC keys in workgroup memory (f32, or halves kept packed), the output written in the call's
  *   dtype by the kernel;
  * - decode (S ≤ {@link DECODE_MAX_S}), shaders/flash-decode.wgsl + flash-decode-merge.wgsl: the
  *   keys split into chunks over many workgroups, the query heads of a GQA group sharing each K/V
- *   load, then one merge pass.
+ *   load, the next step's K/V loads issued before this step's math, then one merge pass.
  */
 import { named } from '../dispatch/constraints.js';
 import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../dispatch/types.js';
@@ -24,10 +24,19 @@ export const DECODE_MAX_S = 16;
 const BR = 64;
 /** Lanes of a row group (the subgroup reductions span 8 lanes). */
 const ROW_GROUP = 8;
-/** Workgroups the decode kernel aims for (enough to fill large GPUs several times over). */
-const DECODE_TARGET_WORKGROUPS = 2048;
-/** Fewest keys a decode chunk takes (so the merge pass stays small next to the K/V reads). */
-const DECODE_MIN_CHUNK = 256;
+/**
+ * Workgroups the decode kernel aims for (enough to fill large GPUs a few times over): on the H200
+ * (2026-12-03, scripts/probe-webgpu-decode.mjs) 1024 read fp16 K/V 5–12% faster than 2048 or 4096
+ * at B=8 (fewer chunks to merge, longer chunks to amortise each workgroup's set-up).
+ */
+const DECODE_TARGET_WORKGROUPS = 1024;
+/**
+ * Fewest keys a decode chunk takes (so the merge pass stays small next to the K/V reads and each
+ * workgroup's set-up is amortised): at B=1, L=32768 on the H200 (2026-12-03) 512-key chunks read
+ * fp16 K/V 1.3× faster than 256-key ones and 1024 another 1.1×; 512 keeps twice the workgroups of
+ * 1024 for shorter caches.
+ */
+const DECODE_MIN_CHUNK = 512;
 
 /** How a variant is built: which part, storage it reads, whether it uses subgroups. */
 export interface TiledVariantSpec {
@@ -68,16 +77,25 @@ function checkWordHeadDims(name: string): Constraint {
   });
 }
 
-/** Workgroup bytes of flash-portable.wgsl (mirrors its `var<workgroup>` declarations). */
-export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, subgroups: boolean): number {
-  return 4 * bc * (dmax + dvmax) + (subgroups ? 4 : 2048);
+/** vec2<u32> words of flash-portable.wgsl's K / P tile for halves: K [d][key quad], or P (BR rows × BC keys). */
+function prefillKp2(dmax: number, bc: number): number {
+  return Math.max((dmax * bc) / 4, bc * (BR / 2));
+}
+
+/**
+ * Workgroup bytes of flash-portable.wgsl (mirrors its `var<workgroup>` declarations): f32 K and V
+ * tiles, or for halves (`half`) packed K / P and V tiles.
+ */
+export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, subgroups: boolean, half = false): number {
+  const tiles = half ? 8 * prefillKp2(dmax, bc) + 2 * bc * dvmax : 4 * bc * (dmax + dvmax);
+  return tiles + (subgroups ? 4 : 2048);
 }
 
 /** Keys per block: 64 where both tiles fit the adapter's workgroup memory, else 32 (undefined: neither). */
-export function prefillKeysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, subgroups: boolean): 32 | 64 | undefined {
+export function prefillKeysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, subgroups: boolean, half = false): 32 | 64 | undefined {
   const lim = ctx.limits.maxComputeWorkgroupStorageSize;
-  if (prefillWorkgroupBytes(dmax, dvmax, 64, subgroups) <= lim) return 64;
-  if (prefillWorkgroupBytes(dmax, dvmax, 32, subgroups) <= lim) return 32;
+  if (prefillWorkgroupBytes(dmax, dvmax, 64, subgroups, half) <= lim) return 64;
+  if (prefillWorkgroupBytes(dmax, dvmax, 32, subgroups, half) <= lim) return 32;
   return undefined;
 }
 
@@ -87,9 +105,10 @@ function checkPrefillFits(name: string, subgroups: boolean): Constraint {
     if (!ctx) return undefined;
     const dmax = bucket(p.e);
     const dvmax = bucket(p.ev);
-    if (prefillKeysPerBlock(ctx, dmax, dvmax, subgroups) !== undefined) return undefined;
-    const need = prefillWorkgroupBytes(dmax, dvmax, 32, subgroups);
-    return `${name} needs ${need} bytes of workgroup memory for 32-key f32 tiles at head dims ${dmax}/${dvmax}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
+    const half = p.dtype !== 'float32';
+    if (prefillKeysPerBlock(ctx, dmax, dvmax, subgroups, half) !== undefined) return undefined;
+    const need = prefillWorkgroupBytes(dmax, dvmax, 32, subgroups, half);
+    return `${name} needs ${need} bytes of workgroup memory for 32-key ${half ? 'half' : 'f32'} tiles at head dims ${dmax}/${dvmax}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
   });
 }
 
@@ -121,7 +140,7 @@ function commonDefines(p: AttentionParams, subgroups: boolean): Record<string, s
 export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups: boolean): ProgramInfo {
   const dmax = bucket(p.e);
   const dvmax = bucket(p.ev);
-  const bc = prefillKeysPerBlock(ctx, dmax, dvmax, subgroups) ?? 32;
+  const bc = prefillKeysPerBlock(ctx, dmax, dvmax, subgroups, p.dtype !== 'float32') ?? 32;
   return {
     shader: 'flash-portable.wgsl',
     entryPoint: 'main',
@@ -134,6 +153,7 @@ export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups
       DMAX: dmax,
       DVMAX: dvmax,
       NV: dvmax / 32,
+      KP2: prefillKp2(dmax, bc),
     },
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'],
   };
@@ -159,7 +179,7 @@ export function prefillVariant(spec: TiledVariantSpec): KernelVariant {
   const how = spec.subgroups ? 'row maxima and sums by subgroupShuffleXor' : 'row maxima and sums through workgroup memory (no optional feature)';
   return {
     name: spec.name,
-    summary: `register-tiled: ${BR} query rows per workgroup of 256, 2 rows × 4–8 keys per invocation, f32 K/V blocks in workgroup memory, 16-byte loads, ${how}`,
+    summary: `register-tiled: ${BR} query rows per workgroup of 256, 2 rows × 4–8 keys per invocation, K/V blocks in workgroup memory (f32, or halves kept packed), 16-byte loads, ${how}`,
     program: { kind: 'wgsl', shaders: ['flash-portable.wgsl'] },
     availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
     constraints: [checkWordHeadDims(spec.name), checkInvocations(spec.name, 256), checkPrefillFits(spec.name, spec.subgroups)],
@@ -170,14 +190,55 @@ export function prefillVariant(spec: TiledVariantSpec): KernelVariant {
 // ---------------------------------------------------------------------------------------------
 // Decode
 
-/** Workgroup vec4s of flash-decode.wgsl: the partial dots (two buffers) or the 16 groups' outputs. */
-function decodeSm4(dvmax: number): number {
-  return Math.max(512, 4 * dvmax);
+/** The decode kernel's shape: lanes per key group, keys per group and step. */
+export interface DecodeShape {
+  /** Lanes per key group (8 | 16). */
+  readonly gw: 8 | 16;
+  /** Keys per group and step (1 | 2 | 4). */
+  readonly u: 1 | 2 | 4;
+  /** 16-byte K / V words per lane and key. */
+  readonly nkv: number;
+  readonly nvv: number;
+}
+
+/**
+ * K/V words (16 bytes) a lane loads per step, the next step's prefetch not counted: 16 for f32
+ * through workgroup memory, else 8 (halves unpack each word to 8 f32 values; the subgroup
+ * variants hold every dot of the step until the shuffles). On the H200 (2026-12-03, B=8, D=128,
+ * scripts/probe-webgpu-decode.mjs) portable fp16 read 3.6 TB/s at 8 words (8 lanes a key, 2 keys
+ * a step) and 2.9 at 16; portable f32 3.9 at 16 (16 lanes, 4 keys) and 3.3 at 8; the f32
+ * subgroup variant 1.6 at 8 and 1.1 at 16.
+ */
+function decodeStepWords(p: AttentionParams, subgroups: boolean): number {
+  return p.dtype === 'float32' && !subgroups ? 16 : 8;
+}
+
+/** Keys per group and step: as many as `words` K/V words a lane and step allow, 1 to 4. */
+export function decodeKeysPerStep(words: number, nkv: number, nvv: number): 1 | 2 | 4 {
+  const u = Math.floor(words / (nkv + nvv));
+  return u >= 4 ? 4 : u >= 2 ? 2 : 1;
+}
+
+/** The decode kernel's shape for a call (init-time facts: dtype, head-dim buckets, subgroups). */
+export function decodeShape(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): DecodeShape {
+  const gw = decodeGroupWidth(ctx, p, subgroups);
+  const vpw = valuesPerWord(p);
+  const nkv = bucket(p.e) / (gw * vpw);
+  const nvv = bucket(p.ev) / (gw * vpw);
+  return { gw, u: decodeKeysPerStep(decodeStepWords(p, subgroups), nkv, nvv), nkv, nvv };
+}
+
+/**
+ * Workgroup vec4s of flash-decode.wgsl's sm4: the partial dots of a step (portable reduction:
+ * 128 lanes × 4·U floats) or, at the end of the chunk, the 128/GW groups' outputs.
+ */
+function decodeSm4(dvmax: number, s: DecodeShape, subgroups: boolean): number {
+  return Math.max(subgroups ? 0 : 128 * s.u, (128 / s.gw) * (dvmax / 4));
 }
 
 /** Workgroup bytes of flash-decode.wgsl (mirrors its `var<workgroup>` declarations). */
-export function decodeWorkgroupBytes(dvmax: number): number {
-  return 16 * decodeSm4(dvmax) + 2 * 64 + 4;
+export function decodeWorkgroupBytes(dvmax: number, s: DecodeShape, subgroups: boolean): number {
+  return 16 * decodeSm4(dvmax, s, subgroups) + (subgroups ? 4 : 16 * (128 / s.gw) * s.u) + 2 * 64;
 }
 
 /** How a decode call is split: chunks per (batch, kv head), keys per chunk, row blocks of 4. */
@@ -213,11 +274,11 @@ const checkDecodeShape = (name: string) =>
     return undefined;
   });
 
-function checkDecodeFits(name: string): Constraint {
+function checkDecodeFits(name: string, subgroups: boolean): Constraint {
   return named('checkWorkgroupStorage', (p: AttentionParams) => {
     const ctx = gpuContext();
     if (!ctx) return undefined;
-    const need = decodeWorkgroupBytes(bucket(p.ev));
+    const need = decodeWorkgroupBytes(bucket(p.ev), decodeShape(ctx, p, subgroups), subgroups);
     return need <= ctx.limits.maxComputeWorkgroupStorageSize
       ? undefined
       : `${name} needs ${need} bytes of workgroup memory at head dim ${bucket(p.ev)}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
@@ -225,14 +286,14 @@ function checkDecodeFits(name: string): Constraint {
 }
 
 /**
- * Lanes per key group of the decode kernel: 16 where a row has at least 16 words (and, with
- * subgroups, the subgroups are that wide), else 8. Wider groups split the q rows and accumulators
- * over more lanes: on the H200 (2026-12-02, run 2) the 8-lane kernel held 228–255 registers a lane
- * (two workgroups per SM) and read K/V at 1.17 TB/s (fp16, B=8, L=32768).
+ * Lanes per key group of the decode kernel: 16 where a row has more than 16 words (and, with
+ * subgroups, the subgroups are that wide), else 8 — two K words per lane at D=128 for fp16 and
+ * f32 alike, the best of the sweep on the H200 (2026-12-03; with 16-lane groups and no prefetch
+ * the fp16 kernel of 2026-12-02 read 1.37 TB/s).
  */
 export function decodeGroupWidth(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): 8 | 16 {
   const words = Math.min(bucket(p.e), bucket(p.ev)) / valuesPerWord(p);
-  if (words < 16) return 8;
+  if (words <= 16) return 8;
   if (subgroups && (ctx?.adapterInfo.subgroupMinSize ?? 0) < 16) return 8;
   return 16;
 }
@@ -241,13 +302,24 @@ export function decodeGroupWidth(ctx: WebGpuContext | undefined, p: AttentionPar
 export function decodePrograms(ctx: WebGpuContext | undefined, p: AttentionParams, subgroups: boolean): { main: ProgramInfo; merge: ProgramInfo } {
   const dmax = bucket(p.e);
   const dvmax = bucket(p.ev);
-  const vpw = valuesPerWord(p);
-  const gw = decodeGroupWidth(ctx, p, subgroups);
+  const sh = decodeShape(ctx, p, subgroups);
   return {
     main: {
       shader: 'flash-decode.wgsl',
       entryPoint: 'main',
-      defines: { ...commonDefines(p, subgroups), GW: gw, GW16: gw === 16 ? 1 : 0, DMAX: dmax, DVMAX: dvmax, NKV: dmax / (gw * vpw), NVV: dvmax / (gw * vpw), SM4: decodeSm4(dvmax) },
+      defines: {
+        ...commonDefines(p, subgroups),
+        GW: sh.gw,
+        GW16: sh.gw === 16 ? 1 : 0,
+        U: sh.u,
+        DPL: Math.ceil((4 * sh.u) / sh.gw),
+        DMAX: dmax,
+        DVMAX: dvmax,
+        NKV: sh.nkv,
+        NVV: sh.nvv,
+        SM4: decodeSm4(dvmax, sh, subgroups),
+        SC4: (128 / sh.gw) * sh.u,
+      },
       bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
     },
     merge: {
@@ -294,13 +366,13 @@ async function runDecode(spec: TiledVariantSpec, p: AttentionParams, rctx: RunCo
 
 /** The flash-decoding variant (flash-decode.wgsl, then flash-decode-merge.wgsl). */
 export function decodeVariant(spec: TiledVariantSpec): KernelVariant {
-  const how = spec.subgroups ? 'dots summed by subgroupShuffleXor' : 'dots summed through workgroup memory (no optional feature)';
+  const how = spec.subgroups ? 'dots summed by subgroupShuffleXor' : 'dots summed once each through workgroup memory (no optional feature)';
   return {
     name: spec.name,
-    summary: `flash-decoding for S ≤ ${DECODE_MAX_S}: keys split into chunks over many workgroups, up to 4 query rows of a GQA group sharing each 16-byte K/V load, 8 or 16 lanes a key, ${how}, then a merge pass`,
+    summary: `flash-decoding for S ≤ ${DECODE_MAX_S}: keys split into chunks over many workgroups, up to 4 query rows of a GQA group sharing each 16-byte K/V load, 8 or 16 lanes a key, 1–4 keys per group and step with the next step's loads in flight, ${how}, then a merge pass of 256 lanes a row`,
     program: { kind: 'wgsl', shaders: ['flash-decode.wgsl', 'flash-decode-merge.wgsl'] },
     availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
-    constraints: [checkDecodeShape(spec.name), checkWordHeadDims(spec.name), checkDecodeFits(spec.name)],
+    constraints: [checkDecodeShape(spec.name), checkWordHeadDims(spec.name), checkDecodeFits(spec.name, spec.subgroups)],
     run: (p, rctx) => runDecode(spec, p, rctx),
   };
 }
