@@ -50,15 +50,8 @@ async function readF32(buf, bytes, dtype) {
   return tensor(new Uint16Array(raw), [raw.byteLength / 2], dtype).toFloat32();
 }
 
-/** Chunks for about `wgs` workgroups, as decodeSplit does for its target. */
-function split(p, wgs, minChunk) {
-  const rowBlocks = Math.ceil((p.gqaGroup * p.s) / 4);
-  const units = p.batch * p.hkv * rowBlocks;
-  const maxChunks = Math.max(1, Math.ceil(p.l / minChunk));
-  const want = Math.min(maxChunks, Math.max(1, Math.ceil(wgs / units)));
-  const chunkLen = Math.max(32, Math.ceil(Math.ceil(p.l / want) / 32) * 32);
-  return { chunks: Math.max(1, Math.ceil(p.l / chunkLen)), chunkLen, rowBlocks };
-}
+/** Chunks for about `wgs` workgroups of at least `minChunk` keys: the library's decodeSplit with the sweep's pair. */
+const split = (p, wgs, minChunk) => portable.decodeSplit(p, wgs, minChunk);
 
 async function timeEncoders(encode) {
   let best = Infinity;

@@ -249,15 +249,15 @@ export interface DecodeSplit {
 }
 
 /**
- * Enough chunks that batch · Hkv · row blocks · chunks reaches about
- * {@link DECODE_TARGET_WORKGROUPS} workgroups, each of at least {@link DECODE_MIN_CHUNK} keys
- * (a multiple of 32: two keys per group of 8 per step).
+ * Enough chunks that batch · Hkv · row blocks · chunks reaches about `targetWorkgroups`
+ * ({@link DECODE_TARGET_WORKGROUPS}) workgroups, each of at least `minChunk` ({@link DECODE_MIN_CHUNK})
+ * keys (a multiple of 32: two keys per group of 8 per step). The sweep probe passes its own pair.
  */
-export function decodeSplit(p: AttentionParams): DecodeSplit {
+export function decodeSplit(p: AttentionParams, targetWorkgroups = DECODE_TARGET_WORKGROUPS, minChunk = DECODE_MIN_CHUNK): DecodeSplit {
   const rowBlocks = Math.ceil((p.gqaGroup * p.s) / 4);
   const units = p.batch * p.hkv * rowBlocks;
-  const maxChunks = Math.max(1, Math.ceil(p.l / DECODE_MIN_CHUNK));
-  const want = Math.min(maxChunks, Math.max(1, Math.ceil(DECODE_TARGET_WORKGROUPS / units)));
+  const maxChunks = Math.max(1, Math.ceil(p.l / minChunk));
+  const want = Math.min(maxChunks, Math.max(1, Math.ceil(targetWorkgroups / units)));
   const chunkLen = Math.max(32, Math.ceil(Math.ceil(p.l / want) / 32) * 32);
   return { chunks: Math.max(1, Math.ceil(p.l / chunkLen)), chunkLen, rowBlocks };
 }
