@@ -70,7 +70,10 @@ describe.skipIf(!native.ok)(`native calls on the JS thread${native.ok ? '' : ` (
     await new Promise((res) => setImmediate(res));
     expect(order).toEqual(['tiny', 'immediate']);
 
-    const qb = randTensor(r, [1, 8, 256, 64]), kb = randTensor(r, [1, 8, 1024, 64]);
+    // Big enough (4.3 G multiply-adds, tens of ms) that the kernel is still running when the loop
+    // reaches its check phase even on a fast or loaded machine: at 256 × 1024 keys (~1.5 ms with
+    // AVX-512) a descheduled JS thread came back after the kernel and 'big' settled first.
+    const qb = randTensor(r, [1, 8, 1024, 64]), kb = randTensor(r, [1, 8, 4096, 64]);
     order.length = 0;
     setImmediate(() => order.push('immediate'));
     await withBackends(['FLASH_ATTENTION'], () => sdpa(qb, kb, kb)).then(() => order.push('big'));
