@@ -79,17 +79,16 @@ export function buildKernelArgs(p: AttentionParams, numThreads = 0, rows?: RowCh
   if (i0 !== 0 || i1 !== p.s) {
     // A chunk of query rows: q (and a mask's rows) read from row i0 on.
     args.s = i1 - i0;
-    args.qBase = qv.bases.map((x) => x + i0 * qv.rowStride);
-    if (mv && args.maskBase) args.maskBase = mv.bases.map((x) => x + i0 * mv.rowStride);
+    args.qBase = shiftBases(qv.bases, i0 * qv.rowStride);
+    if (mv && args.maskBase) args.maskBase = shiftBases(mv.bases, i0 * mv.rowStride);
   }
   const w = windowSlice(p, i0, i1);
   if (w) {
     // The kernels see only the keys [lo, lo + len): the K/V (and mask) base offsets move to lo.
-    const shift = (t: Float64Array, by: number): Float64Array => t.map((x) => x + by);
     args.l = w.len;
-    args.kvBaseK = shift(kv.bases, w.lo * kv.rowStride);
-    args.kvBaseV = shift(vv.bases, w.lo * vv.rowStride);
-    if (args.maskBase) args.maskBase = shift(args.maskBase as Float64Array, w.lo * (mv?.colStride ?? 0));
+    args.kvBaseK = shiftBases(kv.bases, w.lo * kv.rowStride);
+    args.kvBaseV = shiftBases(vv.bases, w.lo * vv.rowStride);
+    if (args.maskBase) args.maskBase = shiftBases(args.maskBase as Float64Array, w.lo * (mv?.colStride ?? 0));
     args.causal = w.causalOffset !== undefined;
     args.diagonalOffset = w.causalOffset ?? 0;
     if (w.lowerOffset !== undefined) {
@@ -107,6 +106,9 @@ export function buildKernelArgs(p: AttentionParams, numThreads = 0, rows?: RowCh
   }
   return args;
 }
+
+/** Offset tables moved by `by` elements (a chunk of rows, a slice of keys). */
+const shiftBases = (t: Float64Array, by: number): Float64Array => t.map((x) => x + by);
 
 /**
  * How FLASH (cpu) runs a sliding window (`StructuredBias` with `window`): the kernels know causal
@@ -191,10 +193,25 @@ const checkWindow: Constraint = named('checkWindow', (p: AttentionParams) => {
 /** Largest lower-edge mask a windowed call with dropout (one chunk) may build; above it FLASH (cpu) declines. */
 export const WINDOW_MASK_MAX_BYTES = 64 * 2 ** 20;
 
-/** Copies a chunk's output `[bh, rows, Ev]` into rows [i0, i1) of the call's `[bh, S, Ev]`. */
-function placeRows(out: Float32Array | Uint16Array, part: Float32Array | Uint16Array, p: AttentionParams, [i0, i1]: RowChunk): void {
-  const n = (i1 - i0) * p.ev, bhCount = p.batch * p.hq;
-  for (let bh = 0; bh < bhCount; bh++) (out as Float32Array).set((part as Float32Array).subarray(bh * n, (bh + 1) * n), (bh * p.s + i0) * p.ev);
+/**
+ * Runs a call in its row chunks ({@link windowChunks}) through `runRows`, which runs one kernel
+ * call over the given rows (all of them when undefined) and returns its output `[bh, rows, Ev]`;
+ * the chunks one after another (each uses every thread), placed row by row into `[..., S, Ev]`.
+ * The native and the wasm kernels share it.
+ */
+export async function runInRowChunks(p: AttentionParams, ctx: RunContext, runRows: (rows: RowChunk | undefined) => Promise<Float32Array | Uint16Array>): Promise<Tensor> {
+  const shape = [...p.q.shape.slice(0, -1), p.ev];
+  const chunks = windowChunks(p);
+  if (chunks.length === 1) return new Tensor({ shape, dtype: p.dtype, data: await runRows(undefined) });
+  const n = p.batch * p.hq * p.s * p.ev, bhCount = p.batch * p.hq;
+  const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
+  for (const c of chunks) {
+    ctx.signal?.throwIfAborted();
+    const part = await runRows(c);
+    const m = (c[1] - c[0]) * p.ev;
+    for (let bh = 0; bh < bhCount; bh++) (out as Float32Array).set((part as Float32Array).subarray(bh * m, (bh + 1) * m), (bh * p.s + c[0]) * p.ev);
+  }
+  return new Tensor({ shape, dtype: p.dtype, data: out });
 }
 
 /**
@@ -319,21 +336,12 @@ export function nativeRunsInline(p: AttentionParams): boolean {
   return p.batch * p.hq * p.s * p.l * (p.e + p.ev) <= NATIVE_INLINE_MAX_MACS;
 }
 
-async function runNative(p: AttentionParams, ctx: RunContext, kernel: string): Promise<Tensor> {
-  const chunks = windowChunks(p);
-  if (chunks.length === 1) return runNativeRows(p, ctx, kernel, undefined);
-  // A long windowed prefill, chunk after chunk (each uses every thread), then placed row by row.
-  const n = p.batch * p.hq * p.s * p.ev;
-  const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-  for (const c of chunks) {
-    ctx.signal?.throwIfAborted();
-    placeRows(out, (await runNativeRows(p, ctx, kernel, c)).data as Float32Array | Uint16Array, p, c);
-  }
-  return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+function runNative(p: AttentionParams, ctx: RunContext, kernel: string): Promise<Tensor> {
+  return runInRowChunks(p, ctx, (rows) => runNativeRows(p, ctx, kernel, rows));
 }
 
-/** One kernel call over the query rows `rows` (all of them when undefined); the output `[..., rows, Ev]`. */
-async function runNativeRows(p: AttentionParams, ctx: RunContext, kernel: string, rows: RowChunk | undefined): Promise<Tensor> {
+/** One kernel call over the query rows `rows` (all of them when undefined); its output `[bh, rows, Ev]`. */
+async function runNativeRows(p: AttentionParams, ctx: RunContext, kernel: string, rows: RowChunk | undefined): Promise<Float32Array | Uint16Array> {
   const loaded = loadNative();
   if (!loaded.ok) throw new BackendFaultError(`flash (cpu): ${loaded.error}`);
   ctx.signal?.throwIfAborted();
@@ -346,7 +354,6 @@ async function runNativeRows(p: AttentionParams, ctx: RunContext, kernel: string
   const fault = (e: unknown): BackendFaultError =>
     // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
     new BackendFaultError(`flash (cpu): native kernel ${kernel} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  const result = (): Tensor => new Tensor({ shape: rows ? [p.batch * p.hq, nRows, p.ev] : [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
   if (!rows && nativeRunsInline(p)) {
     // Tiny: run here (no signal can fire meanwhile, no input can change). A bad argument is a bug
     // of buildNativeArgs and throws as before; only the kernel's own failure becomes a fault.
@@ -359,7 +366,7 @@ async function runNativeRows(p: AttentionParams, ctx: RunContext, kernel: string
       throw fault(e);
     }
     ctx.recordAllocation(out.byteLength + ws * native.numThreads());
-    return result();
+    return out;
   }
   // The signal maps onto the addon's cancel word: the thread pool stops handing out jobs once it is set.
   const signal = ctx.signal;
@@ -378,7 +385,7 @@ async function runNativeRows(p: AttentionParams, ctx: RunContext, kernel: string
   } finally {
     if (signal) signal.removeEventListener('abort', onAbort!);
   }
-  return result();
+  return out;
 }
 
 /**
@@ -416,7 +423,7 @@ export const flashCpu: BackendPart = {
     await initWasm();
   },
   constraints: [checkScaleFitsFloat32('flash (cpu)'), checkFixedLengthBuffers, checkWindow],
-  kernels: [...NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)), ...WASM_KERNELS.map((k) => wasmKernel(k.name, k.simd, wasmJob, windowChunks, placeRows))],
+  kernels: [...NATIVE_KERNELS.map((k) => nativeKernel(k.name, k.isa)), ...WASM_KERNELS.map((k) => wasmKernel(k.name, k.simd, wasmJob, runInRowChunks))],
   envPin: {
     variable: 'SDPA_CPU_ISA',
     values: ISAS,

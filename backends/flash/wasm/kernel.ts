@@ -18,10 +18,11 @@ export const WASM_KERNELS: readonly { readonly name: string; readonly simd: Wasm
 
 /** Builds the kernel's job from the same arguments the native addon takes (for query rows [i0, i1) when given). */
 export type JobBuilder = (p: AttentionParams, rows?: readonly [number, number]) => WasmJob;
-/** The query-row chunks a call runs in (one, [0, S), but for long windowed prefills). */
-export type RowChunker = (p: AttentionParams) => (readonly [number, number])[];
-/** Copies a chunk's output `[bh, rows, Ev]` into its rows of the call's output. */
-export type RowPlacer = (out: Float32Array | Uint16Array, part: Float32Array | Uint16Array, p: AttentionParams, rows: readonly [number, number]) => void;
+/**
+ * Runs a call in row chunks (FLASH (cpu)'s runInRowChunks): `runRows` runs one kernel call over the
+ * given query rows (all when undefined) and returns its `[bh, rows, Ev]` output.
+ */
+export type RowChunkRunner = (p: AttentionParams, ctx: RunContext, runRows: (rows: readonly [number, number] | undefined) => Promise<Float32Array | Uint16Array>) => Promise<Tensor>;
 
 const GIB = 1024 ** 3;
 
@@ -44,17 +45,11 @@ export function lastWasmRun(): WasmRunStats | undefined {
   return lastStats;
 }
 
-/** Runs `p` on the wasm kernel of `simd` (chunk after chunk of query rows, as `chunks` says); the output tensor in p's dtype. */
-export async function runFlashWasm(p: AttentionParams, ctx: RunContext, name: string, simd: WasmSimd, build: JobBuilder, chunks?: RowChunker, place?: RowPlacer): Promise<Tensor> {
-  const rows = chunks?.(p) ?? [[0, p.s] as const];
-  if (rows.length === 1 || !place) return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: await runRows(ctx, name, simd, build(p)) });
-  const n = p.batch * p.hq * p.s * p.ev;
-  const out = p.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-  for (const c of rows) {
-    ctx.signal?.throwIfAborted();
-    place(out, await runRows(ctx, name, simd, build(p, c)), p, c);
-  }
-  return new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data: out });
+/** Runs `p` on the wasm kernel of `simd` (in row chunks through `inChunks` when given); the output tensor in p's dtype. */
+export function runFlashWasm(p: AttentionParams, ctx: RunContext, name: string, simd: WasmSimd, build: JobBuilder, inChunks?: RowChunkRunner): Promise<Tensor> {
+  const runRowsOf = (rows: readonly [number, number] | undefined): Promise<Float32Array | Uint16Array> => runRows(ctx, name, simd, build(p, rows));
+  if (inChunks) return inChunks(p, ctx, runRowsOf);
+  return runRowsOf(undefined).then((data) => new Tensor({ shape: [...p.q.shape.slice(0, -1), p.ev], dtype: p.dtype, data }));
 }
 
 /** One run of a job on the wasm kernel; its output. */
@@ -78,7 +73,7 @@ async function runRows(ctx: RunContext, name: string, simd: WasmSimd, job: WasmJ
 }
 
 /** One wasm kernel as a variant of FLASH (cpu). */
-export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, chunks?: RowChunker, place?: RowPlacer): KernelVariant {
+export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, inChunks?: RowChunkRunner): KernelVariant {
   return {
     name,
     summary:
@@ -98,7 +93,7 @@ export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, chun
         return bytes > WASM_MAX_BYTES ? `${name} holds q, k, v, the mask and the output in one wasm32 memory (at most 4 GiB), this call needs ${(bytes / GIB).toFixed(2)} GiB; use a native kernel or EFFICIENT_ATTENTION` : undefined;
       }),
     ],
-    run: (p, ctx) => runFlashWasm(p, ctx, name, simd, build, chunks, place),
+    run: (p, ctx) => runFlashWasm(p, ctx, name, simd, build, inChunks),
     describe() {
       const f = wasmFeatures();
       return f ? { module: `flash-${simd}${f.threads ? '-threads' : ''}.wasm`, ...f } : { probed: false };
