@@ -61,6 +61,7 @@ const decodeCases = [
   { name: 'decode S16 L777 D128 hot (|q| 16)', b: 1, hq: 4, hkv: 4, s: 16, l: 777, d: 128, qAmp: 16 },
   { name: 'decode S3 L300 D256', b: 1, hq: 2, hkv: 2, s: 3, l: 300, d: 256 },
   { name: 'decode bf16 S2 L513 dropout 0.2 D64', b: 1, hq: 4, hkv: 2, s: 2, l: 513, d: 64, gqa: true, dt: 'bfloat16', dropoutP: 0.2 },
+  { name: 'decode S1 L8192 window [2047,0] GQA 32:8 D128', b: 1, hq: 32, hkv: 8, s: 1, l: 8192, d: 128, gqa: true, win: [2047, 0] },
 ];
 let allOk = true;
 const checks = [];

@@ -10,7 +10,7 @@ struct Params {
   e: u32,
   ev: u32,
   scale: f32,
-  causal: u32,      // 1: key j visible to query i only when j <= i + diag
+  causal: u32,      // 1: key j visible to query i only when j <= i + diag (causal, a window's upper edge)
   diag: i32,
   drop_thr: u32,    // ceil(p * 2^24): dropped when (hash >> 8) < drop_thr; 0 = no dropout
   seed_hash: u32,   // mix(seed)
@@ -20,7 +20,10 @@ struct Params {
   mask_kind: u32,   // 0 none, 1 bool, 2 additive float
   chunk_len: u32,   // flash-decode: keys per chunk (0 elsewhere)
   chunks: u32,      // flash-decode: chunks per row (0 elsewhere)
-  pad2: u32,
+  lower: u32,       // 1: key j visible to query i only when j >= i + ldiag (a sliding window's lower edge)
+  ldiag: i32,
+  k_begin: u32,     // flash-decode: first key of chunk 0 (0 elsewhere)
+  pad3: u32,
 }
 
 // Scores at or below this are "masked": a finite stand-in for -inf, which WGSL cannot spell as a
@@ -51,8 +54,17 @@ fn kv_head(bh: u32) -> u32 {
   return (bh / params.hq) * params.hkv + (bh % params.hq) / params.group;
 }
 
-fn causal_ok(i: u32, j: u32) -> bool {
-  return params.causal == 0u || i32(j) <= i32(i) + params.diag;
+// Key j lies inside query i's band: at or below the upper diagonal (causal) and at or above the
+// lower one (a sliding window's lower edge).
+fn band_ok(i: u32, j: u32) -> bool {
+  return (params.causal == 0u || i32(j) <= i32(i) + params.diag) && (params.lower == 0u || i32(j) >= i32(i) + params.ldiag);
+}
+
+// The first key any of the rows i0.. can see, rounded down to a multiple of `bc` so the key blocks
+// keep the grid they have without a lower edge: blocks wholly below the edge are skipped.
+fn band_begin(i0: u32, bc: u32) -> u32 {
+  if (params.lower == 0u) { return 0u; }
+  return (u32(clamp(i32(i0) + params.ldiag, 0, i32(params.l))) / bc) * bc;
 }
 
 // Applies the dense mask (if any) to a scaled score; masked results become NEG_BIG.

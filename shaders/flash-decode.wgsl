@@ -97,7 +97,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let kvh = kvf % params.hkv;
   let kw0 = kvf * L * EW;
   let vw0 = kvf * L * EVW;
-  let c0 = chunk * params.chunk_len;
+  // Chunks start at k_begin: keys below it are outside every row's sliding window.
+  let c0 = params.k_begin + chunk * params.chunk_len;
   var c_end = min(c0 + params.chunk_len, L);
   // Causal: no row of this call sees keys past the last row's diagonal.
   if (params.causal != 0u) { c_end = u32(clamp(i32(S) - 1 + params.diag + 1, i32(c0), i32(c_end))); }
@@ -209,7 +210,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 //#if GW16
     d_{{u}}_{{r}} += subgroupShuffleXor(d_{{u}}_{{r}}, 8u);
 //#end
-    let s_{{u}}_{{r}} = score(d_{{u}}_{{r}}, in_{{u}} && ok_{{r}} && causal_ok(i_{{r}}, j_{{u}}), mrow_{{r}}, j_{{u}});
+    let s_{{u}}_{{r}} = score(d_{{u}}_{{r}}, in_{{u}} && ok_{{r}} && band_ok(i_{{r}}, j_{{u}}), mrow_{{r}}, j_{{u}});
 //#end
 //#end
 //#end
@@ -228,7 +229,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sv += sm4[a + 2u] + sm4[a + 3u];
 //#end
       let jt = jb + tu_{{k}} * NG + g;
-      sc4[g * U + tu_{{k}}][tr_{{k}}] = score((sv.x + sv.y) + (sv.z + sv.w), tvis_{{k}} && jt < c_end && causal_ok(ti_{{k}}, jt), tm_{{k}}, jt);
+      sc4[g * U + tu_{{k}}][tr_{{k}}] = score((sv.x + sv.y) + (sv.z + sv.w), tvis_{{k}} && jt < c_end && band_ok(ti_{{k}}, jt), tm_{{k}}, jt);
     }
 //#end
     workgroupBarrier();

@@ -13,7 +13,8 @@
 //   SUBGROUPS (each subgroup takes its invocation slots from a workgroup counter, so no lane
 //   numbering is assumed), else through workgroup memory. The row sum stays per invocation until
 //   the end.
-// - Causal blocks past the diagonal are skipped whole; tail keys are zero-filled and masked.
+// - Causal blocks past the diagonal, and blocks below a sliding window's lower edge, are skipped
+//   whole; tail keys are zero-filled and masked.
 // Template parameters: ENABLES, WORD/ELEM/HALF/VPW (q, k, v storage: vec4 words of VPW elements),
 // OUT_HALF/PACK (the output: f32, or halves packed by PACK), MASK_WORD/MASK_ELEM/MASK_PER_WORD,
 // SUBGROUPS, BC (32 | 64), KV4 = BC / 32, DMAX, DVMAX (head-dim buckets ≥ 64), NV = DVMAX / 32,
@@ -125,7 +126,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     j_end = u32(clamp(i32(min(i0 + BR, S)) + params.diag, 0, i32(L)));
   }
 
-  for (var j0 = 0u; j0 < j_end; j0 += BC) {
+  // A window's lower edge: blocks below the first row's edge are invisible to all its rows.
+  for (var j0 = band_begin(i0, BC); j0 < j_end; j0 += BC) {
     let cols = min(BC, j_end - j0);
 //#if !HALF
     // Stage K transposed: consecutive invocations take consecutive keys (conflict-free stores).
@@ -260,6 +262,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let j = vec4<u32>(j0 + {{c}}u * 32u + 4u * tx) + vec4<u32>(0u, 1u, 2u, 3u);
       var vis = (j < vec4<u32>(j0 + cols)) & vec4<bool>(ok_{{r}});
       if (params.causal != 0u) { vis = vis & (vec4<i32>(j) <= vec4<i32>(i32(i_{{r}}) + params.diag)); }
+      if (params.lower != 0u) { vis = vis & (vec4<i32>(j) >= vec4<i32>(i32(i_{{r}}) + params.ldiag)); }
       var t = select(vec4<f32>(NEG_BIG), s_{{r}}_{{c}} * params.scale, vis);
       if (params.mask_kind != 0u) {
         for (var e = 0u; e < 4u; e++) {

@@ -24,7 +24,8 @@
 //
 // Template parameters: DM (head dim, E = Ev, a multiple of 16), DK = DM / 16, KVS (K/V staged),
 // SREG (1: each lane reads its 16 scores once into registers, the faster choice above D = 64),
-// PACK (pack_f16 | pack_bf16).
+// PACK (pack_f16 | pack_bf16), LOWER (1: a sliding window's lower edge, j >= i + ldiag, is applied;
+// calls without one compile without it).
 //#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
 //#include "pack.wgsl"
@@ -133,14 +134,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   // Causal: blocks past the workgroup's last row are skipped.
   let j_end = select(L, u32(clamp(i32(i0 + BRW) + params.diag, 0, i32(L))), causal);
   let nblocks = (j_end + BC - 1u) / BC;
+  var n_first = 0u;
+//#if LOWER
+  // A sliding window's lower edge: keys below jlow are invisible to the lane's row, and blocks
+  // below the workgroup's first row's edge are skipped.
+  let jlow = u32(clamp(i32(i) + params.ldiag, 0, i32(L)));
+  n_first = band_begin(i0, BC) / BC;
+//#end
 
 //#if KVS
   workgroupBarrier();  // the last Q round's matrix loads are done with kv_sm
-  if (nblocks > 0u) { stage_k(kvb, 0u, BC, L, 0u, lid); }
+  if (n_first < nblocks) { stage_k(kvb, n_first * BC, BC, L, 0u, lid); }
 //#end
   workgroupBarrier();
 
-  for (var n = 0u; n < nblocks; n++) {
+  for (var n = n_first; n < nblocks; n++) {
     let j0 = n * BC;
     let kb = kvb + j0 * DM;
     let par = n & 1u;
@@ -179,14 +187,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var sv: array<f32, BC>;
     for (var x = 0u; x < BC; x++) {
       let c = (x + ln) % BC;
+//#if !LOWER
       sv[x] = select(NEG_BIG, s_sc[sbase + ln * BC + c] * scl, j0 + c < jvis);
+//#end
+//#if LOWER
+      sv[x] = select(NEG_BIG, s_sc[sbase + ln * BC + c] * scl, j0 + c < jvis && j0 + c >= jlow);
+//#end
       tmax = max(tmax, sv[x]);
     }
 //#end
 //#if !SREG
     for (var x = 0u; x < BC; x++) {
       let c = (x + ln) % BC;
+//#if !LOWER
       if (j0 + c < jvis) { tmax = max(tmax, s_sc[sbase + ln * BC + c] * scl); }
+//#end
+//#if LOWER
+      if (j0 + c < jvis && j0 + c >= jlow) { tmax = max(tmax, s_sc[sbase + ln * BC + c] * scl); }
+//#end
     }
 //#end
     var alpha = 1.0;
@@ -211,7 +229,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if !SREG
       let s1 = s_sc[sbase + ln * BC + c] * scl;
 //#end
-      if (live && j < jvis) {
+//#if !LOWER
+      let vis = j < jvis;
+//#end
+//#if LOWER
+      let vis = j < jvis && j >= jlow;
+//#end
+      if (live && vis) {
         let p = exp2(s1 - m);
         sum += p;
         w = select(p, 0.0, dropping && (mix32(row_hash ^ j) >> 8u) < params.drop_thr);

@@ -26,7 +26,8 @@
 // products, f16 scores, ...) live in the bench-only scripts/probes/flash-sgmat-st-lab.wgsl.
 //
 // Template parameters: DM (head dim, E = Ev, a multiple of 16), DK = DM / 16, KTAIL (L % 16 != 0),
-// PACK (pack_f16 | pack_bf16).
+// PACK (pack_f16 | pack_bf16), LOWER (1: a sliding window's lower edge, j >= i + ldiag, is applied;
+// calls without one compile without it).
 //#include "sgmat-prelude.wgsl"
 //#include "common.wgsl"
 //#include "pack.wgsl"
@@ -72,12 +73,18 @@ fn v_tile(kvb: u32, jt: u32, dt: u32) -> RightM {
 }
 
 // One pass over the lane's BC scores of a block (column `ln` of S^T and P^T): P^T against the
-// reference max `m`, keys at or past `lim` masked. Returns (sum of p, 1 when some t > TH).
-fn softmax_pass(ln: u32, lim: u32, m: f32, scl: f32, j0: u32, row_hash: u32, dropping: bool) -> vec2<f32> {
+// reference max `m`, keys at or past `lim` (and, LOWER, before `lo`) masked. Returns (sum of p, 1
+// when some t > TH).
+fn softmax_pass(ln: u32, lo: u32, lim: u32, m: f32, scl: f32, j0: u32, row_hash: u32, dropping: bool) -> vec2<f32> {
   var bsum = 0.0;
   var hot = false;
   for (var c = 0u; c < BC; c++) {
+//#if !LOWER
     let t = select(NEG_BIG, fma(s_sc[ln + c * SST], scl, -m), c < lim);
+//#end
+//#if LOWER
+    let t = select(NEG_BIG, fma(s_sc[ln + c * SST], scl, -m), c >= lo && c < lim);
+//#end
     hot = hot | (t > TH);
     let p = exp2(t);
     bsum += p;
@@ -88,10 +95,10 @@ fn softmax_pass(ln: u32, lim: u32, m: f32, scl: f32, j0: u32, row_hash: u32, dro
   return vec2<f32>(bsum, select(0.0, 1.0, hot));
 }
 
-// The lane's largest scaled score of a block (keys at or past `lim` masked).
-fn block_max(ln: u32, lim: u32, scl: f32) -> f32 {
+// The lane's largest scaled score of a block (keys at or past `lim`, and before `lo`, masked).
+fn block_max(ln: u32, lo: u32, lim: u32, scl: f32) -> f32 {
   var mx = NEG_BIG;
-  for (var c = 0u; c < BC; c++) { mx = max(mx, select(NEG_BIG, s_sc[ln + c * SST] * scl, c < lim)); }
+  for (var c = 0u; c < BC; c++) { mx = max(mx, select(NEG_BIG, s_sc[ln + c * SST] * scl, c >= lo && c < lim)); }
   return mx;
 }
 
@@ -132,6 +139,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let jfull = select(L, u32(clamp(i32(i0) + params.diag + 1, 0, i32(L))), causal);
   let jend = select(L, u32(clamp(i32(i0 + 31u) + params.diag + 1, 0, i32(L))), causal);
   let nblocks = (jend + BC - 1u) / BC;
+  var b_first = 0u;
+//#if LOWER
+  // A sliding window's lower edge: keys below jlow are invisible to the lane's row, and blocks
+  // below the workgroup's first row's edge are skipped.
+  let jlow = u32(clamp(i32(i) + params.ldiag, 0, i32(L)));
+  b_first = band_begin(i0, BC) / BC;
+//#end
 
 //#if KTAIL
   // A partial last key tile (direct tile loads would cross the end of k and v) in workgroup memory.
@@ -157,7 +171,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var m = NEG_BIG;
   var sum = 0.0;
 
-  for (var b = 0u; b < nblocks; b++) {
+  for (var b = b_first; b < nblocks; b++) {
     let j0 = b * BC;
     let par = b & 1u;
     // ---- S^T of the block to workgroup memory ----
@@ -183,15 +197,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
     // ---- softmax of the block: one pass, a second only where the reference max moves ----
     let lim = select(BC, min(u32(max(i32(jvis) - i32(j0), 0)), BC), j0 + BC > jfull);
+    var lo = 0u;
+    var edge = j0 + BC > jfull;
+//#if LOWER
+    lo = min(u32(max(i32(jlow) - i32(j0), 0)), BC);
+    edge = true;
+//#end
     var r = vec2<f32>(0.0, 0.0);
-    if (j0 + BC > jfull) {
-      r = softmax_pass(ln, lim, m, scl, j0, row_hash, dropping);
+    if (edge) {
+      r = softmax_pass(ln, lo, lim, m, scl, j0, row_hash, dropping);
     } else {
-      r = softmax_pass(ln, BC, m, scl, j0, row_hash, dropping);
+      r = softmax_pass(ln, 0u, BC, m, scl, j0, row_hash, dropping);
     }
     var alpha = 1.0;
     if (r.y != 0.0) {
-      let mx = block_max(ln, lim, scl);
+      let mx = block_max(ln, lo, lim, scl);
       // While m is NEG_BIG, O and sum are still zero: nothing to rescale.
       if (m > MASKED) {
         alpha = exp2(m - mx);
@@ -199,7 +219,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
       sum *= alpha;
       m = mx;
-      r = softmax_pass(ln, lim, m, scl, j0, row_hash, dropping);
+      r = softmax_pass(ln, lo, lim, m, scl, j0, row_hash, dropping);
     }
     sum += r.x;
     // B: P^T visible; the flag is the same for the whole workgroup.

@@ -49,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   workgroupBarrier();
 
-  for (var j0 = 0u; j0 < j_end; j0 += BC) {
+  for (var j0 = band_begin(i0, BC); j0 < j_end; j0 += BC) {
     // S = Q K^T for the block: per 16-row tile, four 16-key tiles share each Q fragment.
     for (var rt = 0u; rt < BR / 16u; rt++) {
       var a0 = ResM();
@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var cc = 0u; cc < BC; cc++) {
       let c = (cc + r) % BC;
       let j = j0 + c;
-      if (j < j_end && causal_ok(i, j)) { tmax = max(tmax, s_tile[r * BC + c] * params.scale); }
+      if (j < j_end && band_ok(i, j)) { tmax = max(tmax, s_tile[r * BC + c] * params.scale); }
     }
     let new_m = max(m, tmax);
     var alpha = 1.0;
@@ -92,7 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let c = (cc + r) % BC;
       let j = j0 + c;
       var w = 0.0;
-      if (new_m > MASKED && j < j_end && causal_ok(i, j)) {
+      if (new_m > MASKED && j < j_end && band_ok(i, j)) {
         let p = exp(s_tile[r * BC + c] * params.scale - new_m);
         sum += p;
         w = p;

@@ -23,7 +23,7 @@ fn scores_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let i = rem / params.l;
   let j = rem % params.l;
   var sc = NEG_BIG;
-  if (causal_ok(i, j)) {
+  if (band_ok(i, j)) {
     let qb = (bh * params.s + i) * params.e;
     let kb = (kv_head(bh) * params.l + j) * params.e;
     var dot = 0.0;

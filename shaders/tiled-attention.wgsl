@@ -49,7 +49,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     j_end = u32(clamp(last, 0, i32(L)));
   }
 
-  for (var j0 = 0u; j0 < j_end; j0 += {{BC}}u) {
+  // A window's lower edge: blocks below the first row's edge are invisible to all its rows.
+  for (var j0 = band_begin(i0, {{BC}}u); j0 < j_end; j0 += {{BC}}u) {
     let cols = min({{BC}}u, j_end - j0);
     for (var t = lid; t < cols * E; t += {{BR}}u) {
       let c = t / E;
@@ -66,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var c = 0u; c < cols; c++) {
         let j = j0 + c;
         var s = NEG_BIG;
-        if (causal_ok(i, j)) {
+        if (band_ok(i, j)) {
           var dot = 0.0;
           for (var d = 0u; d < E; d++) { dot += qrow[d] * f32(k_tile[c * {{DMAX}}u + d]); }
           s = dot;

@@ -12,7 +12,7 @@
 process.env.SDPA_WEBGPU_SGMAT_EMULATE = '1';
 
 import { describe, expect, it } from 'vitest';
-import { causalLowerRight, explainDispatch, lastDispatch, sdpa, tensor, withBackends, SDPBackend, type Tensor } from '../src/index.js';
+import { StructuredBias, causalLowerRight, explainDispatch, lastDispatch, sdpa, tensor, withBackends, SDPBackend, type Tensor } from '../src/index.js';
 import { readFileSync } from 'node:fs';
 import { flashWebgpu } from '../backends/flash/webgpu.js';
 import * as sgmat from '../backends/flash/webgpu-sgmat.js';
@@ -22,6 +22,7 @@ import { registerShaderSource, type ProgramInfo } from '../src/webgpu/programs.j
 import { ST2_LAB_SHADER, ST_LAB_SHADER, st2LabProgram, st2LabSource, st2LabSpec, st2WorkgroupBytes, stLabProgram, stLabSource, stLabSpec } from '../scripts/lib/st-lab.mjs';
 import { buildParams } from '../src/params.js';
 import { gpuContext, withContextForTesting, type WebGpuContext } from '../src/webgpu/device.js';
+import { PARAMS_BYTES } from '../src/webgpu/attention.js';
 import { emulateSubgroupMatrix } from '../src/webgpu/sgmat-emulation.js';
 import { expandDirectives, expandTemplate } from '../src/webgpu/programs.js';
 import { compare } from './helpers/compare.js';
@@ -212,6 +213,8 @@ interface Case {
   name: string;
   b: number; hq: number; hkv: number; s: number; l: number; d: number;
   causal?: boolean; lowerRight?: boolean; dropoutP?: number; dtype?: 'float16' | 'bfloat16'; qAmp?: number; scale?: number;
+  /** A sliding window (lower-right), causal inside the StructuredBias when `causal`. */
+  window?: [number, number];
 }
 
 /** Inputs, options and the MATH reference of a case. */
@@ -221,8 +224,8 @@ async function caseData(c: Case) {
   const k = randT([c.b, c.hkv, c.l, c.d], dtype);
   const v = randT([c.b, c.hkv, c.l, c.d], dtype);
   const opts = {
-    isCausal: !!c.causal, enableGqa: c.hq !== c.hkv, dropoutP: c.dropoutP ?? 0, seed: 11, scale: c.scale,
-    attnMask: c.lowerRight ? causalLowerRight(c.s, c.l) : undefined,
+    isCausal: !!c.causal && !c.window, enableGqa: c.hq !== c.hkv, dropoutP: c.dropoutP ?? 0, seed: 11, scale: c.scale,
+    attnMask: c.window ? new StructuredBias(c.s, c.l, { causal: !!c.causal, window: c.window }) : c.lowerRight ? causalLowerRight(c.s, c.l) : undefined,
   };
   const ref = await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { ...opts, device: 'cpu' }));
   return { q, k, v, opts, dtype, ref: await ref.toFloat32() };
@@ -241,6 +244,8 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernels,
         { name: 'lower-right S=70 L=100, large scores', b: 1, hq: 1, hkv: 1, s: 70, l: 100, d: 16, lowerRight: true, qAmp: 20 },
         { name: 'dropout 0.3 equals the CPU mask', b: 1, hq: 2, hkv: 2, s: 32, l: 48, d: 16, dropoutP: 0.3 },
         { name: 'bfloat16 output, custom scale', b: 1, hq: 2, hkv: 2, s: 33, l: 48, d: 16, dtype: 'bfloat16', scale: 0.7 },
+        // LOWER: blocks below the workgroup's first edge skipped, the edge masked per lane (2 workgroups).
+        { name: 'sliding window [9, 0] lower-right, causal, S=40 L=75, GQA 2:1, large scores', b: 1, hq: 2, hkv: 1, s: 40, l: 75, d: 16, causal: true, window: [9, 0], qAmp: 20 },
       ],
     },
     {
@@ -250,6 +255,7 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernels,
         { name: 'ragged S=45 L=37 (K/V staged), GQA 4:2, causal', b: 1, hq: 4, hkv: 2, s: 45, l: 37, d: 16, causal: true },
         { name: 'large scores move the row max, L=80', b: 1, hq: 2, hkv: 2, s: 32, l: 80, d: 16, qAmp: 40 },
         { name: 'bfloat16, dropout 0.2, lower-right S=40 L=32', b: 1, hq: 2, hkv: 2, s: 40, l: 32, d: 16, dtype: 'bfloat16', dropoutP: 0.2, lowerRight: true },
+        { name: 'sliding window [20, 4] lower-right, S=140 L=150 (two workgroups; K/V staged)', b: 1, hq: 1, hkv: 1, s: 140, l: 150, d: 16, window: [20, 4] },
       ],
     },
   ];
@@ -282,7 +288,7 @@ describe.skipIf(!avail.available)(`FLASH_ATTENTION (webgpu) tensor-core kernels,
       const r = compare(await out.toFloat32(), data.ref, flashWebgpu.tolerance.float16);
       expect(r.ok, r.message).toBe(true);
       const half = (n: number) => Math.ceil((n * 2) / 4) * 4;
-      expect(bytes).toBe(half(c.b * c.hq * c.s * c.d) + half(data.q.size) + half(data.k.size) + half(data.v.size) + 80);
+      expect(bytes).toBe(half(c.b * c.hq * c.s * c.d) + half(data.q.size) + half(data.k.size) + half(data.v.size) + PARAMS_BYTES);
       out.dispose();
     }, 600_000);
   }

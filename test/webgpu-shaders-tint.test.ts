@@ -53,6 +53,10 @@ const st = (c: Partial<StConfig>, d: number): StConfig => ({ ...stConfig(d), ...
 const programs: [string, ProgramInfo][] = [
   ...[16, 32, 48, 64, 96, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sgmat_st d${d}${tail ? ' tail' : ''}`, stProgram(d, tail, 'float16')])),
   ['sgmat_st d64 bf16', stProgram(64, false, 'bfloat16')],
+  // A sliding window's lower edge (LOWER): the shipped shaders' windowed programs.
+  ...[64, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sgmat_st d${d}${tail ? ' tail' : ''} lower edge`, stProgram(d, tail, 'float16', true)])),
+  ...[64, 128, 256].map((d): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d + 3} lower edge`, mwProgram(d, d + 3, 'float16', true)]),
+  ['sgmat_mw d128 L=128 bf16 lower edge', mwProgram(128, 128, 'bfloat16', true)],
   ...([
     [{ bc: 64 }, 64], [{ bc: 64, qreg: false }, 128], [{ qreg: true }, 128], [{ qreg: false }, 64], [{ nw: 2 }, 64], [{ nw: 4, qreg: false }, 128], [{ pipe: true }, 64], [{ pipe: true, qreg: false }, 128],
     [{ s16: true }, 64], [{ s16: true, pipe: true, nw: 2 }, 128], [{ bc: 16 }, 64], [{ bc: 16 }, 128], [{ bc: 32, s16: true, qreg: false }, 96],

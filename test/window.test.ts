@@ -6,59 +6,22 @@
  * visible key, a call's own mask beside a window — and the reasons when it declines.
  */
 import { describe, expect, it } from 'vitest';
-import { SDPBackend, StructuredBias, capabilities, explainDispatch, lastDispatch, sdpa, withBackends, type Tensor } from '../src/index.js';
+import { SDPBackend, StructuredBias, capabilities, explainDispatch, lastDispatch, sdpa, withBackends } from '../src/index.js';
 import { WINDOW_CHUNK_MASK_BYTES, WINDOW_MASK_MAX_BYTES, windowChunks, windowSlice } from '../backends/flash/cpu.js';
 import { mathReference } from '../backends/math/cpu.js';
 import { buildParams, type SdpaOptions } from '../src/params.js';
 import { compare } from './helpers/compare.js';
 import { testedVariants, variantVerdict } from './helpers/parts.js';
 import { randBoolMask, randTensor, rng } from './helpers/random.js';
+import { windowCases, windowInputs } from './helpers/window-cases.js';
 
 await capabilities(); // registers the built-in backends and probes the wasm engine
 const flashVariants = testedVariants().filter((v) => v.backend === SDPBackend.FLASH_ATTENTION && v.part.device === 'cpu');
 const r = rng(4242);
 
-interface WindowCase {
-  name: string;
-  B: number;
-  Hq: number;
-  Hkv: number;
-  S: number;
-  L: number;
-  D: number;
-  dtype: 'float32' | 'float16' | 'bfloat16';
-  bias: { causal?: boolean; window: [number, number]; alignment?: 'upper-left' | 'lower-right' };
-  mask?: boolean;
-  /** Dropout with the shared RNG: its pattern is keyed by the global query and key index. */
-  dropoutP?: number;
-}
-
-const cases: WindowCase[] = [
-  { name: 'decode S=1, window [64, 0] over L=1031 (a key range: no mask)', B: 1, Hq: 8, Hkv: 2, S: 1, L: 1031, D: 64, dtype: 'float32', bias: { window: [64, 0] } },
-  { name: 'decode S=1 fp16, causal + window [300, 0], GQA 4:1', B: 2, Hq: 4, Hkv: 1, S: 1, L: 777, D: 32, dtype: 'float16', bias: { causal: true, window: [300, 0] } },
-  { name: 'decode S=4 bf16, window [50, 0] (ragged lower edge)', B: 1, Hq: 4, Hkv: 2, S: 4, L: 517, D: 32, dtype: 'bfloat16', bias: { window: [50, 0] } },
-  { name: 'decode S=16, causal + window [20, 3]', B: 1, Hq: 2, Hkv: 2, S: 16, L: 200, D: 16, dtype: 'float32', bias: { causal: true, window: [20, 3] } },
-  { name: 'prefill S=L=70, window [5, 2]', B: 1, Hq: 2, Hkv: 2, S: 70, L: 70, D: 16, dtype: 'float32', bias: { window: [5, 2] } },
-  { name: 'prefill S=40 L=90 upper-left, causal + window [7, Infinity]', B: 2, Hq: 2, Hkv: 1, S: 40, L: 90, D: 16, dtype: 'float32', bias: { causal: true, window: [7, Infinity], alignment: 'upper-left' } },
-  { name: 'right-only window [Infinity, 4] (no lower edge)', B: 1, Hq: 2, Hkv: 2, S: 30, L: 30, D: 16, dtype: 'float16', bias: { window: [Infinity, 4], alignment: 'upper-left' } },
-  { name: 'S=6 > L=4 lower-right: rows with no visible key give zeros', B: 1, Hq: 2, Hkv: 2, S: 6, L: 4, D: 16, dtype: 'float32', bias: { window: [1, 0] } },
-  { name: 'decode S=1 with a bool mask beside the window (mask read from the slice)', B: 1, Hq: 4, Hkv: 2, S: 1, L: 300, D: 32, dtype: 'float32', bias: { window: [40, 0] }, mask: true },
-  { name: 'decode S=1, window [64, 0], dropout 0.3 (the RNG sees the cache’s key indices)', B: 1, Hq: 4, Hkv: 2, S: 1, L: 700, D: 32, dtype: 'float32', bias: { window: [64, 0] }, dropoutP: 0.3 },
-  { name: 'prefill S=L=50, causal + window [6, 0], dropout 0.2', B: 1, Hq: 2, Hkv: 2, S: 50, L: 50, D: 16, dtype: 'float32', bias: { causal: true, window: [6, 0] }, dropoutP: 0.2 },
-];
-
-function inputs(c: WindowCase): { q: Tensor; k: Tensor; v: Tensor; opts: SdpaOptions } {
-  const q = randTensor(r, [c.B, c.Hq, c.S, c.D], c.dtype);
-  const k = randTensor(r, [c.B, c.Hkv, c.L, c.D], c.dtype);
-  const v = randTensor(r, [c.B, c.Hkv, c.L, c.D], c.dtype);
-  const mask = c.mask ? randBoolMask(r, [c.B, 1, c.S, c.L], 0.8) : undefined;
-  const sb = new StructuredBias(c.S, c.L, { ...(c.bias.causal ? { causal: true } : {}), window: c.bias.window, alignment: c.bias.alignment ?? 'lower-right', ...(mask ? { mask } : {}) });
-  return { q, k, v, opts: { attnMask: sb, enableGqa: c.Hq !== c.Hkv, ...(c.dropoutP ? { dropoutP: c.dropoutP, seed: 1234 } : {}) } };
-}
-
 describe('sliding windows on FLASH_ATTENTION (cpu), every kernel variant pinned', () => {
-  for (const c of cases) {
-    const { q, k, v, opts } = inputs(c);
+  for (const c of windowCases) {
+    const { q, k, v, opts } = windowInputs(r, c);
     const ref = mathReference(buildParams('t', q, k, v, opts));
     const report = explainDispatch(q, k, v, { ...opts, device: 'cpu' });
     const cand = report.candidates.find((x) => x.backend === SDPBackend.FLASH_ATTENTION)!;

@@ -2,7 +2,8 @@
 /**
  * EFFICIENT_ATTENTION on WebGPU (the row-wise kernel here; see kernels below): f32 tiles — tiled online
  * softmax, O(S) memory, any mask kind (broadcast masks read in place through strides in the
- * uniforms and per-head base offsets), Ev ≠ E, GQA, causal variants as a diagonal offset, and
+ * uniforms and per-head base offsets), Ev ≠ E, GQA, causal variants and sliding windows as an
+ * upper and a lower diagonal (key blocks outside them skipped), and
  * dropout with the shared counter-based RNG (the same elements dropped as on the CPU).
  */
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
@@ -50,6 +51,7 @@ export const efficientWebgpu: BackendPart = webgpuPart({
   caps: {
     ...FULL_SEMANTICS_CAPS,
     maxHeadDim: MAX_HEAD_DIM,
+    window: true,
     notes: `WGSL, f32 tiles and accumulation, tiled online softmax (register-tiled 64-row blocks, key blocks sized from maxComputeWorkgroupStorageSize; flash-decoding for S ≤ 16), O(S) memory; halves read in place`,
   },
   constraints: [checkScaleFitsFloat32('efficient (webgpu)'), checkTileFits],

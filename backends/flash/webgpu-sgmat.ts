@@ -19,7 +19,7 @@ import { BackendFaultError } from '../../src/errors.js';
 import { named } from '../../src/dispatch/constraints.js';
 import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import type { Tensor } from '../../src/tensor.js';
-import { bindQkv, dispatchRows, headDimBucket, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
+import { bandDiagonals, bindQkv, dispatchRows, headDimBucket, paramsUniform, runAttention, type Pass } from '../../src/webgpu/attention.js';
 import { gpuContext, type WebGpuContext } from '../../src/webgpu/device.js';
 import { getPipeline, type ProgramInfo } from '../../src/webgpu/programs.js';
 
@@ -147,6 +147,14 @@ export function stConfigName(c: StConfig): string {
   return `nw${c.nw}-bc${c.bc}${c.qreg ? '-q' : ''}${c.pipe ? '-pipe' : ''}${c.s16 ? '-s16' : ''}`;
 }
 
+/**
+ * A call has a sliding window's lower edge (`j >= i + lower`): the tensor-core shaders then compile
+ * with LOWER, so calls without one keep the exact program (and registers) they had.
+ */
+export function hasLowerEdge(p: AttentionParams): boolean {
+  return bandDiagonals(p).lower !== undefined;
+}
+
 /** A partial last key tile (L % 16 ≠ 0) goes through a zero-filled copy: direct tile loads would cross the end of k and v. */
 export function stNeedsTail(l: number): boolean {
   return l % 16 !== 0;
@@ -163,12 +171,12 @@ export function stWorkgroupBytes(c: StConfig, d: number, tail: boolean): number 
   return s + p + q + t + o + 16;
 }
 
-/** The shipped program (shaders/flash-sgmat-st.wgsl) for head dim `d`, a partial last key tile, the output dtype. */
-export function stProgram(d: number, tail: boolean, dtype: 'float16' | 'bfloat16'): ProgramInfo {
+/** The shipped program (shaders/flash-sgmat-st.wgsl) for head dim `d`, a partial last key tile, the output dtype, a window's lower edge. */
+export function stProgram(d: number, tail: boolean, dtype: 'float16' | 'bfloat16', lower = false): ProgramInfo {
   return {
     shader: 'flash-sgmat-st.wgsl',
     entryPoint: 'main',
-    defines: { DM: d, DK: d / 16, KTAIL: +tail, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
+    defines: { DM: d, DK: d / 16, KTAIL: +tail, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16', LOWER: +lower },
     bindings: ['uniform', 'read', 'read', 'read', 'rw'],
   };
 }
@@ -182,8 +190,10 @@ export interface StKernelSpec {
   readonly name: string;
   /** Its configuration at head dim `d` (reports, workgroup bytes, the f16-result requirement). */
   readonly config: (d: number) => StConfig;
-  /** Its program at head dim `d`, with or without the partial last key tile, for the output dtype. */
-  readonly program: (d: number, tail: boolean, dtype: 'float16' | 'bfloat16') => ProgramInfo;
+  /** Its program at head dim `d`, with or without the partial last key tile, for the output dtype (and a window's lower edge, with `lowerEdge`). */
+  readonly program: (d: number, tail: boolean, dtype: 'float16' | 'bfloat16', lower: boolean) => ProgramInfo;
+  /** Its program applies a sliding window's lower edge; without it a windowed call is a reason. */
+  readonly lowerEdge?: boolean;
   /** Workgroup bytes at head dim `d` (defaults to {@link stWorkgroupBytes} of the configuration). */
   readonly workgroupBytes?: (d: number, tail: boolean) => number;
   /** Largest head dim it takes, and why (appended to the reason). */
@@ -204,13 +214,14 @@ export const shippedSt: StKernelSpec = {
   name: 'sgmat_st',
   config: stConfig,
   program: stProgram,
+  lowerEdge: true,
   maxHeadDim: ST_MAX_HEAD_DIM,
   maxHeadDimWhy: ' (O and Qᵀ of 32 rows in registers: 255 a lane at 128 on the H200; sgmat_mw takes larger head dims)',
   summary: `tensor cores (subgroup matrices), scores transposed so a lane owns a query row, one subgroup per workgroup, 16-key blocks, Qᵀ in registers, one softmax pass per block, 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to ${ST_MAX_HEAD_DIM}`,
 };
 
-function stKey(spec: StKernelSpec, d: number, tail: boolean): string {
-  return `st-${spec.name}-${stConfigName(spec.config(d))}-d${d}${tail ? '-tail' : ''}`;
+function stKey(spec: StKernelSpec, d: number, tail: boolean, lower = false): string {
+  return `st-${spec.name}-${stConfigName(spec.config(d))}-d${d}${tail ? '-tail' : ''}${lower ? '-lower' : ''}`;
 }
 
 /**
@@ -228,18 +239,22 @@ export function sgmatStKernel(label: string, spec: StKernelSpec = shippedSt): Ke
     const c = spec.config(p.e);
     if (c.s16 && !hasConfig(ctx, 'f16')) return `${name} keeps scores in f16 result matrices and needs an f16×f16→f16 16×16×16 configuration; ${adapterName(ctx)} has none`;
     const tail = stNeedsTail(p.l);
-    return fitReason(ctx, name, `tiles ${stConfigName(c)} for head dim ${p.e}`, lanesOf(p.e), bytesOf(p.e, tail), stKey(spec, p.e, tail));
+    return fitReason(ctx, name, `tiles ${stConfigName(c)} for head dim ${p.e}`, lanesOf(p.e), bytesOf(p.e, tail), stKey(spec, p.e, tail, hasLowerEdge(p)));
   });
   const dims = [64, 128].filter((d) => d <= spec.maxHeadDim);
+  const checkLowerEdge = named('checkLowerEdge', (p: AttentionParams) =>
+    spec.lowerEdge || !hasLowerEdge(p) ? undefined : `${name} applies causal diagonals but not a sliding window's lower edge (window [${p.window?.left}, ${p.window?.right}])`,
+  );
   return {
     name,
     summary: spec.summary ?? `tensor cores (subgroup matrices), scores transposed (${dims.map((d) => `${stConfigName(spec.config(d))} at head dim ${d}`).join(', ')}), 16-bit output written by the kernel; any S and L, E = Ev a multiple of 16 up to ${spec.maxHeadDim}`,
-    program: { kind: 'wgsl', shaders: [spec.program(64, false, 'float16').shader], note: dims.map((d) => `at head dim ${d}: ${stConfigName(spec.config(d))}`).join(', ') },
+    program: { kind: 'wgsl', shaders: [spec.program(64, false, 'float16', false).shader], note: dims.map((d) => `at head dim ${d}: ${stConfigName(spec.config(d))}`).join(', ') },
     availability: () => matrixAvailability(name, true),
-    constraints: [checkSubgroupWidth(name), checkMatrixHeadDim(name, spec.maxHeadDim, spec.maxHeadDimWhy), ...(spec.check ? [spec.check] : []), checkFits],
+    constraints: [checkSubgroupWidth(name), checkMatrixHeadDim(name, spec.maxHeadDim, spec.maxHeadDimWhy), checkLowerEdge, ...(spec.check ? [spec.check] : []), checkFits],
     run(p, rctx) {
       const tail = stNeedsTail(p.l);
-      return runTensorCore(label, name, p, rctx, spec.program(p.e, tail, p.dtype === 'bfloat16' ? 'bfloat16' : 'float16'), stKey(spec, p.e, tail), rowsOf(p.e), true);
+      const lower = hasLowerEdge(p);
+      return runTensorCore(label, name, p, rctx, spec.program(p.e, tail, p.dtype === 'bfloat16' ? 'bfloat16' : 'float16', lower), stKey(spec, p.e, tail, lower), rowsOf(p.e), true);
     },
     describe: () => ({
       config: Object.fromEntries(dims.map((d) => [`d${d}`, stConfigName(spec.config(d))])),
@@ -268,17 +283,17 @@ export function mwWorkgroupBytes(d: number): number {
  * tile); above D = 64 each lane reads its scores once into registers (9% faster at D = 128 on the
  * H200, slower at D = 64).
  */
-export function mwProgram(d: number, l: number, dtype: 'float16' | 'bfloat16' = 'float16'): ProgramInfo {
+export function mwProgram(d: number, l: number, dtype: 'float16' | 'bfloat16' = 'float16', lower = false): ProgramInfo {
   return {
     shader: 'flash-sgmat-mw.wgsl',
     entryPoint: 'main',
-    defines: { DM: d, DK: d / 16, KVS: l % MW_BC !== 0 ? 1 : 0, SREG: d > 64 ? 1 : 0, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16' },
+    defines: { DM: d, DK: d / 16, KVS: l % MW_BC !== 0 ? 1 : 0, SREG: d > 64 ? 1 : 0, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16', LOWER: +lower },
     bindings: ['uniform', 'read', 'read', 'read', 'rw'],
   };
 }
 
-function mwKey(d: number, l: number, dtype: string): string {
-  return `mw-d${d}${l % MW_BC !== 0 ? '-staged' : ''}-${dtype}`;
+function mwKey(d: number, l: number, dtype: string, lower = false): string {
+  return `mw-d${d}${l % MW_BC !== 0 ? '-staged' : ''}-${dtype}${lower ? '-lower' : ''}`;
 }
 
 /** The multi-subgroup tensor-core kernel. */
@@ -286,7 +301,7 @@ export function sgmatMwKernel(label: string): KernelVariant {
   const name = 'sgmat_mw';
   const checkFits = named('checkTilesFit', (p: AttentionParams) => {
     const ctx = gpuContext();
-    return ctx ? fitReason(ctx, name, `tiles for head dim ${p.e}`, MW_ROWS, mwWorkgroupBytes(p.e), mwKey(p.e, p.l, p.dtype)) : undefined;
+    return ctx ? fitReason(ctx, name, `tiles for head dim ${p.e}`, MW_ROWS, mwWorkgroupBytes(p.e), mwKey(p.e, p.l, p.dtype, hasLowerEdge(p))) : undefined;
   });
   return {
     name,
@@ -296,7 +311,8 @@ export function sgmatMwKernel(label: string): KernelVariant {
     constraints: [checkSubgroupWidth(name), checkMatrixHeadDim(name, 256), checkFits],
     run(p, rctx) {
       const dtype = p.dtype === 'bfloat16' ? 'bfloat16' : 'float16';
-      return runTensorCore(label, name, p, rctx, mwProgram(p.e, p.l, dtype), mwKey(p.e, p.l, p.dtype), MW_ROWS, true);
+      const lower = hasLowerEdge(p);
+      return runTensorCore(label, name, p, rctx, mwProgram(p.e, p.l, dtype, lower), mwKey(p.e, p.l, p.dtype, lower), MW_ROWS, true);
     },
     describe: () => {
       const ctx = gpuContext();

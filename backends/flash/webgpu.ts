@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 /**
- * FLASH_ATTENTION on WebGPU: f16 storage (bf16 converted), f32 accumulation, causal variants as a
- * diagonal offset (no mask buffers), GQA, dropout with the shared RNG. Its kernel variants, in
+ * FLASH_ATTENTION on WebGPU: f16 storage (bf16 converted), f32 accumulation, causal variants and
+ * sliding windows as an upper and a lower diagonal (no mask buffers), GQA, dropout with the shared RNG. Its kernel variants, in
  * priority order (the first eligible one runs; each says why not otherwise):
  * - `decode_f16_portable`, `decode_f16`: flash-decoding for S ≤ 16 (src/webgpu/portable.ts),
  *   without and with the subgroups feature (the portable one first: faster on the H200);
@@ -56,7 +56,8 @@ export const flashWebgpu: BackendPart = webgpuPart({
     gqa: true,
     customScale: true,
     valueDimDiffers: true,
-    notes: 'WGSL, f16/bf16 storage read in place (bf16 converted for the tensor cores), f32 accumulation; flash-decoding for S ≤ 16; subgroup-matrix (tensor core) kernels when the adapter exposes f16 configs, else register-tiled f32 blocks sized from maxComputeWorkgroupStorageSize (no shader-f16 needed); causal variants without mask buffers',
+    window: true,
+    notes: 'WGSL, f16/bf16 storage read in place (bf16 converted for the tensor cores), f32 accumulation; flash-decoding for S ≤ 16; subgroup-matrix (tensor core) kernels when the adapter exposes f16 configs, else register-tiled f32 blocks sized from maxComputeWorkgroupStorageSize (no shader-f16 needed); causal variants and sliding windows as diagonals, without mask buffers (key blocks outside them skipped)',
   },
   constraints: [checkScaleFitsFloat32('flash (webgpu)')],
   kernels: [

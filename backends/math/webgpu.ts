@@ -55,7 +55,8 @@ export const mathWebgpu: BackendPart = webgpuPart({
   label: LABEL,
   caps: {
     ...FULL_SEMANTICS_CAPS,
-    notes: 'naive WGSL, f32 arithmetic; materializes the [batch·Hq, S, L] f32 score buffer (refused beyond maxStorageBufferBindingSize)',
+    window: true,
+    notes: 'naive WGSL, f32 arithmetic; sliding windows by rule; materializes the [batch·Hq, S, L] f32 score buffer (refused beyond maxStorageBufferBindingSize)',
   },
   constraints: [checkScaleFitsFloat32('math (webgpu)'), checkScoreBufferFits],
   kernels: [

@@ -65,6 +65,9 @@ export const cases = [
   { name: 'D32 S64 L80', b: 1, hq: 2, hkv: 2, s: 64, l: 80, d: 32 },
   { name: 'D96 ragged S150 L130', b: 1, hq: 2, hkv: 2, s: 150, l: 130, d: 96 },
   { name: 'D256 causal S160', b: 1, hq: 2, hkv: 2, s: 160, l: 160, d: 256, causal: true },
+  // Sliding windows (a lower and an upper diagonal; key blocks below the first row's edge skipped).
+  { name: 'window [64,0] causal S320 D64', b: 1, hq: 2, hkv: 2, s: 320, l: 320, d: 64, causal: true, win: [64, 0] },
+  { name: 'window [40,8] S200 L301 D128 GQA 4:2', b: 1, hq: 4, hkv: 2, s: 200, l: 301, d: 128, gqa: true, win: [40, 8] },
 ];
 
 /** Inputs, options and the CPU MATH reference of a case. */
@@ -73,8 +76,10 @@ export async function caseData(c) {
   const q = tensor.fromFloat32(randF32(c.b * c.hq * c.s * c.d, c.qAmp ?? 1), [c.b, c.hq, c.s, c.d], dt);
   const k = tensor.fromFloat32(randF32(c.b * c.hkv * c.l * c.d), [c.b, c.hkv, c.l, c.d], dt);
   const v = tensor.fromFloat32(randF32(c.b * c.hkv * c.l * c.d), [c.b, c.hkv, c.l, c.d], dt);
-  const opts = { isCausal: !!c.causal, enableGqa: !!c.gqa, dropoutP: c.dropoutP ?? 0, seed: 7 };
+  const opts = { isCausal: !!c.causal && !c.win, enableGqa: !!c.gqa, dropoutP: c.dropoutP ?? 0, seed: 7 };
   if (c.lr) opts.attnMask = lib.causalLowerRight(c.s, c.l);
+  // A window (lower-right), causal inside the bias when the case is causal.
+  if (c.win) opts.attnMask = new lib.StructuredBias(c.s, c.l, { causal: !!c.causal, window: c.win });
   const ref = await (await withBackends([SDPBackend.MATH], () => sdpa(q, k, v, { ...opts, device: 'cpu' }))).toFloat32();
   return { q, k, v, opts, ref, tol: dt === 'float16' ? 4e-3 : 1.6e-2 };
 }

@@ -188,7 +188,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var m = NEG_BIG;
   var sum = 0.0;
   // Keys j < jvis are visible to the lane's row: j < L and, causal, j <= i + diag (one compare per
-  // score instead of causal_ok's uniform reads and two).
+  // score instead of band_ok's uniform reads and two).
   let jvis = select(L, u32(clamp(i32(i) + params.diag + 1, 0, i32(L))), causal);
 
   var j_end = L;

@@ -144,14 +144,22 @@ export function checkCustomScale(label: string, caps: BackendCaps): Constraint {
  * whose caps say they apply them by rule; others would need a materialized S×L mask they cannot take.
  */
 export function checkStructuredBias(label: string, caps: BackendCaps): Constraint {
-  return named('checkStructuredBias', (p) => {
+  return named('checkStructuredBias', (p, device) => {
     const missing: string[] = [];
     if (p.window && !caps.window) missing.push(`a sliding window [${p.window.left}, ${p.window.right}]`);
     if (p.alibi && !caps.alibi) missing.push('ALiBi slopes');
     if (p.softcap !== undefined && !caps.softcap) missing.push(`softcap ${p.softcap}`);
     if (p.blockDiagonal && !caps.blockDiagonal) missing.push(`a block-diagonal (varlen) bias of ${p.blockDiagonal.qLen.length} blocks`);
     if (missing.length === 0) return undefined;
-    return `${label} does not apply ${missing.join(', ')} without a mask buffer; use EFFICIENT_ATTENTION (applies them by rule) or MATH (materializes them)`;
+    // The hint names what serves them on the part's own device: on webgpu only sliding windows are
+    // applied by rule (the WGSL kernels take a lower and an upper diagonal), the rest on the cpu.
+    const onlyWindow = p.alibi === undefined && p.softcap === undefined && p.blockDiagonal === undefined;
+    const hint = device !== 'webgpu'
+      ? 'use EFFICIENT_ATTENTION (applies them by rule) or MATH (materializes them)'
+      : onlyWindow
+        ? 'use EFFICIENT_ATTENTION or MATH on webgpu (apply sliding windows by rule)'
+        : "no webgpu backend applies ALiBi, soft-capping or block-diagonal biases; use device 'cpu', where EFFICIENT_ATTENTION applies them by rule and MATH materializes them";
+    return `${label} does not apply ${missing.join(', ')} without a mask buffer; ${hint}`;
   });
 }
 

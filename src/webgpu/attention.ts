@@ -57,9 +57,26 @@ export function keysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, ti
   return bc;
 }
 
-/** The 80-byte uniform block of shaders/common.wgsl. */
+/**
+ * The band of keys query row i sees, as diagonals: `j <= i + upper` (causal, a window's right edge;
+ * the nearer of the two) and `j >= i + lower` (a window's left edge); undefined where unbounded.
+ * Values are clamped to [-(S + 1), L + 1], which keeps their meaning and fits an i32.
+ */
+export function bandDiagonals(p: AttentionParams): { upper?: number; lower?: number } {
+  const clamp = (x: number) => Math.max(-(p.s + 1), Math.min(p.l + 1, x));
+  const w = p.window;
+  const off = w?.alignment === 'lower-right' ? p.l - p.s : 0;
+  const upper = Math.min(p.causal ? p.causal.diagonalOffset : Infinity, w ? off + w.right : Infinity);
+  const lower = w ? off - w.left : -Infinity;
+  return { upper: Number.isFinite(upper) ? clamp(upper) : undefined, lower: Number.isFinite(lower) ? clamp(lower) : undefined };
+}
+
+/** Bytes of the uniform block of shaders/common.wgsl (`Params`). */
+export const PARAMS_BYTES = 96;
+
+/** The uniform block of shaders/common.wgsl. */
 export function paramsUniform(p: AttentionParams): ArrayBuffer {
-  const buf = new ArrayBuffer(80);
+  const buf = new ArrayBuffer(PARAMS_BYTES);
   const u = new Uint32Array(buf);
   const f = new Float32Array(buf);
   const i = new Int32Array(buf);
@@ -72,8 +89,9 @@ export function paramsUniform(p: AttentionParams): ArrayBuffer {
   u[6] = p.e;
   u[7] = p.ev;
   f[8] = p.scale;
-  u[9] = p.causal ? 1 : 0;
-  i[10] = p.causal ? p.causal.diagonalOffset : 0;
+  const band = bandDiagonals(p);
+  u[9] = band.upper !== undefined ? 1 : 0;
+  i[10] = band.upper ?? 0;
   // Integer hash h (24 bits) is dropped when h < p·2^24, i.e. when h < ceil(p·2^24).
   u[11] = p.dropoutP > 0 ? Math.ceil(p.dropoutP * 16777216) : 0;
   u[12] = mix32(p.seed >>> 0);
@@ -82,6 +100,9 @@ export function paramsUniform(p: AttentionParams): ArrayBuffer {
   u[14] = mv ? mv.rowStride : 0;
   u[15] = mv ? mv.colStride : 0;
   u[16] = p.mask ? (p.mask.kind === 'bool' ? 1 : 2) : 0;
+  // u[17], u[18], u[21]: the decode kernel's chunking (decodeUniform).
+  u[19] = band.lower !== undefined ? 1 : 0;
+  i[20] = band.lower ?? 0;
   return buf;
 }
 

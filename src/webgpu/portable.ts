@@ -13,7 +13,7 @@
 import { named } from '../dispatch/constraints.js';
 import type { Availability, AttentionParams, Constraint, KernelVariant, RunContext } from '../dispatch/types.js';
 import type { Tensor } from '../tensor.js';
-import { bindMask, bindQkv, dispatch1D, dispatchRows, elemDefines, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from './attention.js';
+import { bandDiagonals, bindMask, bindQkv, dispatch1D, dispatchRows, elemDefines, headDimBucket, ioDefines, paramsUniform, runAttention, type Pass } from './attention.js';
 import { gpuContext, type WebGpuContext } from './device.js';
 import type { ProgramInfo } from './programs.js';
 
@@ -246,6 +246,20 @@ export interface DecodeSplit {
   readonly chunks: number;
   readonly chunkLen: number;
   readonly rowBlocks: number;
+  /** The first key of chunk 0: keys below it are outside every row's sliding window. */
+  readonly kBegin: number;
+}
+
+/**
+ * Keys [begin, end) that some query row of a decode call can see: all L, less what a sliding
+ * window's lower edge hides from row 0 and what the upper diagonal hides from row S − 1 (at least
+ * one key, so a call whose rows see nothing still has a chunk, which writes zeros).
+ */
+export function decodeKeyRange(p: AttentionParams): { begin: number; end: number } {
+  const { upper, lower } = bandDiagonals(p);
+  const end = Math.max(1, Math.min(p.l, upper === undefined ? p.l : p.s - 1 + upper + 1));
+  const begin = Math.min(end - 1, Math.max(0, lower ?? 0));
+  return { begin, end };
 }
 
 /**
@@ -256,10 +270,13 @@ export interface DecodeSplit {
 export function decodeSplit(p: AttentionParams, targetWorkgroups = DECODE_TARGET_WORKGROUPS, minChunk = DECODE_MIN_CHUNK): DecodeSplit {
   const rowBlocks = Math.ceil((p.gqaGroup * p.s) / 4);
   const units = p.batch * p.hkv * rowBlocks;
-  const maxChunks = Math.max(1, Math.ceil(p.l / minChunk));
+  // Only the keys some row sees are split (a sliding window over a long cache reads its window).
+  const { begin, end } = decodeKeyRange(p);
+  const span = end - begin;
+  const maxChunks = Math.max(1, Math.ceil(span / minChunk));
   const want = Math.min(maxChunks, Math.max(1, Math.ceil(targetWorkgroups / units)));
-  const chunkLen = Math.max(32, Math.ceil(Math.ceil(p.l / want) / 32) * 32);
-  return { chunks: Math.max(1, Math.ceil(p.l / chunkLen)), chunkLen, rowBlocks };
+  const chunkLen = Math.max(32, Math.ceil(Math.ceil(span / want) / 32) * 32);
+  return { chunks: Math.max(1, Math.ceil(span / chunkLen)), chunkLen, rowBlocks, kBegin: begin };
 }
 
 const checkDecodeShape = (name: string) =>
@@ -337,6 +354,7 @@ export function decodeUniform(p: AttentionParams, split: DecodeSplit): ArrayBuff
   const u = new Uint32Array(buf);
   u[17] = split.chunkLen;
   u[18] = split.chunks;
+  u[21] = split.kBegin;
   return buf;
 }
 
