@@ -47,9 +47,9 @@ describe('decode kernel shape', () => {
   });
 
   it('aims for about 1024 workgroups of at least 512 keys', () => {
-    expect(decodeSplit(params(8, 32, 8, 1, 32768, 128, 'float16'))).toEqual({ chunks: 16, chunkLen: 2048, rowBlocks: 1 });
-    expect(decodeSplit(params(1, 32, 8, 1, 32768, 128, 'float16'))).toEqual({ chunks: 64, chunkLen: 512, rowBlocks: 1 });
-    expect(decodeSplit(params(1, 4, 4, 1, 300, 64, 'float16'))).toEqual({ chunks: 1, chunkLen: 320, rowBlocks: 1 });
-    expect(decodeSplit(params(1, 4, 4, 1, 1100, 64, 'float16'))).toEqual({ chunks: 3, chunkLen: 384, rowBlocks: 1 });
+    expect(decodeSplit(params(8, 32, 8, 1, 32768, 128, 'float16'))).toEqual({ chunks: 16, chunkLen: 2048, rowBlocks: 1, kBegin: 0 });
+    expect(decodeSplit(params(1, 32, 8, 1, 32768, 128, 'float16'))).toEqual({ chunks: 64, chunkLen: 512, rowBlocks: 1, kBegin: 0 });
+    expect(decodeSplit(params(1, 4, 4, 1, 300, 64, 'float16'))).toEqual({ chunks: 1, chunkLen: 320, rowBlocks: 1, kBegin: 0 });
+    expect(decodeSplit(params(1, 4, 4, 1, 1100, 64, 'float16'))).toEqual({ chunks: 3, chunkLen: 384, rowBlocks: 1, kBegin: 0 });
   });
 });
