@@ -169,9 +169,12 @@ export function efficientKernel(job: EfficientJob, bhFrom: number, bhTo: number,
   const seedHash = mix(job.seed >>> 0);
 
   for (let bh = bhFrom; bh < bhTo; bh++) {
-    const b = Math.floor(bh / hq);
+    // Exact integer quotients: with Math.floor(bh / hq) V8 optimised the division for the exact
+    // quotients of head 0 and deoptimised ("lost precision") at head 1, mid-call; the slice then ran
+    // 5–10× slower in baseline code and held the event loop for 46–56 ms (S = 2048).
     const h = bh % hq;
-    const kvh = b * hkv + Math.floor(h / group);
+    const b = (bh - h) / hq;
+    const kvh = b * hkv + (h - (h % group)) / group;
     const qb = job.qBases[bh], kb = job.kBases[kvh], vb = job.vBases[kvh];
     const mb = job.mBases ? job.mBases[bh] : 0;
     const hh = dropoutP > 0 ? mix(seedHash ^ bh) : 0;
@@ -279,18 +282,29 @@ export function efficientKernel(job: EfficientJob, bhFrom: number, bhTo: number,
           rowSum[r] = sum;
         }
       }
-      for (let r = 0; r < rows; r++) {
-        const row = bh * S + i0 + r;
-        if (rowSum[r] === 0) {
-          lse[row] = -Infinity; // fully masked row: zeros, and log(0) so merges give it no weight
-          continue;
-        }
-        lse[row] = rowMax[r] + Math.log(rowSum[r]);
-        const o = row * Ev;
-        const inv = 1 / rowSum[r];
-        for (let d = 0; d < Ev; d++) out[o + d] = acc[r * Ev + d] * inv;
-      }
+      finishRows(rows, bh * S + i0, Ev, rowMax, rowSum, acc, out, lse);
     }
+  }
+}
+
+/**
+ * Writes the normalised rows of a block and their log-sum-exps. A function of its own: V8 compiles
+ * efficientKernel on-stack (OSR) inside its first, long call, before this loop has ever run, and
+ * the optimised code then lacked type feedback for it and deoptimised at the next head's first
+ * block — one 5-row slice took 46–56 ms in baseline code there (S = 2048, the event-loop stall
+ * of scripts/bench-wasm.mjs; `--trace-deopt`: "insufficient type feedback for compare").
+ */
+function finishRows(rows: number, row0: number, Ev: number, rowMax: Float64Array, rowSum: Float64Array, acc: Float64Array, out: Float64Array, lse: Float64Array): void {
+  for (let r = 0; r < rows; r++) {
+    const row = row0 + r;
+    if (rowSum[r] === 0) {
+      lse[row] = -Infinity; // fully masked row: zeros, and log(0) so merges give it no weight
+      continue;
+    }
+    lse[row] = rowMax[r] + Math.log(rowSum[r]);
+    const o = row * Ev;
+    const inv = 1 / rowSum[r];
+    for (let d = 0; d < Ev; d++) out[o + d] = acc[r * Ev + d] * inv;
   }
 }
 
@@ -310,6 +324,8 @@ function rowsPerSlice(p: AttentionParams): number {
 export const FIRST_SLICE_ROWS = 1;
 /** A slice shorter than this lets the next one take twice the rows. */
 const GROW_BELOW_MS = 4;
+/** A slice longer than this yields the event loop right after it (see runWithLse). */
+const SLOW_SLICE_MS = 8;
 
 /**
  * The rows of the next slice: twice `rows` while a slice took under GROW_BELOW_MS (the kernel is
@@ -337,9 +353,12 @@ async function runWithLse(p: AttentionParams, ctx: RunContext): Promise<{ out: T
       const i1 = Math.min(p.s, i0 + rows);
       const t0 = performance.now();
       efficientKernel(job, bh, bh + 1, i0, i1, out, lse);
-      rows = nextSliceRows(rows, performance.now() - t0, maxRows);
+      const ms = performance.now() - t0;
+      rows = nextSliceRows(rows, ms, maxRows);
       i0 = i1;
-      await yieldNow();
+      // A slow slice (the first ones run before V8 has optimised the kernel: one row of 2048 keys took
+      // 12–25 ms) gets its turn at once, rather than joining the next slices in one stretch.
+      await yieldNow(ms > SLOW_SLICE_MS);
     }
   }
   return { out: outputTensor(p, out), lse: new Tensor({ shape: p.q.shape.slice(0, -1), dtype: 'float32', data: Float32Array.from(lse) }) };
