@@ -1,15 +1,19 @@
 // Portable tiled attention in the style of a register-tiled GEMM (no subgroup matrices, no
-// shader-f16): one workgroup of 256 invocations takes 64 query rows of one flat head and streams
-// blocks of BC keys. Invocation (ty, tx) — 32 × 8 — owns rows 2·ty, 2·ty+1 and, of each block,
-// the keys 32·c + 4·tx .. +3 (c < BC/32) for Q·Kᵀ, and the value dims 32·h + 4·tx .. +3 of its two
-// rows for P·V; every product reads 16-byte vectors of workgroup memory.
+// shader-f16): one workgroup of NT = 4·BR invocations takes BR (32 | 64) query rows of one flat
+// head and streams blocks of BC keys. Invocation (ty, tx) — (BR / RPI) × TX, TX = 4·RPI — owns the RPI rows
+// RPI·ty .. +RPI-1 and, of each block, the keys 4·TX·c + 4·tx .. +3 (c < KV4 = BC / (4·TX)) for
+// Q·Kᵀ, and the value dims 4·TX·h + 4·tx .. +3 of its rows for P·V; every product reads 8- or
+// 16-byte vectors of workgroup memory. What the library picks (src/webgpu/portable.ts
+// prefillTile, from the H200 sweep of scripts/probe-webgpu-portable.mjs): BR = 64, RPI = 2,
+// BC = 32, constant loop bounds — at D=64 75 registers, 3 workgroups an SM. RPI = 4 (16-lane row
+// groups: each unpacked K and V value serves 4 rows) and BR = 32 are the sweep's other points.
 // - K is staged transposed ([d][key]), V as is ([key][d]): f32 values, or halves kept packed (two
-//   a u32; unpacked as they are read, vec-io.wgsl), Q is read from storage (16-byte words, cached: each row is read by the 8
+//   a u32; unpacked as they are read, vec-io.wgsl), Q is read from storage (16-byte words, cached: each row is read by the TX
 //   invocations of its row group). P overwrites the K tile ([key][row], the row quad XOR-swizzled
-//   by the key so the eight row-group stores land in different banks).
+//   by the key so the row-group stores land in different banks).
 // - Online softmax in f32, exactly as the reference orders it: raw dot, times scale, plus the
 //   mask, the row max subtracted before exp (nothing folded into Q: large logits stay exact).
-// - The row max is reduced over the 8 invocations of a row group with subgroupShuffleXor where
+// - The row max is reduced over the TX invocations of a row group with subgroupShuffleXor where
 //   SUBGROUPS (each subgroup takes its invocation slots from a workgroup counter, so no lane
 //   numbering is assumed), else through workgroup memory. The row sum stays per invocation until
 //   the end.
@@ -17,8 +21,10 @@
 //   whole; tail keys are zero-filled and masked.
 // Template parameters: ENABLES, WORD/ELEM/HALF/VPW (q, k, v storage: vec4 words of VPW elements),
 // OUT_HALF/PACK (the output: f32, or halves packed by PACK), MASK_WORD/MASK_ELEM/MASK_PER_WORD,
-// SUBGROUPS, BC (32 | 64), KV4 = BC / 32, DMAX, DVMAX (head-dim buckets ≥ 64), NV = DVMAX / 32,
-// KP2 (halves: vec2 words of the K / P tile).
+// SUBGROUPS, BR, NT, HTILE (K/V tiles as packed halves; else f32), RPI (2 | 4 rows per invocation),
+// TX = 4·RPI, RPI4 (RPI = 4), BC (32 | 64), KV4 = BC / (4·TX), DMAX, DVMAX (head-dim buckets ≥ 64),
+// NV = DVMAX / (4·TX), KP2 (HTILE: vec2 words of the K / P tile), QKW (the Q·Kᵀ loop's bound: EW,
+// or the constant DMAX / VPW when E = DMAX), PVC (the P·V loop's bound: cols, or the constant BC).
 {{ENABLES}}
 //#include "common.wgsl"
 //#include "vec-io.wgsl"
@@ -39,19 +45,20 @@
 
 fn ld_mask(i: u32) -> f32 { return decode_{{MASK_ELEM}}(mask[i / {{MASK_PER_WORD}}u], i); }
 
-const BR: u32 = 64u;
-const TX: u32 = 8u;
-const NT: u32 = 256u;
+const BR: u32 = {{BR}}u;
+const TX: u32 = {{TX}}u;
+const RPI: u32 = {{RPI}}u;
+const NT: u32 = {{NT}}u;
 const BC: u32 = {{BC}}u;
 const VPW: u32 = {{VPW}}u;
 
-//#if !HALF
+//#if !HTILE
 // K block transposed ([d][key]); after the scores, P ([key][row quad ^ swizzle]).
 var<workgroup> ks4: array<vec4<f32>, {{DMAX}} * {{BC}} / 4>;
 // V block [key][d].
 var<workgroup> vs4: array<vec4<f32>, {{BC}} * {{DVMAX}} / 4>;
 //#end
-//#if HALF
+//#if HTILE
 // Halves stay halves in workgroup memory (half the bytes: 64-key blocks fit at D=128). K block
 // transposed, [d][key quad] as two u32 of key pairs; after the scores, P as f32 bits, [key][row
 // quad ^ swizzle][row pair] (KP2 = max(DMAX·BC/4, BC·32)).
@@ -63,7 +70,7 @@ var<workgroup> vh2: array<vec2<u32>, {{BC}} * {{DVMAX}} / 4>;
 var<workgroup> slot_next: atomic<u32>;
 //#end
 //#if !SUBGROUPS
-var<workgroup> red: array<f32, 512>; // [row][tx]: row-group partial maxima and sums
+var<workgroup> red: array<f32, {{BR}} * {{TX}}>; // [row][tx]: row-group partial maxima and sums
 //#end
 
 // Where P of (key, row) lives in ks4: the row's quad, XOR-swizzled by the key's quad (0..7).
@@ -71,7 +78,7 @@ fn p_slot(key: u32, row: u32) -> u32 {
   return key * (BR / 4u) + ((row >> 2u) ^ ((key >> 2u) & 7u));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size({{NT}})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32
 //#if SUBGROUPS
   , @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32
@@ -82,8 +89,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let bh = wid.y + wid.z * nwg.y;
   if (bh >= params.bh_count) { return; }
 //#if SUBGROUPS
-  // Each subgroup takes sg_size consecutive slots, so the 8 invocations of a row group are lanes
-  // of one subgroup whatever order the adapter numbers them in.
+  // Each subgroup takes sg_size consecutive slots, so the TX invocations of a row group are lanes
+  // of one subgroup whatever order the adapter numbers them in (subgroups of at least TX lanes).
   if (lid == 0u) { atomicStore(&slot_next, 0u); }
   workgroupBarrier();
   var first = 0u;
@@ -105,16 +112,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let kvh = kv_head(bh);
   let kw0 = kvh * L * EW;
   let vw0 = kvh * L * EVW;
-  let odd = (ty & 1u) == 1u;
+  let row0 = RPI * ty; // this invocation's first row in the block
 
-//#for r in 0..2
-  let i_{{r}} = i0 + 2u * ty + {{r}}u;
+//#for r in 0..RPI
+  let i_{{r}} = i0 + row0 + {{r}}u;
   let ok_{{r}} = i_{{r}} < S;
   let qw_{{r}} = (bh * S + min(i_{{r}}, S - 1u)) * EW;
   var m_{{r}} = NEG_BIG;
   var l_{{r}} = 0.0;
-  let hash_{{r}} = mix32(mix32(params.seed_hash ^ bh) ^ i_{{r}});
-  let mrow_{{r}} = select(0u, mask_base[bh] + i_{{r}} * params.mask_row, params.mask_kind != 0u);
 //#for h in 0..NV
   var acc_{{r}}_{{h}} = vec4<f32>(0.0);
 //#end
@@ -129,7 +134,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   // A window's lower edge: blocks below the first row's edge are invisible to all its rows.
   for (var j0 = band_begin(i0, BC); j0 < j_end; j0 += BC) {
     let cols = min(BC, j_end - j0);
-//#if !HALF
+//#if !HTILE
     // Stage K transposed: consecutive invocations take consecutive keys (conflict-free stores).
     for (var t = lid; t < BC * EW; t += NT) {
       let c = t % BC;
@@ -160,7 +165,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
     }
 //#end
-//#if HALF
+//#if HTILE
     // Stage K transposed by key pairs: invocation t takes keys 2·(t % BC/2) and +1 of word t / (BC/2)
     // and interleaves their halves (bits only: f16 and bf16 alike); consecutive invocations write
     // consecutive u32 (conflict-free).
@@ -189,35 +194,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
     workgroupBarrier();
 
-    // S = Q·Kᵀ for 2 rows × 4·KV4 keys.
-//#for r in 0..2
+    // S = Q·Kᵀ for RPI rows × 4·KV4 keys.
+//#for r in 0..RPI
 //#for c in 0..KV4
     var s_{{r}}_{{c}} = vec4<f32>(0.0);
 //#end
 //#end
-//#if !HALF
-    for (var w = 0u; w < EW; w++) {
-//#for r in 0..2
+//#if !HTILE
+    for (var w = 0u; w < {{QKW}}; w++) {
+//#for r in 0..RPI
       let qx_{{r}} = q4[qw_{{r}} + w];
       let qa_{{r}} = lo4(qx_{{r}});
 //#end
       let d0 = w * VPW;
 //#for e in 0..4
 //#for c in 0..KV4
-      let k_{{e}}_{{c}} = ks4[(d0 + {{e}}u) * (BC / 4u) + {{c}}u * 8u + tx];
-//#for r in 0..2
+      let k_{{e}}_{{c}} = ks4[(d0 + {{e}}u) * (BC / 4u) + {{c}}u * TX + tx];
+//#for r in 0..RPI
       s_{{r}}_{{c}} = fma(vec4<f32>(qa_{{r}}[{{e}}]), k_{{e}}_{{c}}, s_{{r}}_{{c}});
 //#end
 //#end
 //#end
 //#if HALF
-//#for r in 0..2
+//#for r in 0..RPI
       let qb_{{r}} = hi4(qx_{{r}});
 //#end
 //#for e in 0..4
 //#for c in 0..KV4
-      let kh_{{e}}_{{c}} = ks4[(d0 + 4u + {{e}}u) * (BC / 4u) + {{c}}u * 8u + tx];
-//#for r in 0..2
+      let kh_{{e}}_{{c}} = ks4[(d0 + 4u + {{e}}u) * (BC / 4u) + {{c}}u * TX + tx];
+//#for r in 0..RPI
       s_{{r}}_{{c}} = fma(vec4<f32>(qb_{{r}}[{{e}}]), kh_{{e}}_{{c}}, s_{{r}}_{{c}});
 //#end
 //#end
@@ -225,9 +230,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
     }
 //#end
-//#if HALF
-    for (var w = 0u; w < EW; w++) {
-//#for r in 0..2
+//#if HTILE
+    for (var w = 0u; w < {{QKW}}; w++) {
+//#for r in 0..RPI
       let qx_{{r}} = q4[qw_{{r}} + w];
       let qa_{{r}} = lo4(qx_{{r}});
       let qb_{{r}} = hi4(qx_{{r}});
@@ -235,18 +240,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let d0 = w * VPW;
 //#for e in 0..4
 //#for c in 0..KV4
-      let kx_{{e}}_{{c}} = kp2[(d0 + {{e}}u) * (BC / 4u) + {{c}}u * 8u + tx];
+      let kx_{{e}}_{{c}} = kp2[(d0 + {{e}}u) * (BC / 4u) + {{c}}u * TX + tx];
       let k_{{e}}_{{c}} = vec4<f32>(unpack_{{ELEM}}x2(kx_{{e}}_{{c}}.x), unpack_{{ELEM}}x2(kx_{{e}}_{{c}}.y));
-//#for r in 0..2
+//#for r in 0..RPI
       s_{{r}}_{{c}} = fma(vec4<f32>(qa_{{r}}[{{e}}]), k_{{e}}_{{c}}, s_{{r}}_{{c}});
 //#end
 //#end
 //#end
 //#for e in 0..4
 //#for c in 0..KV4
-      let kxh_{{e}}_{{c}} = kp2[(d0 + 4u + {{e}}u) * (BC / 4u) + {{c}}u * 8u + tx];
+      let kxh_{{e}}_{{c}} = kp2[(d0 + 4u + {{e}}u) * (BC / 4u) + {{c}}u * TX + tx];
       let kh_{{e}}_{{c}} = vec4<f32>(unpack_{{ELEM}}x2(kxh_{{e}}_{{c}}.x), unpack_{{ELEM}}x2(kxh_{{e}}_{{c}}.y));
-//#for r in 0..2
+//#for r in 0..RPI
       s_{{r}}_{{c}} = fma(vec4<f32>(qb_{{r}}[{{e}}]), kh_{{e}}_{{c}}, s_{{r}}_{{c}});
 //#end
 //#end
@@ -255,18 +260,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
 
     // Scale, causal, mask; the block's row maxima.
-//#for r in 0..2
+//#for r in 0..RPI
     var bm_{{r}} = NEG_BIG;
 //#for c in 0..KV4
     {
-      let j = vec4<u32>(j0 + {{c}}u * 32u + 4u * tx) + vec4<u32>(0u, 1u, 2u, 3u);
+      let j = vec4<u32>(j0 + {{c}}u * 4u * TX + 4u * tx) + vec4<u32>(0u, 1u, 2u, 3u);
       var vis = (j < vec4<u32>(j0 + cols)) & vec4<bool>(ok_{{r}});
       if (params.causal != 0u) { vis = vis & (vec4<i32>(j) <= vec4<i32>(i32(i_{{r}}) + params.diag)); }
       if (params.lower != 0u) { vis = vis & (vec4<i32>(j) >= vec4<i32>(i32(i_{{r}}) + params.ldiag)); }
       var t = select(vec4<f32>(NEG_BIG), s_{{r}}_{{c}} * params.scale, vis);
       if (params.mask_kind != 0u) {
         for (var e = 0u; e < 4u; e++) {
-          if (vis[e]) { t[e] = apply_mask(t[e], ld_mask(mrow_{{r}} + j[e] * params.mask_col)); }
+          if (vis[e]) { t[e] = apply_mask(t[e], ld_mask(mask_base[bh] + i_{{r}} * params.mask_row + j[e] * params.mask_col)); }
         }
       }
       s_{{r}}_{{c}} = t;
@@ -275,25 +280,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#end
 //#end
 //#if SUBGROUPS
-//#for r in 0..2
+//#for r in 0..RPI
     bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 1u));
     bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 2u));
     bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 4u));
+//#if RPI4
+    bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 8u));
+//#end
 //#end
     workgroupBarrier(); // everyone is done reading K before P overwrites it
 //#end
 //#if !SUBGROUPS
-//#for r in 0..2
-    red[(2u * ty + {{r}}u) * TX + tx] = bm_{{r}};
+//#for r in 0..RPI
+    red[(row0 + {{r}}u) * TX + tx] = bm_{{r}};
 //#end
     workgroupBarrier(); // also: everyone is done reading K before P overwrites it
-//#for r in 0..2
-    for (var u = 0u; u < TX; u++) { bm_{{r}} = max(bm_{{r}}, red[(2u * ty + {{r}}u) * TX + u]); }
+//#for r in 0..RPI
+    for (var u = 0u; u < TX; u++) { bm_{{r}} = max(bm_{{r}}, red[(row0 + {{r}}u) * TX + u]); }
 //#end
 //#end
 
-    // Online softmax: rescale what was accumulated when the running max grows; P to ks4.
-//#for r in 0..2
+    // Online softmax: rescale what was accumulated when the running max grows; P (in s) to the
+    // K tile.
+//#for r in 0..RPI
     {
       let new_m = max(m_{{r}}, bm_{{r}});
       let alpha = select(exp(m_{{r}} - new_m), 0.0, m_{{r}} <= MASKED);
@@ -308,47 +317,80 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         var p = select(exp(t - vec4<f32>(new_m)), vec4<f32>(0.0), t <= vec4<f32>(MASKED));
         l_{{r}} += p.x + p.y + p.z + p.w; // the normaliser counts dropped weights too: dropout follows softmax
         if (params.drop_thr != 0u) {
+          let hash = mix32(mix32(params.seed_hash ^ bh) ^ i_{{r}});
           for (var e = 0u; e < 4u; e++) {
-            let j = j0 + {{c}}u * 32u + 4u * tx + e;
-            p[e] = select(p[e] * params.keep_scale, 0.0, (mix32(hash_{{r}} ^ j) >> 8u) < params.drop_thr);
+            let j = j0 + {{c}}u * 4u * TX + 4u * tx + e;
+            p[e] = select(p[e] * params.keep_scale, 0.0, (mix32(hash ^ j) >> 8u) < params.drop_thr);
           }
         }
-        for (var e = 0u; e < 4u; e++) {
-//#if !HALF
-          ks4[p_slot({{c}}u * 32u + 4u * tx + e, 2u * ty)][(ty & 1u) * 2u + {{r}}u] = p[e];
-//#end
-//#if HALF
-          kp2[2u * p_slot({{c}}u * 32u + 4u * tx + e, 2u * ty) + (ty & 1u)][{{r}}] = bitcast<u32>(p[e]);
-//#end
-        }
+        s_{{r}}_{{c}} = p;
       }
 //#end
     }
 //#end
+//#for c in 0..KV4
+//#for e in 0..4
+    {
+      let key = {{c}}u * 4u * TX + 4u * tx + {{e}}u;
+//#if HTILE
+      // A row pair a store: [row quad][pair][row], row0 even.
+      kp2[2u * p_slot(key, row0) + ((row0 >> 1u) & 1u)] = bitcast<vec2<u32>>(vec2<f32>(s_0_{{c}}[{{e}}], s_1_{{c}}[{{e}}]));
+//#if RPI4
+      kp2[2u * p_slot(key, row0) + 1u] = bitcast<vec2<u32>>(vec2<f32>(s_2_{{c}}[{{e}}], s_3_{{c}}[{{e}}]));
+//#end
+//#end
+//#if !HTILE
+//#if RPI4
+      ks4[p_slot(key, row0)] = vec4<f32>(s_0_{{c}}[{{e}}], s_1_{{c}}[{{e}}], s_2_{{c}}[{{e}}], s_3_{{c}}[{{e}}]);
+//#end
+//#if !RPI4
+      ks4[p_slot(key, row0)][row0 & 3u] = s_0_{{c}}[{{e}}];
+      ks4[p_slot(key, row0)][(row0 & 3u) + 1u] = s_1_{{c}}[{{e}}];
+//#end
+//#end
+    }
+//#end
+//#end
     workgroupBarrier();
 
-    // O += P·V over the block's keys.
-    for (var c = 0u; c < cols; c++) {
-//#if !HALF
-      let pv = ks4[p_slot(c, 2u * ty)];
+    // O += P·V over the block's keys (the bound PVC is cols, or BC where the trip count is to be a
+    // constant: keys past cols have P = 0 and zero-filled V).
+    for (var c = 0u; c < {{PVC}}; c++) {
+//#if !HTILE
+      let pv = ks4[p_slot(c, row0)];
+//#if RPI4
+      let p_0 = pv.x;
+      let p_1 = pv.y;
+      let p_2 = pv.z;
+      let p_3 = pv.w;
+//#end
+//#if !RPI4
+      let odd = (row0 & 2u) != 0u;
       let p_0 = select(pv.x, pv.z, odd);
       let p_1 = select(pv.y, pv.w, odd);
 //#end
-//#if HALF
-      let pw = kp2[2u * p_slot(c, 2u * ty) + (ty & 1u)];
+//#end
+//#if HTILE
+      let pw = kp2[2u * p_slot(c, row0) + ((row0 >> 1u) & 1u)];
       let p_0 = bitcast<f32>(pw.x);
       let p_1 = bitcast<f32>(pw.y);
+//#if RPI4
+      let pw1 = kp2[2u * p_slot(c, row0) + 1u];
+      let p_2 = bitcast<f32>(pw1.x);
+      let p_3 = bitcast<f32>(pw1.y);
+//#end
 //#end
 //#for h in 0..NV
-//#if !HALF
-      let v_{{h}} = vs4[c * ({{DVMAX}}u / 4u) + {{h}}u * 8u + tx];
+//#if !HTILE
+      let v_{{h}} = vs4[c * ({{DVMAX}}u / 4u) + {{h}}u * TX + tx];
 //#end
-//#if HALF
-      let vw_{{h}} = vh2[c * ({{DVMAX}}u / 4u) + {{h}}u * 8u + tx];
+//#if HTILE
+      let vw_{{h}} = vh2[c * ({{DVMAX}}u / 4u) + {{h}}u * TX + tx];
       let v_{{h}} = vec4<f32>(unpack_{{ELEM}}x2(vw_{{h}}.x), unpack_{{ELEM}}x2(vw_{{h}}.y));
 //#end
-      acc_0_{{h}} = fma(vec4<f32>(p_0), v_{{h}}, acc_0_{{h}});
-      acc_1_{{h}} = fma(vec4<f32>(p_1), v_{{h}}, acc_1_{{h}});
+//#for r in 0..RPI
+      acc_{{r}}_{{h}} = fma(vec4<f32>(p_{{r}}), v_{{h}}, acc_{{r}}_{{h}});
+//#end
 //#end
     }
     workgroupBarrier();
@@ -356,29 +398,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   // Row sums over the row group, then the output (a row with no visible key outputs zeros).
 //#if SUBGROUPS
-//#for r in 0..2
+//#for r in 0..RPI
   l_{{r}} += subgroupShuffleXor(l_{{r}}, 1u);
   l_{{r}} += subgroupShuffleXor(l_{{r}}, 2u);
   l_{{r}} += subgroupShuffleXor(l_{{r}}, 4u);
+//#if RPI4
+  l_{{r}} += subgroupShuffleXor(l_{{r}}, 8u);
+//#end
 //#end
 //#end
 //#if !SUBGROUPS
-//#for r in 0..2
-  red[(2u * ty + {{r}}u) * TX + tx] = l_{{r}};
+//#for r in 0..RPI
+  red[(row0 + {{r}}u) * TX + tx] = l_{{r}};
 //#end
   workgroupBarrier();
-//#for r in 0..2
+//#for r in 0..RPI
   l_{{r}} = 0.0;
-  for (var u = 0u; u < TX; u++) { l_{{r}} += red[(2u * ty + {{r}}u) * TX + u]; }
+  for (var u = 0u; u < TX; u++) { l_{{r}} += red[(row0 + {{r}}u) * TX + u]; }
 //#end
 //#end
-//#for r in 0..2
+//#for r in 0..RPI
   if (ok_{{r}}) {
     let inv = select(1.0 / l_{{r}}, 0.0, l_{{r}} == 0.0);
     let ob = (bh * S + i_{{r}}) * EV;
 //#for h in 0..NV
     {
-      let d = {{h}}u * 32u + 4u * tx;
+      let d = {{h}}u * 4u * TX + 4u * tx;
       if (d < EV) {
         let o = acc_{{r}}_{{h}} * inv;
 //#if OUT_HALF

@@ -3,9 +3,9 @@
  * The register-tiled kernel variants that FLASH_ATTENTION (webgpu, halves) and
  * EFFICIENT_ATTENTION (webgpu, f32 and halves) share, each with and without the `subgroups`
  * feature; neither needs shader-f16 (halves are read as u32 words and unpacked):
- * - prefill, shaders/flash-portable.wgsl: 64 query rows per workgroup, 2 × 4·(BC/32) scores per
- *   invocation, K/V blocks of BC keys in workgroup memory (f32, or halves kept packed), the output written in the call's
- *   dtype by the kernel;
+ * - prefill, shaders/flash-portable.wgsl: 64 query rows per workgroup, a register tile of 2 or 4
+ *   rows ({@link prefillTile}) × 4·(BC/(4·TX)) scores per invocation, K/V blocks of BC keys in
+ *   workgroup memory (f32, or halves kept packed), the output written in the call's dtype by the kernel;
  * - decode (S ≤ {@link DECODE_MAX_S}), shaders/flash-decode.wgsl + flash-decode-merge.wgsl: the
  *   keys split into chunks over many workgroups, the query heads of a GQA group sharing each K/V
  *   load, the next step's K/V loads issued before this step's math, then one merge pass.
@@ -20,8 +20,6 @@ import type { ProgramInfo } from './programs.js';
 /** Largest query length the decode kernels take: beyond it the prefill kernels fill the GPU. */
 export const DECODE_MAX_S = 16;
 
-/** Query rows per prefill workgroup. */
-const BR = 64;
 /** Lanes of a row group (the subgroup reductions span 8 lanes). */
 const ROW_GROUP = 8;
 /**
@@ -77,26 +75,90 @@ function checkWordHeadDims(name: string): Constraint {
   });
 }
 
-/** vec2<u32> words of flash-portable.wgsl's K / P tile for halves: K [d][key quad], or P (BR rows × BC keys). */
-function prefillKp2(dmax: number, bc: number): number {
-  return Math.max((dmax * bc) / 4, bc * (BR / 2));
+/** vec2<u32> words of flash-portable.wgsl's K / P tile for halves: K [d][key quad], or P (`br` rows × BC keys). */
+function prefillKp2(dmax: number, bc: number, br: number): number {
+  return Math.max((dmax * bc) / 4, bc * (br / 2));
 }
 
 /**
  * Workgroup bytes of flash-portable.wgsl (mirrors its `var<workgroup>` declarations): f32 K and V
- * tiles, or for halves (`half`) packed K / P and V tiles.
+ * tiles, or for halves (`half`) packed K / P and V tiles; without subgroups the row-group
+ * reduction array of `br` rows × `tx` floats.
  */
-export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, subgroups: boolean, half = false): number {
-  const tiles = half ? 8 * prefillKp2(dmax, bc) + 2 * bc * dvmax : 4 * bc * (dmax + dvmax);
-  return tiles + (subgroups ? 4 : 2048);
+export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, subgroups: boolean, half = false, tx = 8, br = 64): number {
+  const tiles = half ? 8 * prefillKp2(dmax, bc, br) + 2 * bc * dvmax : 4 * bc * (dmax + dvmax);
+  return tiles + (subgroups ? 4 : 4 * br * tx);
 }
 
-/** Keys per block: 64 where both tiles fit the adapter's workgroup memory, else 32 (undefined: neither). */
-export function prefillKeysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, subgroups: boolean, half = false): 32 | 64 | undefined {
-  const lim = ctx.limits.maxComputeWorkgroupStorageSize;
-  if (prefillWorkgroupBytes(dmax, dvmax, 64, subgroups, half) <= lim) return 64;
-  if (prefillWorkgroupBytes(dmax, dvmax, 32, subgroups, half) <= lim) return 32;
-  return undefined;
+/**
+ * The prefill kernel's tiling: `rows` query rows per workgroup of 4·rows invocations, `rpi` query
+ * rows per invocation (row groups of 4·rpi lanes; each unpacked K and V value serves `rpi` rows),
+ * `bc` keys per block (a multiple of 4·4·rpi),
+ * `halfTiles`: K/V kept as packed halves in workgroup memory (halves storage only), `constLoops`:
+ * the Q·Kᵀ loop bound a constant where E fills its bucket and the P·V loop always BC keys (trip
+ * counts the compiler can unroll; the keys past a block's end weigh 0).
+ */
+export interface PrefillTile {
+  readonly rows: 32 | 64;
+  readonly rpi: 2 | 4;
+  readonly bc: 32 | 64;
+  readonly halfTiles: boolean;
+  readonly constLoops: boolean;
+}
+
+/** Lanes of a row group for `rpi` rows per invocation (4·rows invocations over the rows). */
+function rowGroupLanes(rpi: 2 | 4): number {
+  return 4 * rpi;
+}
+
+/** Whether `tile` fits the adapter (invocations, workgroup memory; subgroups at least a row group wide). */
+export function prefillTileFits(ctx: WebGpuContext, dmax: number, dvmax: number, subgroups: boolean, tile: PrefillTile): boolean {
+  const tx = rowGroupLanes(tile.rpi);
+  if (tile.bc % (4 * tx) !== 0 || dvmax % (4 * tx) !== 0) return false;
+  if (4 * tile.rows > Math.min(ctx.limits.maxComputeInvocationsPerWorkgroup, ctx.limits.maxComputeWorkgroupSizeX)) return false;
+  if (subgroups) {
+    const lo = ctx.adapterInfo.subgroupMinSize;
+    if (lo > 0 && lo < tx) return false;
+  }
+  return prefillWorkgroupBytes(dmax, dvmax, tile.bc, subgroups, tile.halfTiles, tx, tile.rows) <= ctx.limits.maxComputeWorkgroupStorageSize;
+}
+
+/**
+ * The tiles to try for halves storage, best first, by head-dim bucket (the larger of the K and V
+ * buckets must be at most `maxD`); then the default list; the first that fits the adapter is taken.
+ * Measured on the H200 (2026-12-03, session 7, scripts/probe-webgpu-portable.mjs, B=8 H=12 S=4096
+ * fp16 non-causal, portable variant; docs/performance-webgpu.md): 2 rows × 4 keys an invocation,
+ * 32-key blocks, constant loop bounds: 22.1 TF/s at D=64 (75 registers: 3 workgroups an SM) and
+ * 21.7 at D=128, where the tiles of 2026-12-03 (2 × 8, 64-key blocks, loop bounds from uniforms)
+ * reach 14.3 and 18.0; 4 rows × 4 keys with constant bounds 18.9 and 21.5; the constant bounds
+ * alone +10–25%; 32-row workgroups of 128 invocations slower at D=128 (11–14).
+ */
+const HALF_TILES: ReadonlyArray<{ readonly maxD: number; readonly tiles: readonly PrefillTile[] }> = [
+  { maxD: 64, tiles: [{ rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true }] },
+  { maxD: 128, tiles: [{ rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true }] },
+];
+/** After the bucket's own (D=256): 2 rows × 4 keys. */
+const DEFAULT_HALF_TILES: readonly PrefillTile[] = [{ rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true }];
+/**
+ * f32 storage (EFFICIENT): 2 × 4 with constant bounds, 18.0 TF/s at D=64 and 15.2 at D=128 on the
+ * H200 (same sweep; 2 × 8 with 64-key blocks, the tile of 2026-12-02: 13.2 at D=64).
+ */
+const F32_TILES: readonly PrefillTile[] = [
+  { rows: 64, rpi: 2, bc: 32, halfTiles: false, constLoops: true },
+  { rows: 64, rpi: 2, bc: 64, halfTiles: false, constLoops: true },
+];
+
+/** What prefillProgram builds where no tile fits (the constraints then keep the variant out). */
+const FALLBACK_TILE = (p: AttentionParams): PrefillTile => ({ rows: 64, rpi: 2, bc: 32, halfTiles: p.dtype !== 'float32', constLoops: false });
+
+/** The register tile of a call's prefill program (init-time facts only: dtype, buckets, limits); undefined: none fits. */
+export function prefillTile(ctx: WebGpuContext, p: AttentionParams, subgroups: boolean): PrefillTile | undefined {
+  const dmax = bucket(p.e);
+  const dvmax = bucket(p.ev);
+  const half = p.dtype !== 'float32';
+  const listed = half ? HALF_TILES.find((x) => Math.max(dmax, dvmax) <= x.maxD)?.tiles ?? [] : [];
+  const tiles = half ? [...listed, ...DEFAULT_HALF_TILES] : F32_TILES;
+  return tiles.find((t) => prefillTileFits(ctx, dmax, dvmax, subgroups, t));
 }
 
 function checkPrefillFits(name: string, subgroups: boolean): Constraint {
@@ -106,7 +168,7 @@ function checkPrefillFits(name: string, subgroups: boolean): Constraint {
     const dmax = bucket(p.e);
     const dvmax = bucket(p.ev);
     const half = p.dtype !== 'float32';
-    if (prefillKeysPerBlock(ctx, dmax, dvmax, subgroups, half) !== undefined) return undefined;
+    if (prefillTile(ctx, p, subgroups) !== undefined) return undefined;
     const need = prefillWorkgroupBytes(dmax, dvmax, 32, subgroups, half);
     return `${name} needs ${need} bytes of workgroup memory for 32-key ${half ? 'half' : 'f32'} tiles at head dims ${dmax}/${dvmax}, more than the adapter's maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}`;
   });
@@ -136,11 +198,16 @@ function commonDefines(p: AttentionParams, subgroups: boolean): Record<string, s
   };
 }
 
-/** The prefill program of a call (init-time facts only: dtypes, buckets, tile size from the limits). */
-export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups: boolean): ProgramInfo {
+/**
+ * The prefill program of a call (init-time facts only: dtypes, buckets, the tile from
+ * {@link prefillTile}); the sweep probe passes its own `tile`.
+ */
+export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups: boolean, tile?: PrefillTile): ProgramInfo {
   const dmax = bucket(p.e);
   const dvmax = bucket(p.ev);
-  const bc = prefillKeysPerBlock(ctx, dmax, dvmax, subgroups, p.dtype !== 'float32') ?? 32;
+  const t = tile ?? prefillTile(ctx, p, subgroups) ?? FALLBACK_TILE(p);
+  const tx = rowGroupLanes(t.rpi);
+  const vpw = valuesPerWord(p);
   return {
     shader: 'flash-portable.wgsl',
     entryPoint: 'main',
@@ -148,12 +215,20 @@ export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups
       ...commonDefines(p, subgroups),
       OUT_HALF: p.dtype === 'float32' ? 0 : 1,
       PACK: p.dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16',
-      BC: bc,
-      KV4: bc / 32,
+      BR: t.rows,
+      NT: 4 * t.rows,
+      HTILE: t.halfTiles ? 1 : 0,
+      RPI: t.rpi,
+      RPI4: t.rpi === 4 ? 1 : 0,
+      TX: tx,
+      BC: t.bc,
+      KV4: t.bc / (4 * tx),
       DMAX: dmax,
       DVMAX: dvmax,
-      NV: dvmax / 32,
-      KP2: prefillKp2(dmax, bc),
+      NV: dvmax / (4 * tx),
+      KP2: prefillKp2(dmax, t.bc, t.rows),
+      QKW: t.constLoops && p.e === dmax ? `${dmax / vpw}u` : 'EW',
+      PVC: t.constLoops ? 'BC' : 'cols',
     },
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'rw'],
   };
@@ -167,8 +242,9 @@ async function runPrefill(spec: TiledVariantSpec, p: AttentionParams, rctx: RunC
     async (cb, out, pre): Promise<Pass[]> => {
       const { q, k, v } = await bindQkv(cb, p, spec.label, pre);
       const { mask, bases } = bindMask(cb, p);
-      const program = prefillProgram(cb.ctx, p, spec.subgroups);
-      return [{ program, buffers: [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, out], dispatch: dispatchRows(cb.ctx, p, BR) }];
+      const tile = prefillTile(cb.ctx, p, spec.subgroups) ?? FALLBACK_TILE(p);
+      const program = prefillProgram(cb.ctx, p, spec.subgroups, tile);
+      return [{ program, buffers: [cb.uniform(paramsUniform(p)), q, k, v, mask, bases, out], dispatch: dispatchRows(cb.ctx, p, tile.rows) }];
     },
     { writesCallDtype: true },
   );
@@ -179,7 +255,7 @@ export function prefillVariant(spec: TiledVariantSpec): KernelVariant {
   const how = spec.subgroups ? 'row maxima and sums by subgroupShuffleXor' : 'row maxima and sums through workgroup memory (no optional feature)';
   return {
     name: spec.name,
-    summary: `register-tiled: ${BR} query rows per workgroup of 256, 2 rows × 4–8 keys per invocation, K/V blocks in workgroup memory (f32, or halves kept packed), 16-byte loads, ${how}`,
+    summary: `register-tiled: 64 query rows per workgroup of 256, a register tile chosen by head dim (2 rows × 4 keys per invocation and 32-key blocks up to D=256, constant loop bounds), K/V blocks in workgroup memory (f32, or halves kept packed), 16-byte loads, ${how}`,
     program: { kind: 'wgsl', shaders: ['flash-portable.wgsl'] },
     availability: spec.subgroups ? () => subgroupAvailability(spec.name) : undefined,
     constraints: [checkWordHeadDims(spec.name), checkInvocations(spec.name, 256), checkPrefillFits(spec.name, spec.subgroups)],
