@@ -10,10 +10,10 @@
 // With the capture layer (SDPA_VKCAPTURE_DIR, scripts/gpu/webgpu-portable.sh's step 3) each
 // tile's pipeline is compiled alone and the driver's register count read back.
 // Usage: node scripts/probe-webgpu-portable.mjs [--dims 64,128] [--s 4096] [--b 8] [--h 12]
-//   [--tiles 2x64h,4x64h,2x32h,2x32f,4x64hc,4x64h/32] [--sg 0,1] [--dtype float16] [--reps 10]
+//   [--tiles 2x64h,2x32h,2x32f,2x32hc] [--sg 0,1] [--dtype float16] [--reps 10]
 //   [--no-check | --cases SUBSTR,SUBSTR] [--small] [--json out.json]
-//   tile = RPI x BC, then h (packed-half tiles) or f (f32 tiles), then c for constant loop bounds,
-//   then /32 for 32-row workgroups of 128 invocations (default /64: 64 rows, 256 invocations).
+//   tile = 2 x BC (2 rows an invocation), then h (packed-half tiles) or f (f32 tiles), then c for
+//   constant loop bounds.
 import { performance } from 'node:perf_hooks';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cases, caseData, cli, compare, lib, params, programs, attention, randF32, setUp } from './lib/webgpu-bench.mjs';
@@ -28,12 +28,14 @@ const REPS = Number(opt('--reps', small ? '2' : '10'));
 const DT = opt('--dtype', 'float16');
 const capDir = process.env.SDPA_VKCAPTURE_DIR;
 
+// The shader now has 2 rows an invocation and 64-row workgroups only: the sweep's 4x.. and /32
+// tiles lost and were taken out (run them from commit 34ad69c).
 function parseTile(s) {
-  const m = /^([24])x(32|64)([hf])(c?)(?:\/(32|64))?$/.exec(s);
-  if (!m) throw new Error(`bad tile ${s}: RPIxBC, h|f, optional c, optional /ROWS`);
-  return { name: s, rows: Number(m[5] ?? 64), rpi: Number(m[1]), bc: Number(m[2]), halfTiles: m[3] === 'h', constLoops: m[4] === 'c' };
+  const m = /^2x(32|64)([hf])(c?)$/.exec(s);
+  if (!m) throw new Error(`bad tile ${s}: 2xBC, h|f, optional c (4-row and 32-row tiles: commit 34ad69c)`);
+  return { name: s, rows: 64, rpi: 2, bc: Number(m[1]), halfTiles: m[2] === 'h', constLoops: m[3] === 'c' };
 }
-const tiles = list('--tiles', '2x64h,4x64h,2x32h,2x32f,2x64hc,4x64hc').map(parseTile);
+const tiles = list('--tiles', '2x64h,2x32h,2x32f,2x64hc,2x32hc').map(parseTile);
 
 function gpuBuffer(t) {
   const bytes = Math.ceil(t.data.byteLength / 4) * 4;

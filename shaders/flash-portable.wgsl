@@ -1,12 +1,13 @@
 // Portable tiled attention in the style of a register-tiled GEMM (no subgroup matrices, no
-// shader-f16): one workgroup of NT = 4·BR invocations takes BR (32 | 64) query rows of one flat
-// head and streams blocks of BC keys. Invocation (ty, tx) — (BR / RPI) × TX, TX = 4·RPI — owns the RPI rows
-// RPI·ty .. +RPI-1 and, of each block, the keys 4·TX·c + 4·tx .. +3 (c < KV4 = BC / (4·TX)) for
-// Q·Kᵀ, and the value dims 4·TX·h + 4·tx .. +3 of its rows for P·V; every product reads 8- or
-// 16-byte vectors of workgroup memory. What the library picks (src/webgpu/portable.ts
-// prefillTile, from the H200 sweep of scripts/probe-webgpu-portable.mjs): BR = 64, RPI = 2,
-// BC = 32, constant loop bounds — at D=64 75 registers, 3 workgroups an SM. RPI = 4 (16-lane row
-// groups: each unpacked K and V value serves 4 rows) and BR = 32 are the sweep's other points.
+// shader-f16): one workgroup of NT = 4·BR = 256 invocations takes BR = 64 query rows of one flat
+// head and streams blocks of BC keys. Invocation (ty, tx) — (BR / RPI) × TX = 32 × 8 — owns the
+// RPI = 2 rows RPI·ty, RPI·ty + 1 and, of each block, the keys 4·TX·c + 4·tx .. +3
+// (c < KV4 = BC / (4·TX)) for Q·Kᵀ, and the value dims 4·TX·h + 4·tx .. +3 of its rows for P·V;
+// every product reads 8- or 16-byte vectors of workgroup memory. The tile (src/webgpu/portable.ts
+// prefillTile, from the H200 sweep of scripts/probe-webgpu-portable.mjs): BC = 32 (64 for f32 where
+// 32 does not fit), constant loop bounds — at D=64 75 registers, 3 workgroups an SM. The sweep's
+// other shapes (4 rows an invocation in 16-lane row groups, 32-row workgroups) lost and were taken
+// out of this shader after it (commit 34ad69c has them).
 // - K is staged transposed ([d][key]), V as is ([key][d]): f32 values, or halves kept packed (two
 //   a u32; unpacked as they are read, vec-io.wgsl), Q is read from storage (16-byte words, cached: each row is read by the TX
 //   invocations of its row group). P overwrites the K tile ([key][row], the row quad XOR-swizzled
@@ -21,8 +22,8 @@
 //   whole; tail keys are zero-filled and masked.
 // Template parameters: ENABLES, WORD/ELEM/HALF/VPW (q, k, v storage: vec4 words of VPW elements),
 // OUT_HALF/PACK (the output: f32, or halves packed by PACK), MASK_WORD/MASK_ELEM/MASK_PER_WORD,
-// SUBGROUPS, BR, NT, HTILE (K/V tiles as packed halves; else f32), RPI (2 | 4 rows per invocation),
-// TX = 4·RPI, RPI4 (RPI = 4), BC (32 | 64), KV4 = BC / (4·TX), DMAX, DVMAX (head-dim buckets ≥ 64),
+// SUBGROUPS, BR (64), NT (256), HTILE (K/V tiles as packed halves; else f32), RPI (2 rows per
+// invocation), TX = 4·RPI, BC (32 | 64), KV4 = BC / (4·TX), DMAX, DVMAX (head-dim buckets ≥ 64),
 // NV = DVMAX / (4·TX), KP2 (HTILE: vec2 words of the K / P tile), QKW (the Q·Kᵀ loop's bound: EW,
 // or the constant DMAX / VPW when E = DMAX), PVC (the P·V loop's bound: cols, or the constant BC).
 {{ENABLES}}
@@ -284,9 +285,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 1u));
     bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 2u));
     bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 4u));
-//#if RPI4
-    bm_{{r}} = max(bm_{{r}}, subgroupShuffleXor(bm_{{r}}, 8u));
-//#end
 //#end
     workgroupBarrier(); // everyone is done reading K before P overwrites it
 //#end
@@ -335,18 +333,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 //#if HTILE
       // A row pair a store: [row quad][pair][row], row0 even.
       kp2[2u * p_slot(key, row0) + ((row0 >> 1u) & 1u)] = bitcast<vec2<u32>>(vec2<f32>(s_0_{{c}}[{{e}}], s_1_{{c}}[{{e}}]));
-//#if RPI4
-      kp2[2u * p_slot(key, row0) + 1u] = bitcast<vec2<u32>>(vec2<f32>(s_2_{{c}}[{{e}}], s_3_{{c}}[{{e}}]));
-//#end
 //#end
 //#if !HTILE
-//#if RPI4
-      ks4[p_slot(key, row0)] = vec4<f32>(s_0_{{c}}[{{e}}], s_1_{{c}}[{{e}}], s_2_{{c}}[{{e}}], s_3_{{c}}[{{e}}]);
-//#end
-//#if !RPI4
       ks4[p_slot(key, row0)][row0 & 3u] = s_0_{{c}}[{{e}}];
       ks4[p_slot(key, row0)][(row0 & 3u) + 1u] = s_1_{{c}}[{{e}}];
-//#end
 //#end
     }
 //#end
@@ -358,27 +348,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var c = 0u; c < {{PVC}}; c++) {
 //#if !HTILE
       let pv = ks4[p_slot(c, row0)];
-//#if RPI4
-      let p_0 = pv.x;
-      let p_1 = pv.y;
-      let p_2 = pv.z;
-      let p_3 = pv.w;
-//#end
-//#if !RPI4
       let odd = (row0 & 2u) != 0u;
       let p_0 = select(pv.x, pv.z, odd);
       let p_1 = select(pv.y, pv.w, odd);
-//#end
 //#end
 //#if HTILE
       let pw = kp2[2u * p_slot(c, row0) + ((row0 >> 1u) & 1u)];
       let p_0 = bitcast<f32>(pw.x);
       let p_1 = bitcast<f32>(pw.y);
-//#if RPI4
-      let pw1 = kp2[2u * p_slot(c, row0) + 1u];
-      let p_2 = bitcast<f32>(pw1.x);
-      let p_3 = bitcast<f32>(pw1.y);
-//#end
 //#end
 //#for h in 0..NV
 //#if !HTILE
@@ -402,9 +379,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   l_{{r}} += subgroupShuffleXor(l_{{r}}, 1u);
   l_{{r}} += subgroupShuffleXor(l_{{r}}, 2u);
   l_{{r}} += subgroupShuffleXor(l_{{r}}, 4u);
-//#if RPI4
-  l_{{r}} += subgroupShuffleXor(l_{{r}}, 8u);
-//#end
 //#end
 //#end
 //#if !SUBGROUPS

@@ -38,20 +38,20 @@ describe('portable prefill tile', () => {
     expect(prefillTile(lavapipe, params(64, 128, 'float16'), false)).toEqual({ ...swept, halfTiles: true });
   });
 
-  it('sizes workgroup memory from the tile and keeps 16-lane row groups off narrower subgroups', () => {
+  it('sizes workgroup memory from the tile and keeps row groups off narrower subgroups', () => {
     // K/P 8·max(128·32/4, 32·32) + V 2·32·128 + the reduction array 64 rows × 8 lanes × 4.
     expect(prefillWorkgroupBytes(128, 128, 32, false, true, 8, 64)).toBe(8192 + 8192 + 2048);
     expect(prefillWorkgroupBytes(128, 128, 32, true, true, 8, 64)).toBe(8192 + 8192 + 4);
-    const four = { rows: 64, rpi: 4, bc: 64, halfTiles: true, constLoops: true } as const;
-    expect(prefillTileFits(h200, 64, 64, true, four)).toBe(true);
-    expect(prefillTileFits(lavapipe, 64, 64, true, four)).toBe(false); // 8-lane subgroups, 16-lane row groups
-    expect(prefillTileFits(lavapipe, 64, 64, false, four)).toBe(true);
-    expect(prefillTileFits(h200, 128, 128, false, { ...four, bc: 32 })).toBe(false); // a row group's keys exceed the block
+    const tile = { rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true } as const;
+    expect(prefillTileFits(h200, 64, 64, true, tile)).toBe(true);
+    expect(prefillTileFits(lavapipe, 64, 64, true, tile)).toBe(true); // 8-lane subgroups hold an 8-lane row group
+    expect(prefillTileFits({ ...lavapipe, adapterInfo: { ...lavapipe.adapterInfo, subgroupMinSize: 4 } }, 64, 64, true, tile)).toBe(false);
+    expect(prefillTileFits(lavapipe, 256, 256, false, { ...tile, bc: 64 })).toBe(false); // 64-key half tiles at D=256 exceed 32 KB
   });
 
   it('makes the Q·Kᵀ loop bound a constant only where E fills its bucket', () => {
     const full = prefillProgram(h200, params(256, 128, 'float16'), false).defines;
-    expect(full).toMatchObject({ BR: 64, NT: 256, RPI: 2, RPI4: 0, TX: 8, BC: 32, KV4: 1, NV: 4, HTILE: 1, QKW: '16u', PVC: 'BC' });
+    expect(full).toMatchObject({ BR: 64, NT: 256, RPI: 2, TX: 8, BC: 32, KV4: 1, NV: 4, HTILE: 1, QKW: '16u', PVC: 'BC' });
     const ragged = prefillProgram(h200, params(256, 96, 'float16'), false).defines;
     expect(ragged).toMatchObject({ DMAX: 128, QKW: 'EW', PVC: 'BC' });
     expect(prefillProgram(h200, params(256, 64, 'float32'), false).defines).toMatchObject({ HTILE: 0, QKW: '16u', NV: 2 });

@@ -92,22 +92,25 @@ export function prefillWorkgroupBytes(dmax: number, dvmax: number, bc: number, s
 
 /**
  * The prefill kernel's tiling: `rows` query rows per workgroup of 4·rows invocations, `rpi` query
- * rows per invocation (row groups of 4·rpi lanes; each unpacked K and V value serves `rpi` rows),
- * `bc` keys per block (a multiple of 4·4·rpi),
+ * rows per invocation (row groups of 4·rpi lanes), `bc` keys per block (a multiple of 4·4·rpi),
  * `halfTiles`: K/V kept as packed halves in workgroup memory (halves storage only), `constLoops`:
  * the Q·Kᵀ loop bound a constant where E fills its bucket and the P·V loop always BC keys (trip
  * counts the compiler can unroll; the keys past a block's end weigh 0).
  */
 export interface PrefillTile {
-  readonly rows: 32 | 64;
-  readonly rpi: 2 | 4;
+  /**
+   * 64 and 2: the H200 sweep also measured 4 rows an invocation (16-lane row groups) and 32-row
+   * workgroups, which lost (docs/performance-webgpu.md) and were taken out of the shader after it.
+   */
+  readonly rows: 64;
+  readonly rpi: 2;
   readonly bc: 32 | 64;
   readonly halfTiles: boolean;
   readonly constLoops: boolean;
 }
 
 /** Lanes of a row group for `rpi` rows per invocation (4·rows invocations over the rows). */
-function rowGroupLanes(rpi: 2 | 4): number {
+function rowGroupLanes(rpi: 2): number {
   return 4 * rpi;
 }
 
@@ -219,7 +222,6 @@ export function prefillProgram(ctx: WebGpuContext, p: AttentionParams, subgroups
       NT: 4 * t.rows,
       HTILE: t.halfTiles ? 1 : 0,
       RPI: t.rpi,
-      RPI4: t.rpi === 4 ? 1 : 0,
       TX: tx,
       BC: t.bc,
       KV4: t.bc / (4 * tx),
