@@ -418,11 +418,14 @@ Napi::Value FlashAttentionRun(const Napi::CallbackInfo& info) {
     return r;
   }
   job->call->a.caller_only = true;
+  // args.inlinePool: the pool's workers join when the pool is free (AttentionArgs::try_pool).
+  job->call->a.try_pool = get_bool(env, info[0].As<Napi::Object>(), "inlinePool");
   try {
     sdpa::flash_attention(job->call->a);
   } catch (const std::exception& e) {
     NAPI_THROW(Napi::Error::New(env, e.what()), Napi::Value());
   }
+  r.Set("pooled", sdpa::last_call_pooled());
   return r;
 }
 

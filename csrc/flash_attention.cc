@@ -181,6 +181,19 @@ class Pool {
  public:
   void run(int nthreads, const std::function<void(int)>& fn) {
     std::lock_guard<std::mutex> region(run_mu_);
+    run_locked(nthreads, fn);
+  }
+  // run() when no other region holds the pool; false (nothing run) when one does.
+  bool try_run(int nthreads, const std::function<void(int)>& fn) {
+    std::unique_lock<std::mutex> region(run_mu_, std::try_to_lock);
+    if (!region.owns_lock()) return false;
+    run_locked(nthreads, fn);
+    return true;
+  }
+  int size_hint() const { return (int)workers_.size() + 1; }
+
+ private:
+  void run_locked(int nthreads, const std::function<void(int)>& fn) {
     while ((int)workers_.size() < nthreads - 1) {
       const int tid = (int)workers_.size() + 1;
       workers_.emplace_back([this, tid] { worker(tid); });
@@ -204,9 +217,6 @@ class Pool {
     if (mine) std::rethrow_exception(mine);
     if (error_) std::rethrow_exception(error_);
   }
-  int size_hint() const { return (int)workers_.size() + 1; }
-
- private:
   void worker(int tid) {
     uint64_t seen = 0;
     for (;;) {
@@ -258,6 +268,7 @@ struct Scratch {
   }
 };
 thread_local Scratch tls_scratch;
+thread_local bool tls_last_pooled = false;
 
 void check(bool ok, const std::string& msg) {
   if (!ok) throw std::invalid_argument("flash_attention: " + msg);
@@ -375,8 +386,16 @@ void flash_attention_tuned(const AttentionArgs& args, const Tuning& t) {
       k->run(plan, job, scratch);
     }
   };
-  if (plan.nthreads <= 1 || args.caller_only) body(0);
-  else pool().run(plan.nthreads, body);
+  tls_last_pooled = false;
+  if (plan.nthreads <= 1) body(0);
+  else if (args.caller_only) {
+    // On the JS thread: never wait for the pool; with try_pool its workers join when it is free.
+    tls_last_pooled = args.try_pool && pool().try_run(plan.nthreads, body);
+    if (!tls_last_pooled) body(0);
+  } else {
+    pool().run(plan.nthreads, body);
+    tls_last_pooled = true;
+  }
   if (cancelled.load(std::memory_order_relaxed)) {
     const int64_t started = std::min(next.load(std::memory_order_relaxed), njobs);
     if (started < njobs)
@@ -409,6 +428,8 @@ const KernelInfo& kernel_info(int i) {
   if (i < 0 || i >= kTableSize) throw std::out_of_range("kernel_info: index out of range");
   return kTable[i]->info;
 }
+
+bool last_call_pooled() { return tls_last_pooled; }
 
 int default_num_threads() {
   // Read once: glibc answers it by reading /sys/devices/system/cpu/online (~5–10 µs), and every

@@ -46,6 +46,10 @@ struct AttentionArgs {
   // calls made on the JS thread: they never wait for the pool (another call may hold it) nor for a
   // worker's wake-up.
   bool caller_only;
+  // With caller_only: the pool's workers join too when the pool is free (no other call holds it),
+  // else every job still runs here. For mid-sized decode calls made on the JS thread: the hop to a
+  // libuv thread and back cost more than the kernel's own time there, and the workers still help.
+  bool try_pool;
 };
 
 #ifndef SDPA_FREESTANDING
@@ -58,6 +62,12 @@ struct Cancelled : std::runtime_error {
 // Computes out = softmax(scale·q·kᵀ (+mask, causal), fp32 accumulation) · v. Blocking; uses the
 // persistent thread pool. Throws std::invalid_argument / std::runtime_error on bad args.
 void flash_attention(const AttentionArgs& args);
+
+#ifndef SDPA_FREESTANDING
+// Whether the last flash_attention call made on this thread ran on more than one thread (its jobs
+// shared with the pool's workers). For try_pool calls: false when another call held the pool.
+bool last_call_pooled();
+#endif
 
 // CPU features the kernels require, as bits of KernelInfo::requires (names: feature_name).
 enum Feature : uint32_t {

@@ -32,6 +32,8 @@ const warmup = Number(opt('--warmup', '3'));
 const useOrt = !has('--no-ort');
 const markdown = has('--markdown');
 const B = 1, H = 32, HKV = 8, D = 128;
+/** Idle time before each flash row when ORT runs in the same process (see the row loop). */
+const ORT_SETTLE_MS = 300;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const streamBin = `${root}build/csrc/stream_read`;
@@ -116,6 +118,10 @@ for (const L of lens) {
     const ks = [], vs = [];
     for (let c = 0; c < copies; c++) { ks.push(tensor.fromFloat32(kf, [B, HKV, L, D], DT[dt])); vs.push(tensor.fromFloat32(vf, [B, HKV, L, D], DT[dt])); }
     const call = (i) => withBackends([SDPBackend.FLASH_ATTENTION], () => sdpa(q, ks[i % copies], vs[i % copies], { enableGqa: true, device: 'cpu' }));
+    // onnxruntime-node's intra-op threads keep spinning for a while after a run: timed right after
+    // the previous row's ORT step, flash shared the two cores with them (f32 L=4096: 26–36% of the
+    // stream read against 43–53% with --no-ort). A pause lets them go to sleep first.
+    if (useOrt) await new Promise((r) => setTimeout(r, ORT_SETTLE_MS));
     const t = await timeIt(call);
     const kernel = lastDispatch?.()?.kernel ?? '?';
     const gbs = kvBytes / t.med / 1e6;

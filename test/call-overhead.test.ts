@@ -9,7 +9,7 @@
 import os from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { explainDispatch, lastDispatch, sdpa, withBackends } from '../src/index.js';
-import { NATIVE_INLINE_MAX_MACS, NATIVE_KERNELS, buildNativeArgs, nativeRunsInline } from '../backends/flash/cpu.js';
+import { NATIVE_INLINE_MAX_MACS, NATIVE_INLINE_POOL_MAX_BYTES, NATIVE_KERNELS, buildNativeArgs, nativeRunMode, nativeRunsInline } from '../backends/flash/cpu.js';
 import { loadNative } from '../backends/flash/native.js';
 import { buildParams } from '../src/params.js';
 import { randTensor, rng } from './helpers/random.js';
@@ -32,12 +32,35 @@ describe.skipIf(!native.ok)(`native calls on the JS thread${native.ok ? '' : ` (
   const addon = native.ok ? native.native : undefined!;
   const runnable = native.ok ? addon.kernels().filter((x) => x.missing.length === 0).map((x) => x.name) : [];
 
-  it('the bound is a work estimate: the probe shape runs inline, an L=4096 decode does not', () => {
+  it('the bounds are work estimates: the probe shape runs alone on the JS thread, a decode up to 32 MiB of K/V with the pool, bigger calls are queued', () => {
     const p = buildParams('sdpa', q, k, v, gqa);
     expect(p.batch * p.hq * p.s * p.l * (p.e + p.ev)).toBe(NATIVE_INLINE_MAX_MACS);
-    expect(nativeRunsInline(p)).toBe(true);
-    const kl = randTensor(r, [1, 8, 4096, 128]);
-    expect(nativeRunsInline(buildParams('sdpa', q, kl, kl, gqa))).toBe(false);
+    expect(nativeRunMode(p)).toBe('caller');
+    const kl = randTensor(r, [1, 8, 4096, 128]); // fp32: 2 · 8 · 4096 · 128 · 4 bytes = 32 MiB
+    expect(2 * 8 * 4096 * 128 * 4).toBe(NATIVE_INLINE_POOL_MAX_BYTES);
+    expect(nativeRunMode(buildParams('sdpa', q, kl, kl, gqa))).toBe('pool');
+    expect(nativeRunsInline(buildParams('sdpa', q, kl, kl, gqa))).toBe(true);
+    const kx = randTensor(r, [1, 8, 4100, 128]);
+    expect(nativeRunMode(buildParams('sdpa', q, kx, kx, gqa))).toBe('queued');
+    // Dropout and prefill shapes stay queued whatever their size.
+    expect(nativeRunMode(buildParams('sdpa', q, kl, kl, { ...gqa, dropoutP: 0.1 }))).toBe('queued');
+    const q17 = randTensor(r, [1, 32, 17, 128]), k64 = randTensor(r, [1, 8, 64, 128]);
+    expect(nativeRunMode(buildParams('sdpa', q17, k64, k64, gqa))).toBe('queued');
+  });
+
+  it('an inline call with the pool gives the queued call’s bits, and the pool’s workers joined it when it was free', async () => {
+    const kl = randTensor(r, [1, 8, 1024, 128]);
+    const p = buildParams('sdpa', q, kl, kl, gqa);
+    const queued = new Float32Array(32 * 128), inline = new Float32Array(32 * 128);
+    // Two threads whatever the machine has (the plan, hence the bits, depend on the count).
+    await addon.flashAttention(buildNativeArgs(p, queued, 2));
+    const run = addon.flashAttentionRun({ ...buildNativeArgs(p, inline, 2), inlinePool: true }, true);
+    expect(run.pooled).toBe(true);
+    expect(new Uint32Array(inline.buffer)).toEqual(new Uint32Array(queued.buffer));
+    // Without inlinePool every job runs on this thread alone, with the same plan and bits.
+    inline.fill(0);
+    expect(addon.flashAttentionRun(buildNativeArgs(p, inline, 2), true).pooled).toBe(false);
+    expect(new Uint32Array(inline.buffer)).toEqual(new Uint32Array(queued.buffer));
   });
 
   it('an inline run gives bit for bit the queued run, for every native kernel this CPU runs (split-KV plan of the pool)', async () => {

@@ -331,9 +331,33 @@ function nativeKernel(name: string, isa: string): KernelVariant {
  */
 export const NATIVE_INLINE_MAX_MACS = 2 ** 17;
 
-/** Whether `p` is small enough to run on the calling thread ({@link NATIVE_INLINE_MAX_MACS}). */
+/**
+ * K/V bytes up to which a decode call (S ≤ {@link NATIVE_INLINE_POOL_MAX_S}) runs on the JS thread
+ * with the thread pool's workers joining it, instead of being queued to libuv's thread: 32 MiB is
+ * fp32 L=4096 or fp16 L=8192 at H=32, Hkv=8, D=128, 0.4–2 ms of kernel on 2 cores at 17–40 GB/s.
+ * There the hop to libuv's thread and the completion back on the loop, and the JS work that a
+ * queued call's two busy kernel threads delay on a 2-core machine, cost about as much as the
+ * kernel (sdpa() 1.57 ms against 0.92 ms for the addon's own call at fp32 L=4096: docs/performance-cpu.md).
+ * The event loop is held for the kernel's time, a few ms at most.
+ */
+export const NATIVE_INLINE_POOL_MAX_BYTES = 32 * 2 ** 20;
+/** Query rows per head up to which {@link NATIVE_INLINE_POOL_MAX_BYTES} applies (decode calls). */
+export const NATIVE_INLINE_POOL_MAX_S = 16;
+
+/**
+ * Where a native call runs: `caller` — on the calling thread alone ({@link NATIVE_INLINE_MAX_MACS});
+ * `pool` — on the calling thread with the pool's workers when the pool is free (a decode call up
+ * to {@link NATIVE_INLINE_POOL_MAX_BYTES} of K/V); `queued` — on libuv's thread, off the event loop.
+ */
+export function nativeRunMode(p: AttentionParams): 'caller' | 'pool' | 'queued' {
+  if (p.batch * p.hq * p.s * p.l * (p.e + p.ev) <= NATIVE_INLINE_MAX_MACS) return 'caller';
+  const kvBytes = p.batch * p.hkv * p.l * (p.e + p.ev) * (p.dtype === 'float32' ? 4 : 2);
+  return p.s <= NATIVE_INLINE_POOL_MAX_S && p.dropoutP === 0 && kvBytes <= NATIVE_INLINE_POOL_MAX_BYTES ? 'pool' : 'queued';
+}
+
+/** Whether `p` runs on the calling thread ({@link nativeRunMode} `caller` or `pool`). */
 export function nativeRunsInline(p: AttentionParams): boolean {
-  return p.batch * p.hq * p.s * p.l * (p.e + p.ev) <= NATIVE_INLINE_MAX_MACS;
+  return nativeRunMode(p) !== 'queued';
 }
 
 function runNative(p: AttentionParams, ctx: RunContext, kernel: string): Promise<Tensor> {
@@ -354,9 +378,11 @@ async function runNativeRows(p: AttentionParams, ctx: RunContext, kernel: string
   const fault = (e: unknown): BackendFaultError =>
     // Arguments were validated before dispatch, so a failure here is the engine's (e.g. out of memory).
     new BackendFaultError(`flash (cpu): native kernel ${kernel} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  if (!rows && nativeRunsInline(p)) {
-    // Tiny: run here (no signal can fire meanwhile, no input can change). A bad argument is a bug
+  const mode = rows ? 'queued' : nativeRunMode(p);
+  if (mode !== 'queued') {
+    // Small: run here (no signal can fire meanwhile, no input can change). A bad argument is a bug
     // of buildNativeArgs and throws as before; only the kernel's own failure becomes a fault.
+    if (mode === 'pool') args.inlinePool = true;
     let ws: number;
     try {
       ws = native.flashAttentionRun(args, true).workspaceBytes;

@@ -79,6 +79,11 @@ export interface NativeAttentionArgs {
    * maps onto it (backends/flash/cpu.ts).
    */
   cancel?: Int32Array;
+  /**
+   * With `flashAttentionRun(args, true)`: the thread pool's workers join the call when no other
+   * call holds the pool (else every job runs on the calling thread, as without it).
+   */
+  inlinePool?: boolean;
 }
 
 /**
@@ -137,12 +142,13 @@ export interface SdpaNative {
   flashAttention(args: NativeAttentionArgs): Promise<void>;
   /**
    * One parse for the run and its scratch size. `here: true` runs every job on the calling thread
-   * (blocking it; the plan, hence the result, is the pooled one) and returns when `args.out` is
-   * filled, throwing a kernel failure as an Error; for tiny calls only, whose hop to a worker
-   * thread costs more than the work. `here: false` queues the call like `flashAttention` and
-   * returns its promise as `done`. Bad args throw TypeError/RangeError either way.
+   * (blocking it; the plan, hence the result, is the pooled one) — with the pool's workers joining
+   * when `args.inlinePool` is set and no other call holds the pool (`pooled` says whether they
+   * did) — and returns when `args.out` is filled, throwing a kernel failure as an Error; for calls
+   * whose hop to a worker thread costs about as much as the work. `here: false` queues the call
+   * like `flashAttention` and returns its promise as `done`. Bad args throw TypeError/RangeError either way.
    */
-  flashAttentionRun(args: NativeAttentionArgs, here: true): { readonly workspaceBytes: number };
+  flashAttentionRun(args: NativeAttentionArgs, here: true): { readonly workspaceBytes: number; readonly pooled: boolean };
   flashAttentionRun(args: NativeAttentionArgs, here: false): { readonly workspaceBytes: number; readonly done: Promise<void> };
   /** Scratch bytes per thread the kernel (`args.kernel`, or the addon's choice) will use for these args (its only extra memory). */
   workspaceBytes(args: NativeAttentionArgs): number;

@@ -2,6 +2,9 @@
 // against a double-precision reference on random shapes with masks, causal offsets, GQA, Ev != E,
 // dropout, fully-masked rows, odd head dims and non-contiguous strides; plus the table's refusals.
 // Build and run: make -C csrc test [CASES=n]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +12,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../flash_attention.h"
@@ -267,6 +271,59 @@ static int test_cancel() {
   return fails;
 }
 
+// caller_only with try_pool (a mid-sized decode call made on the JS thread): with the pool free its
+// workers join (last_call_pooled) and the output is bit for bit the queued call's; while another
+// call holds the pool it runs every job on the calling thread, at once and with the same bits.
+static int test_try_pool() {
+  int fails = 0;
+  const int64_t HQ = 8, HKV = 2, L = 3000, D = 64;
+  std::mt19937 g(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> q(HQ * D), k(HKV * L * D), v(HKV * L * D), ref(HQ * D), got(HQ * D);
+  for (auto* x : {&q, &k, &v}) for (float& f : *x) f = u(g);
+  std::vector<int64_t> qb(HQ), kb(HKV);
+  for (int64_t i = 0; i < HQ; ++i) qb[i] = i * D;
+  for (int64_t i = 0; i < HKV; ++i) kb[i] = i * L * D;
+  AttentionArgs a{};
+  a.dtype = DType::F32; a.q = q.data(); a.k = k.data(); a.v = v.data(); a.out = ref.data();
+  a.bh = HQ; a.hq = HQ; a.hkv = HKV; a.s = 1; a.l = L; a.e = D; a.ev = D;
+  a.q_base = qb.data(); a.kv_base_k = kb.data(); a.kv_base_v = kb.data();
+  a.q_row_stride = D; a.k_row_stride = D; a.v_row_stride = D; a.scale = 0.125f; a.num_threads = 2;
+  flash_attention(a);  // queued-style: the pool
+  a.out = got.data(); a.caller_only = true; a.try_pool = true;
+  flash_attention(a);
+  if (!last_call_pooled()) { std::printf("FAIL: try_pool with the pool free did not use it\n"); ++fails; }
+  if (std::memcmp(ref.data(), got.data(), ref.size() * 4) != 0) { std::printf("FAIL: try_pool output differs from the pooled call\n"); ++fails; }
+  // Another thread holds the pool with a long call (cancelled once the check is done).
+  const int64_t S2 = 2048, E2 = 64;
+  std::vector<float> q2(8 * S2 * E2, 0.01f), o2(8 * S2 * E2);
+  std::vector<int64_t> b2(8);
+  for (int64_t i = 0; i < 8; ++i) b2[i] = i * S2 * E2;
+  int32_t stop = 0;
+  std::atomic<bool> started{false};
+  AttentionArgs big{};
+  big.dtype = DType::F32; big.q = q2.data(); big.k = q2.data(); big.v = q2.data(); big.out = o2.data();
+  big.bh = 8; big.hq = 8; big.hkv = 8; big.s = S2; big.l = S2; big.e = E2; big.ev = E2;
+  big.q_base = b2.data(); big.kv_base_k = b2.data(); big.kv_base_v = b2.data();
+  big.q_row_stride = E2; big.k_row_stride = E2; big.v_row_stride = E2; big.scale = 0.125f; big.num_threads = 2;
+  big.kernel = "scalar_fp32";  // slow on purpose: seconds, so it surely holds the pool meanwhile
+  big.cancel = &stop;
+  std::thread holder([&] {
+    started.store(true);
+    try { flash_attention(big); } catch (const Cancelled&) {}
+  });
+  while (!started.load()) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::fill(got.begin(), got.end(), 0.0f);
+  flash_attention(a);
+  const bool pooled = last_call_pooled();
+  __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+  holder.join();
+  if (pooled) { std::printf("FAIL: try_pool used the pool while another call held it\n"); ++fails; }
+  if (std::memcmp(ref.data(), got.data(), ref.size() * 4) != 0) { std::printf("FAIL: try_pool on the calling thread alone differs from the pooled call\n"); ++fails; }
+  return fails;
+}
+
 // The dropout threshold is p·2^24 with p a double (as JS passes it). For each p, find seeds whose
 // element (bh 0, query 0, key 0) hashes to floor(p·2^24) (dropped) and floor(p·2^24)+1 (kept), then
 // check every ISA path drops exactly that. With p rounded to float, 0.7 would keep 11744051.
@@ -341,7 +398,7 @@ int main(int argc, char** argv) {
   }
 
   std::mt19937 rng(12345);
-  int fails = test_invalid() + test_kernel_table() + test_cancel() + test_dropout_threshold(kernels), total = 0;
+  int fails = test_invalid() + test_kernel_table() + test_cancel() + test_try_pool() + test_dropout_threshold(kernels), total = 0;
   double worst = 0;
   const int64_t dims[] = {1, 3, 8, 16, 32, 33, 64, 80, 96, 128, 256, 1024};
   for (int t = 0; t < ncases; ++t) {
