@@ -16,7 +16,7 @@
 //   constant loop bounds.
 import { performance } from 'node:perf_hooks';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cases, caseData, cli, compare, lib, params, programs, attention, randF32, setUp } from './lib/webgpu-bench.mjs';
+import { cases, caseData, cli, compare, lib, params, programs, attention, randF32, setUp, timeEncoded } from './lib/webgpu-bench.mjs';
 
 const portable = await import('../dist/src/webgpu/portable.js');
 const { opt, flag, list } = cli();
@@ -98,19 +98,7 @@ async function prepare(p, q, k, v, tile, sg) {
   return { info, stats, out, outBytes, encode, destroy: () => { out.destroy(); uni.destroy(); } };
 }
 
-async function timeEncoders(encode) {
-  let best = Infinity;
-  for (let b = 0; b < 4; b++) {
-    const t0 = performance.now();
-    const enc = gpu.createCommandEncoder();
-    for (let r = 0; r < REPS; r++) encode(enc);
-    gpu.queue.submit([enc.finish()]);
-    await gpu.queue.onSubmittedWorkDone();
-    const ms = (performance.now() - t0) / REPS;
-    if (b > 0) best = Math.min(best, ms); // the first batch warms the clocks
-  }
-  return +best.toFixed(4);
-}
+const timeEncoders = (encode) => timeEncoded(gpu, encode, REPS);
 
 const rows = [];
 const sgs = list('--sg', '0').map(Number).filter((x) => !x || ctx.features.has('subgroups'));

@@ -164,3 +164,22 @@ export async function withEnv(vars, fn) {
     for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
   }
 }
+
+/**
+ * Milliseconds per dispatch of `encode` (which records one dispatch into an encoder): `reps`
+ * dispatches in one submission, best of 3 batches after a first that warms the clocks (wall time;
+ * back to back, the GPU kept busy). The probes time their direct dispatches with it.
+ */
+export async function timeEncoded(gpu, encode, reps) {
+  let best = Infinity;
+  for (let b = 0; b < 4; b++) {
+    const t0 = performance.now();
+    const enc = gpu.createCommandEncoder();
+    for (let r = 0; r < reps; r++) encode(enc);
+    gpu.queue.submit([enc.finish()]);
+    await gpu.queue.onSubmittedWorkDone();
+    const ms = (performance.now() - t0) / reps;
+    if (b > 0) best = Math.min(best, ms);
+  }
+  return +best.toFixed(4);
+}
