@@ -12,7 +12,7 @@
 //   [--json out.json]   (--sg 1: the subgroups variant; the runs of 2026-12-03 also swept q held as
 //   packed halves, a template option since removed: no gain)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cli, lib, params, programs, randF32, setUp, timeEncoded } from './lib/webgpu-bench.mjs';
+import { cli, lib, params, programs, randF32, setUp, timeEncoded, readBackF32 } from './lib/webgpu-bench.mjs';
 
 const portable = await import('../dist/src/webgpu/portable.js');
 const { opt, list } = cli();
@@ -36,18 +36,7 @@ function gpuTensor(shape, dtype, usage = 0) {
   return { t: tensor.fromGPUBuffer(buf, shape, dtype), buf };
 }
 
-async function readF32(buf, bytes, dtype) {
-  const rb = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = gpu.createCommandEncoder();
-  enc.copyBufferToBuffer(buf, 0, rb, 0, bytes);
-  gpu.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const raw = rb.getMappedRange().slice(0);
-  rb.unmap();
-  rb.destroy();
-  if (dtype === 'float32') return new Float32Array(raw);
-  return tensor(new Uint16Array(raw), [raw.byteLength / 2], dtype).toFloat32();
-}
+const readF32 = (buf, bytes, dtype) => readBackF32(gpu, buf, bytes, dtype);
 
 /** Chunks for about `wgs` workgroups of at least `minChunk` keys: the library's decodeSplit with the sweep's pair. */
 const split = (p, wgs, minChunk) => portable.decodeSplit(p, wgs, minChunk);

@@ -16,7 +16,7 @@
 //   constant loop bounds.
 import { performance } from 'node:perf_hooks';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cases, caseData, cli, compare, lib, params, programs, attention, randF32, setUp, timeEncoded } from './lib/webgpu-bench.mjs';
+import { cases, caseData, cli, compare, lib, params, programs, attention, randF32, setUp, timeEncoded, readBackF32 } from './lib/webgpu-bench.mjs';
 
 const portable = await import('../dist/src/webgpu/portable.js');
 const { opt, flag, list } = cli();
@@ -46,18 +46,7 @@ function gpuBuffer(t) {
   return buf;
 }
 
-async function readF32(buf, bytes, dtype) {
-  const rb = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = gpu.createCommandEncoder();
-  enc.copyBufferToBuffer(buf, 0, rb, 0, bytes);
-  gpu.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const raw = rb.getMappedRange().slice(0);
-  rb.unmap();
-  rb.destroy();
-  if (dtype === 'float32') return new Float32Array(raw);
-  return tensor(new Uint16Array(raw), [raw.byteLength / 2], dtype).toFloat32();
-}
+const readF32 = (buf, bytes, dtype) => readBackF32(gpu, buf, bytes, dtype);
 
 const dummy = gpu.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
 

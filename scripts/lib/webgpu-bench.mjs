@@ -183,3 +183,17 @@ export async function timeEncoded(gpu, encode, reps) {
   }
   return +best.toFixed(4);
 }
+
+/** The first `bytes` of GPU buffer `buf` as f32 values: f32 as stored, or halves of `dtype` decoded. */
+export async function readBackF32(gpu, buf, bytes, dtype) {
+  const rb = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = gpu.createCommandEncoder();
+  enc.copyBufferToBuffer(buf, 0, rb, 0, bytes);
+  gpu.queue.submit([enc.finish()]);
+  await rb.mapAsync(GPUMapMode.READ);
+  const raw = rb.getMappedRange().slice(0);
+  rb.unmap();
+  rb.destroy();
+  if (dtype === 'float32') return new Float32Array(raw);
+  return lib.tensor(new Uint16Array(raw), [raw.byteLength / 2], dtype).toFloat32();
+}
