@@ -390,6 +390,21 @@ function structuredFacts(fn: string, sb: StructuredBias, batchShape: readonly nu
 }
 
 /** One line describing the inputs, for logs and the "nothing eligible" error. */
+/**
+ * The diagonals that bound the keys query row i sees, from causal and a sliding window together:
+ * key j is visible when `i + lower <= j <= i + upper` (−Infinity / Infinity where unbounded); the
+ * upper one is the nearer of causal and the window's right edge. Kernels on every device read
+ * windows through it (FLASH (cpu) as a key slice, the WGSL kernels as two diagonals).
+ */
+export function keyBand(p: Pick<AttentionParams, 's' | 'l' | 'causal' | 'window'>): { lower: number; upper: number } {
+  const w = p.window;
+  const off = w?.alignment === 'lower-right' ? p.l - p.s : 0;
+  return {
+    lower: w ? off - w.left : -Infinity,
+    upper: Math.min(p.causal ? p.causal.diagonalOffset : Infinity, w ? off + w.right : Infinity),
+  };
+}
+
 export function describeParams(p: AttentionParams): string {
   const parts = [
     `q ${fmtShape(p.q.shape)}`,

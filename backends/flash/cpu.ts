@@ -11,6 +11,7 @@ import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
 import type { AttentionParams, BackendPart, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import { headView, maskView } from '../../src/cpu/layout.js';
+import { keyBand } from '../../src/params.js';
 import { Tensor } from '../../src/tensor.js';
 import { loadNative, NATIVE_DTYPE, type NativeAttentionArgs, type NativeKernelInfo, type NativeMaskDType } from './native.js';
 import type { WasmJob } from './wasm/abi.js';
@@ -140,10 +141,8 @@ export function windowSlice(p: AttentionParams, i0 = 0, i1 = p.s): WindowSlice |
   if (!p.window) return undefined;
   const { s: S, l: L } = p;
   const n = i1 - i0;
-  const off = p.window.alignment === 'lower-right' ? L - S : 0;
   // Row i sees keys j with i + w <= j <= i + u (w may be -Infinity, u Infinity), and 0 <= j < L.
-  const w = off - p.window.left;
-  const u = Math.min(off + p.window.right, p.causal ? p.causal.diagonalOffset : Infinity);
+  const { lower: w, upper: u } = keyBand(p);
   // Dropout's pattern is keyed by the key's index: with dropout the slice keeps key 0 as its first
   // (only the keys past every row's end are cut), so each key keeps its index and its draw.
   const lo = p.dropoutP > 0 ? 0 : Math.max(0, i0 + w);

@@ -10,6 +10,7 @@ import { float32ArrayToHalfBits, halfBitsToFloat32Array, type DType, type FloatD
 import type { AttentionParams, Constraint, RunContext } from '../dispatch/types.js';
 import { named, formatBytes } from '../dispatch/constraints.js';
 import { maskView } from '../cpu/layout.js';
+import { keyBand } from '../params.js';
 import { mix32 } from '../rng.js';
 import { Tensor, shapeSize } from '../tensor.js';
 import { envVar } from '../env.js';
@@ -64,10 +65,7 @@ export function keysPerBlock(ctx: WebGpuContext, dmax: number, dvmax: number, ti
  */
 export function bandDiagonals(p: AttentionParams): { upper?: number; lower?: number } {
   const clamp = (x: number) => Math.max(-(p.s + 1), Math.min(p.l + 1, x));
-  const w = p.window;
-  const off = w?.alignment === 'lower-right' ? p.l - p.s : 0;
-  const upper = Math.min(p.causal ? p.causal.diagonalOffset : Infinity, w ? off + w.right : Infinity);
-  const lower = w ? off - w.left : -Infinity;
+  const { upper, lower } = keyBand(p);
   return { upper: Number.isFinite(upper) ? clamp(upper) : undefined, lower: Number.isFinite(lower) ? clamp(lower) : undefined };
 }
 
