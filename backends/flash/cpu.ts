@@ -139,7 +139,7 @@ export const WINDOW_CHUNK_MASK_BYTES = 2 ** 20;
 /** The slice a window leaves to the kernels for query rows [i0, i1) ({@link WindowSlice}), or undefined without a window. */
 export function windowSlice(p: AttentionParams, i0 = 0, i1 = p.s): WindowSlice | undefined {
   if (!p.window) return undefined;
-  const { s: S, l: L } = p;
+  const L = p.l;
   const n = i1 - i0;
   // Row i sees keys j with i + w <= j <= i + u (w may be -Infinity, u Infinity), and 0 <= j < L.
   const { lower: w, upper: u } = keyBand(p);
