@@ -351,7 +351,7 @@ export const NATIVE_INLINE_POOL_MAX_S = 16;
 export function nativeRunMode(p: AttentionParams): 'caller' | 'pool' | 'queued' {
   if (p.batch * p.hq * p.s * p.l * (p.e + p.ev) <= NATIVE_INLINE_MAX_MACS) return 'caller';
   const kvBytes = p.batch * p.hkv * p.l * (p.e + p.ev) * (p.dtype === 'float32' ? 4 : 2);
-  return p.s <= NATIVE_INLINE_POOL_MAX_S && p.dropoutP === 0 && kvBytes <= NATIVE_INLINE_POOL_MAX_BYTES ? 'pool' : 'queued';
+  return p.s <= NATIVE_INLINE_POOL_MAX_S && kvBytes <= NATIVE_INLINE_POOL_MAX_BYTES ? 'pool' : 'queued';
 }
 
 /** Whether `p` runs on the calling thread ({@link nativeRunMode} `caller` or `pool`). */
