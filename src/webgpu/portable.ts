@@ -3,8 +3,8 @@
  * The register-tiled kernel variants that FLASH_ATTENTION (webgpu, halves) and
  * EFFICIENT_ATTENTION (webgpu, f32 and halves) share, each with and without the `subgroups`
  * feature; neither needs shader-f16 (halves are read as u32 words and unpacked):
- * - prefill, shaders/flash-portable.wgsl: 64 query rows per workgroup, a register tile of 2 or 4
- *   rows ({@link prefillTile}) × 4·(BC/(4·TX)) scores per invocation, K/V blocks of BC keys in
+ * - prefill, shaders/flash-portable.wgsl: 64 query rows per workgroup, a register tile of 2 rows
+ *   ({@link prefillTile}) × 4·(BC/(4·TX)) scores per invocation, K/V blocks of BC keys in
  *   workgroup memory (f32, or halves kept packed), the output written in the call's dtype by the kernel;
  * - decode (S ≤ {@link DECODE_MAX_S}), shaders/flash-decode.wgsl + flash-decode-merge.wgsl: the
  *   keys split into chunks over many workgroups, the query heads of a GQA group sharing each K/V
@@ -127,8 +127,8 @@ export function prefillTileFits(ctx: WebGpuContext, dmax: number, dvmax: number,
 }
 
 /**
- * The tiles to try for halves storage, best first, by head-dim bucket (the larger of the K and V
- * buckets must be at most `maxD`); then the default list; the first that fits the adapter is taken.
+ * The tiles to try for halves storage, best first; the first that fits the adapter is taken. One
+ * tile won at every head dim the sweep measured, so the list is the same for all of them.
  * Measured on the H200 (2026-12-03, session 7, scripts/probe-webgpu-portable.mjs, B=8 H=12 S=4096
  * fp16 non-causal, portable variant; docs/performance-webgpu.md): 2 rows × 4 keys an invocation,
  * 32-key blocks, constant loop bounds: 22.1 TF/s at D=64 (75 registers: 3 workgroups an SM) and
@@ -136,12 +136,7 @@ export function prefillTileFits(ctx: WebGpuContext, dmax: number, dvmax: number,
  * reach 14.3 and 18.0; 4 rows × 4 keys with constant bounds 18.9 and 21.5; the constant bounds
  * alone +10–25%; 32-row workgroups of 128 invocations slower at D=128 (11–14).
  */
-const HALF_TILES: ReadonlyArray<{ readonly maxD: number; readonly tiles: readonly PrefillTile[] }> = [
-  { maxD: 64, tiles: [{ rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true }] },
-  { maxD: 128, tiles: [{ rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true }] },
-];
-/** After the bucket's own (D=256): 2 rows × 4 keys. */
-const DEFAULT_HALF_TILES: readonly PrefillTile[] = [{ rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true }];
+const HALF_TILES: readonly PrefillTile[] = [{ rows: 64, rpi: 2, bc: 32, halfTiles: true, constLoops: true }];
 /**
  * f32 storage (EFFICIENT): 2 × 4 with constant bounds, 18.0 TF/s at D=64 and 15.2 at D=128 on the
  * H200 (same sweep; 2 × 8 with 64-key blocks, the tile of 2026-12-02: 13.2 at D=64).
@@ -159,9 +154,7 @@ export function prefillTile(ctx: WebGpuContext, p: AttentionParams, subgroups: b
   const dmax = bucket(p.e);
   const dvmax = bucket(p.ev);
   const half = p.dtype !== 'float32';
-  const listed = half ? HALF_TILES.find((x) => Math.max(dmax, dvmax) <= x.maxD)?.tiles ?? [] : [];
-  const tiles = half ? [...listed, ...DEFAULT_HALF_TILES] : F32_TILES;
-  return tiles.find((t) => prefillTileFits(ctx, dmax, dvmax, subgroups, t));
+  return (half ? HALF_TILES : F32_TILES).find((t) => prefillTileFits(ctx, dmax, dvmax, subgroups, t));
 }
 
 function checkPrefillFits(name: string, subgroups: boolean): Constraint {
