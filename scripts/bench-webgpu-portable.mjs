@@ -15,7 +15,7 @@
 //   [--sizes 1024,4096 | 0 (no prefill)] [--queued 8] [--no-check] [--json out.json]
 import { performance } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
-import { attention, attentionFlops, caseData, cases, cli, compare, lastKernel, lib, randF32, setUp, timeCall } from './lib/webgpu-bench.mjs';
+import { attention, attentionFlops, caseData, cases, cli, compare, gpuTensorOf, lastKernel, lib, setUp, timeCall, warm } from './lib/webgpu-bench.mjs';
 
 process.env.SDPA_WEBGPU_TIMESTAMPS ??= '1';
 const { sdpa, withBackends, SDPBackend, tensor } = lib;
@@ -29,24 +29,8 @@ const EF = SDPBackend.EFFICIENT_ATTENTION;
 const prefill = { tiled_sg_f16: [F, 'float16'], tiled_portable_f16: [F, 'float16'], tiled_sg_f32: [EF, 'float32'], tiled_portable_f32: [EF, 'float32'] };
 const decode = { decode_f16: [F, 'float16'], decode_f16_portable: [F, 'float16'], decode_f32: [EF, 'float32'], decode_f32_portable: [EF, 'float32'] };
 
-/** A GPU-resident tensor of random data in `dtype`, and its buffer. */
-function gpuTensor(shape, dtype, amp = 1) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const t = tensor.fromFloat32(randF32(n, amp), shape, dtype);
-  const bytes = Math.ceil(t.data.byteLength / 4) * 4;
-  const buf = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  gpu.queue.writeBuffer(buf, 0, t.data.buffer, t.data.byteOffset, bytes);
-  return { t: tensor.fromGPUBuffer(buf, shape, dtype), buf };
-}
+const gpuTensor = (shape, dtype) => gpuTensorOf(gpu, shape, dtype);
 
-/**
- * Keeps the GPU busy with `call` for `ms` before a timing: an H200 left idle while the CPU builds
- * inputs or references drops to ~345 MHz, and the first variant timed after that paid the ramp.
- */
-async function warm(call, ms = 600) {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) (await call()).dispose();
-}
 
 async function notEligible(scope, q, k, v, opts) {
   const report = await withBackends(scope, () => lib.explainDispatch(q, k, v, { ...opts, device: 'webgpu' }));

@@ -9,8 +9,7 @@
 // Every timed configuration is first checked against the CPU MATH reference on a small copy of its
 // shape (same kernel, same window proportions).
 // Usage: node scripts/bench-webgpu-window.mjs [--small] [--s 4096] [--windows 256,1024] [--l 32768] [--no-check]
-import { performance } from 'node:perf_hooks';
-import { attentionFlops, cli, compare, lastKernel, lib, randF32, setUp, timeCall } from './lib/webgpu-bench.mjs';
+import { attentionFlops, cli, compare, gpuTensorOf, lastKernel, lib, randF32, setUp, timeCall, warm } from './lib/webgpu-bench.mjs';
 
 process.env.SDPA_WEBGPU_TIMESTAMPS ??= '1';
 const { sdpa, withBackends, SDPBackend, tensor, StructuredBias } = lib;
@@ -21,24 +20,7 @@ const windows = list('--windows', small ? '32,128' : '256,1024').map(Number);
 const Ldec = Number(opt('--l', small ? '4096' : '32768'));
 const { gpu } = await setUp();
 
-/** A GPU-resident tensor of random data. */
-function gpuTensor(shape, dtype) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const t = tensor.fromFloat32(randF32(n), shape, dtype);
-  const bytes = Math.ceil(t.data.byteLength / 4) * 4;
-  const buf = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  gpu.queue.writeBuffer(buf, 0, t.data.buffer, t.data.byteOffset, bytes);
-  return tensor.fromGPUBuffer(buf, shape, dtype);
-}
-
-/**
- * Keeps the GPU busy with `call` for `ms` before a timing: an idle H200 drops to ~345 MHz, and the
- * first row timed after the CPU-side checks paid the clock ramp (the routed row of the first H200 run).
- */
-async function warm(call, ms = 600) {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) (await call()).dispose();
-}
+const gpuTensor = (shape, dtype) => gpuTensorOf(gpu, shape, dtype).t;
 
 const opts = (s, l, w) => (w === undefined ? { isCausal: true } : { attnMask: new StructuredBias(s, l, { causal: true, window: [w, 0] }) });
 

@@ -12,7 +12,7 @@
 //   [--json out.json]   (--sg 1: the subgroups variant; the runs of 2026-12-03 also swept q held as
 //   packed halves, a template option since removed: no gain)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cli, lib, params, programs, randF32, setUp, timeEncoded, readBackF32 } from './lib/webgpu-bench.mjs';
+import { cli, gpuTensorOf, lib, params, programs, setUp, timeEncoded, readBackF32 } from './lib/webgpu-bench.mjs';
 
 const portable = await import('../dist/src/webgpu/portable.js');
 const { opt, list } = cli();
@@ -27,14 +27,7 @@ if (base) {
   }
 }
 
-function gpuTensor(shape, dtype, usage = 0) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const t = tensor.fromFloat32(randF32(n), shape, dtype);
-  const bytes = Math.ceil(t.data.byteLength / 4) * 4;
-  const buf = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | usage });
-  gpu.queue.writeBuffer(buf, 0, t.data.buffer, t.data.byteOffset, bytes);
-  return { t: tensor.fromGPUBuffer(buf, shape, dtype), buf };
-}
+const gpuTensor = (shape, dtype, usage = 0) => gpuTensorOf(gpu, shape, dtype, { usage });
 
 const readF32 = (buf, bytes, dtype) => readBackF32(gpu, buf, bytes, dtype);
 

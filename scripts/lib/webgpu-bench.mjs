@@ -197,3 +197,25 @@ export async function readBackF32(gpu, buf, bytes, dtype) {
   if (dtype === 'float32') return new Float32Array(raw);
   return lib.tensor(new Uint16Array(raw), [raw.byteLength / 2], dtype).toFloat32();
 }
+
+/**
+ * A GPU-resident tensor of random data in `dtype` (values in [-amp, amp)) and its buffer (storage,
+ * copy source and destination, plus `usage`).
+ */
+export function gpuTensorOf(gpu, shape, dtype, { amp = 1, usage = 0 } = {}) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const t = tensor.fromFloat32(randF32(n, amp), shape, dtype);
+  const bytes = Math.ceil(t.data.byteLength / 4) * 4;
+  const buf = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | usage });
+  gpu.queue.writeBuffer(buf, 0, t.data.buffer, t.data.byteOffset, bytes);
+  return { t: tensor.fromGPUBuffer(buf, shape, dtype), buf };
+}
+
+/**
+ * Keeps the GPU busy with `call` for `ms` before a timing: an H200 left idle while the CPU builds
+ * inputs or references drops to ~345 MHz, and the first row timed after that paid the clock ramp.
+ */
+export async function warm(call, ms = 600) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) (await call()).dispose();
+}
