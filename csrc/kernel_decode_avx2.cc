@@ -7,58 +7,7 @@ namespace sdpa {
 namespace detail {
 namespace isa_decode_avx2 {
 
-#include "ops_avx2.h"  // the prefill kernel's ops, exp included
-
-// The decode kernel's ops: the shared AVX2 Ops plus reductions, prefetch and widening loads.
-struct DOps : Ops {
-  static inline float exp_scalar(float x) { return _mm256_cvtss_f32(exp(_mm256_set1_ps(x))); }
-  static inline float hmax(V x) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-  }
-  static inline float hsum(V x) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
-  // Inline asm, not _mm_prefetch: GCC 12 deleted the intrinsic's prefetches from the decode
-  // block loop at -O1 and above (a prefetch has no visible effect, so its loop was dead code);
-  // measured: no prefetch instruction in the object file, loads stalling on DRAM.
-  static inline void prefetch(const void* p, int level) {
-    if (level == 0) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char*)p));
-    else __asm__ volatile("prefetcht1 %0" : : "m"(*(const char*)p));
-  }
-  // Row r of RT rows (st floats apart) gets lanes r·(8/RT) .. of v.
-  template <int RT>
-  static inline void store_rows(float* p, int64_t st, V v) {
-    if (RT == 1) _mm256_storeu_ps(p, v);
-    else if (RT == 2) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); _mm_storeu_ps(p + st, _mm256_extractf128_ps(v, 1)); }
-    else {
-      alignas(32) float s[8];
-      _mm256_store_ps(s, v);
-      for (int r = 0; r < RT; ++r)
-        for (int t = 0; t < 8 / RT; ++t) p[r * st + t] = s[r * (8 / RT) + t];
-    }
-  }
-  static inline V ld_f32(const float* p) { return _mm256_loadu_ps(p); }
-  static inline V ld_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)); }
-  static inline V ld_bf16(const uint16_t* p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p)), 16));
-  }
-  // Lane t of the result = the sum of the 8 lanes of a[t] (transpose-add tree, 7 adds).
-  static inline V hsum_w(const V* a) {
-    V x[4], y[2];
-    for (int i = 0; i < 4; ++i) x[i] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]));
-    for (int i = 0; i < 2; ++i) {
-      const __m256d u = _mm256_castps_pd(x[2 * i]), w = _mm256_castps_pd(x[2 * i + 1]);
-      y[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(u, w)), _mm256_castpd_ps(_mm256_unpackhi_pd(u, w)));
-    }
-    return _mm256_add_ps(_mm256_permute2f128_ps(y[0], y[1], 0x20), _mm256_permute2f128_ps(y[0], y[1], 0x31));
-  }
-};
+#include "decode_ops_avx2.h"
 
 #include "kernel_decode_impl.h"
 

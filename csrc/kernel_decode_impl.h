@@ -27,8 +27,8 @@
 //
 // Requires before inclusion: namespace opened, `struct DOps` with W, V, load, store, set1, zero,
 // fmadd, mul, max, exp, exp_scalar, hsum_w(const V*), store_rows<RT>(float*, stride, V), hmax(V),
-// hsum(V), prefetch(const void*, level), and the element loaders ld_f32 / ld_f16 / ld_bf16 (W
-// elements widened to fp32).
+// hsum(V), prefetch(const void*, level), the element loaders ld_f32 / ld_f16 / ld_bf16 (W
+// elements widened to fp32), and kQk4x3 (true: also load_reg and store_4x3, see qk_keys).
 // (No include guard on purpose: each decode TU includes this exactly once, in its own namespace.)
 
 static inline int64_t dmin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -75,7 +75,9 @@ static inline DShape dshape(const Plan& p) {
   d.rows = p.group * a.s;
   // QK row tile: one tile for up to 8 rows (K converted once); above, 8 or 4 rows per tile so the
   // padding stays small.
-  const int64_t maxrt = DOps::W < 8 ? DOps::W : 8;
+  // (Ops with the 4×3 tile take 8 rows as two 4-row tiles: K is read from L1 twice, not loaded 8
+  // times per FMA group as the 8×1 tile's memory operands would.)
+  const int64_t maxrt = DOps::kQk4x3 ? 4 : DOps::W < 8 ? DOps::W : 8;
   int64_t rt = 1;
   while (rt < d.rows && rt < maxrt) rt *= 2;
   if (d.rows > maxrt && d.rows % maxrt != 0 && d.rows % 4 == 0 && maxrt > 4) rt = 4;
@@ -127,7 +129,10 @@ static inline int64_t row_hi(const AttentionArgs& a, int64_t i) {
 static void decode_plan(Plan& p, const Tuning& t) {
   const AttentionArgs& a = p.a;
   constexpr int64_t kMinChunk = 512;
-  p.bk = dmin(512, t.bk > 0 ? dceil(t.bk, DOps::W) : 64);
+  // A block is whole vectors of keys; with the 4×3 QK tile also whole tiles of 3 (24 | bk), so the
+  // padded tail of a block (nkp keys) never runs past its row of scores.
+  constexpr int64_t unit = DOps::kQk4x3 ? 3 * DOps::W : DOps::W;
+  p.bk = dmin(DOps::kQk4x3 ? 504 : 512, t.bk > 0 ? dceil(t.bk, unit) : DOps::kQk4x3 ? 72 : 64);
   p.bq = a.s;
   p.nqb = 1;
   const int64_t nkv = a.bh / a.hq * a.hkv;
@@ -143,11 +148,47 @@ static void decode_plan(Plan& p, const Tuning& t) {
 
 // One key block's raw scores: sc[r][j] = Qs[r] · K[j] for rows r0..r0+RT, keys 0..nkp (a
 // multiple of KT; rows past the block's last key repeat it and are masked by the caller).
+// Keys per QK tile of RT rows: W / RT, so that hsum_w reduces the tile's W accumulators into one
+// vector of scores; except a 4-row tile of ops with DOps::kQk4x3 (AVX2): 4 rows × 3 keys, 12
+// accumulators. With 8 (4 × 2) each dot product's FMA chain is as long as the pipes are deep, and
+// the Q operands were folded into the FMAs as a second load each: 10 loads per 8 FMAs. The 4×3
+// tile holds 3 K vectors and one Q vector per row in registers (16 ymm in all): 7 loads per 12 FMAs.
+// Measured on Zen 3, K and Q in L1, one thread: 22 → 14 ns per key for 4 query rows at D = 128
+// (docs/performance-cpu.md, session 8).
+template <int RT>
+constexpr int qk_keys() { return RT == 4 && DOps::kQk4x3 ? 3 : DOps::W / RT; }
+
+// The 4×3 tile (O = DOps; a template so ops without it need not declare load_reg / store_4x3).
+template <typename O, typename Ld>
+static inline void qk_rows_4x3(const float* qs, int64_t ep, const Ld& kr, int64_t nkp, int64_t e, float* sc, int64_t nb,
+                               const Prefetcher* pf, int64_t j0) {
+  using V = typename O::V;
+  for (int64_t j = 0; j < nkp; j += 3) {
+    V acc[12];
+    for (int x = 0; x < 12; ++x) acc[x] = O::zero();
+    for (int64_t d = 0; d < e; d += O::W) {
+      const V k0 = kr.load(j, d), k1 = kr.load(j + 1, d), k2 = kr.load(j + 2, d);
+      for (int r = 0; r < 4; ++r) {
+        const V qv = O::load_reg(qs + r * ep + d);
+        acc[3 * r] = O::fmadd(qv, k0, acc[3 * r]);
+        acc[3 * r + 1] = O::fmadd(qv, k1, acc[3 * r + 1]);
+        acc[3 * r + 2] = O::fmadd(qv, k2, acc[3 * r + 2]);
+      }
+    }
+    if (pf) pf->rows(j0 + j + kPf, 3);
+    O::store_4x3(sc + j, nb, acc);  // sc[r·nb + j + t] = the sum of acc[3r + t]
+  }
+}
+
 template <int RT, typename Ld>
 static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nkp, int64_t e, float* sc, int64_t nb,
                            const Prefetcher* pf, int64_t j0) {
   using V = typename DOps::V;
-  constexpr int KT = DOps::W / RT;
+  constexpr int KT = qk_keys<RT>();
+  if constexpr (RT == 4 && DOps::kQk4x3) {
+    qk_rows_4x3<DOps>(qs, ep, kr, nkp, e, sc, nb, pf, j0);
+    return;
+  }
   for (int64_t j = 0; j < nkp; j += KT) {
     V acc[RT * KT];
     for (int x = 0; x < RT * KT; ++x) acc[x] = DOps::zero();
@@ -190,6 +231,13 @@ constexpr int kPvDt = DOps::W == 16 ? 4 : DOps::W == 8 ? 2 : 4;  // for PR = 2 a
 template <int PR, int DT, typename Ld>
 static inline void pv_rows(const float* pt, int64_t nb, const Ld& vr, int64_t nk, int64_t nve, float* ob, int64_t evp) {
   int64_t v = 0;
+  if constexpr (PR == 4 && DOps::kQk4x3) {
+    // 4 rows × 3 vectors (12 accumulators, 3 V vectors, one broadcast: 16 ymm), the rest in pairs
+    // so no single-vector tile (4 accumulators) is left: 16 = 3+3+3+3+2+2. Measured as above:
+    // 13–16 → 12–15 ns per key.
+    const int64_t n3 = nve % 3 == 1 && nve >= 4 ? nve / 3 - 1 : nve / 3;
+    for (int64_t i = 0; i < n3; ++i, v += 3) pv_tile<4, 3>(pt, nb, vr, nk, v * DOps::W, ob, evp);
+  }
   for (; v + DT <= nve; v += DT) pv_tile<PR, DT>(pt, nb, vr, nk, v * DOps::W, ob, evp);
   for (; v < nve; ++v) pv_tile<PR, 1>(pt, nb, vr, nk, v * DOps::W, ob, evp);
 }
@@ -266,7 +314,7 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
   const int64_t nve = sh.evp / DOps::W;
   for (int64_t j0 = c0; j0 < c1; j0 += nb) {
     const int64_t nk = dmin(nb, c1 - j0);
-    const int64_t kt = DOps::W / sh.rt;
+    const int64_t kt = sh.rt == 4 && DOps::kQk4x3 ? 3 : DOps::W / sh.rt;
     const int64_t nkp = dceil(nk, kt);
     for (int64_t j = 0; j < nkp; ++j) {
       const int64_t jj = j0 + dmin(j, nk - 1);
