@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
         std::sort(times.begin(), times.end());
         const double best = times.front(), med = times[times.size() / 2];
         const double gbs = 2.0 * kv_bytes / med / 1e6;
-        std::printf("%-5s %6lld %3lld %2lld %-14s %7d %9.3f %9.3f %8.2f %8.2f %6.0f%%\n", dtn[dti], (long long)L, (long long)S, (long long)ths[t],
+        std::printf("%-5s %6lld %3lld %2lld %-14s %7d %9.4f %9.4f %8.2f %8.2f %6.0f%%\n", dtn[dti], (long long)L, (long long)S, (long long)ths[t],
                     kernel_name_for(a), copies, best, med, gbs, stream[t], 100.0 * gbs / stream[t]);
         std::fflush(stdout);
       }

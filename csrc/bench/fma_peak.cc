@@ -2,8 +2,11 @@
 // (not computed from a nominal clock), so benchmarks can print "% of FMA peak" from the same run.
 // Each thread runs independent FMA chains on registers only (no memory traffic), enough of them to
 // cover the FMA latency on two pipes. FLOPs counted as 2 per lane per FMA.
-// Usage: fma_peak [--isa avx2|avx512] [--threads 1,2] [--ms 300]
+// Usage: fma_peak [--isa avx2|avx512] [--threads 1,2] [--ms 300] [--chains 12|8]
 // Output: one line per thread count, "fma_peak isa=avx2 threads=1 gflops=123.4".
+// --chains 8 (avx2): 8 accumulators instead of 12, the count a 4-row × 2-vector register tile has
+// (the AVX2 decode kernel's QK and PV tiles): what an 8-deep FMA tile can reach at best on this
+// core, when the FMA latency times the pipes exceeds 8 (docs/performance-cpu.md, session 8).
 // Build: make -C csrc fma_peak (own -m flags per function through target attributes; the avx512
 // loop only runs when the CPU has AVX-512F).
 #include <immintrin.h>
@@ -47,6 +50,29 @@ __attribute__((target("avx2,fma"), noinline)) static float fma_loop_avx2(long it
   return out[0];
 }
 
+#define SDPA_FMA8(R) \
+  "vfmadd231ps %%" R "14, %%" R "15, %%" R "0\n\t" "vfmadd231ps %%" R "14, %%" R "15, %%" R "1\n\t" \
+  "vfmadd231ps %%" R "14, %%" R "15, %%" R "2\n\t" "vfmadd231ps %%" R "14, %%" R "15, %%" R "3\n\t" \
+  "vfmadd231ps %%" R "14, %%" R "15, %%" R "4\n\t" "vfmadd231ps %%" R "14, %%" R "15, %%" R "5\n\t" \
+  "vfmadd231ps %%" R "14, %%" R "15, %%" R "6\n\t" "vfmadd231ps %%" R "14, %%" R "15, %%" R "7\n\t"
+
+// The same with 8 chains: `iters` × 8 FMAs.
+__attribute__((target("avx2,fma"), noinline)) static float fma_loop_avx2_8(long iters, float seed) {
+  float out[8];
+  const float m = 0.999999f, c = 1e-7f;
+  __asm__ volatile(
+      "vbroadcastss %[seed], %%ymm0\n\t"
+      "vmovaps %%ymm0, %%ymm1\n\t vmovaps %%ymm0, %%ymm2\n\t vmovaps %%ymm0, %%ymm3\n\t"
+      "vmovaps %%ymm0, %%ymm4\n\t vmovaps %%ymm0, %%ymm5\n\t vmovaps %%ymm0, %%ymm6\n\t vmovaps %%ymm0, %%ymm7\n\t"
+      "vbroadcastss %[m], %%ymm15\n\t vbroadcastss %[c], %%ymm14\n\t"
+      "1:\n\t" SDPA_FMA8("ymm") "dec %[n]\n\t jnz 1b\n\t"
+      "vaddps %%ymm1, %%ymm0, %%ymm0\n\t vaddps %%ymm7, %%ymm0, %%ymm0\n\t vmovups %%ymm0, %[out]"
+      : [n] "+r"(iters), [out] "=m"(out)
+      : [seed] "m"(seed), [m] "m"(m), [c] "m"(c)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm14", "xmm15", "cc");
+  return out[0];
+}
+
 __attribute__((target("avx512f"), noinline)) static float fma_loop_avx512(long iters, float seed) {
   float out[16];
   const float m = 0.999999f, c = 1e-7f;
@@ -69,9 +95,11 @@ __attribute__((target("avx512f"), noinline)) static float fma_loop_avx512(long i
 int main(int argc, char** argv) {
   std::string isa = "avx2", threads_s = "1,2";
   double ms = 300;
+  int chains = 12;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--isa") isa = argv[i + 1];
+    else if (k == "--chains") chains = std::atoi(argv[i + 1]);
     else if (k == "--threads") threads_s = argv[i + 1];
     else if (k == "--ms") ms = std::atof(argv[i + 1]);
   }
@@ -81,7 +109,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fma_peak: this CPU lacks %s\n", isa.c_str());
     return 2;
   }
-  auto loop = [&](long iters, float seed) { return isa == "avx512" ? fma_loop_avx512(iters, seed) : fma_loop_avx2(iters, seed); };
+  if (chains != 12 && !(chains == 8 && isa == "avx2")) {
+    std::fprintf(stderr, "fma_peak: --chains takes 12, or 8 with --isa avx2; got %d\n", chains);
+    return 2;
+  }
+  auto loop = [&](long iters, float seed) { return isa == "avx512" ? fma_loop_avx512(iters, seed) : chains == 8 ? fma_loop_avx2_8(iters, seed) : fma_loop_avx2(iters, seed); };
   std::vector<int> tcounts;
   for (size_t p = 0; p < threads_s.size();) {
     size_t q = threads_s.find(',', p);
@@ -116,7 +148,7 @@ int main(int argc, char** argv) {
             done += chunk;
             el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           } while (el * 1e3 < ms / 5);
-          rate[t] = done * 12.0 * lanes * 2 / el / 1e9;
+          rate[t] = done * (double)chains * lanes * 2 / el / 1e9;
         });
       go.store(1);
       for (auto& x : th) x.join();
@@ -124,7 +156,8 @@ int main(int argc, char** argv) {
       for (double r : rate) sum += r;
       best = std::max(best, sum);
     }
-    std::printf("fma_peak isa=%s threads=%d gflops=%.1f\n", isa.c_str(), nt, best);
+    if (chains == 12) std::printf("fma_peak isa=%s threads=%d gflops=%.1f\n", isa.c_str(), nt, best);
+    else std::printf("fma_peak isa=%s chains=%d threads=%d gflops=%.1f\n", isa.c_str(), chains, nt, best);
   }
   return 0;
 }
