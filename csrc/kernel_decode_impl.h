@@ -148,15 +148,14 @@ static void decode_plan(Plan& p, const Tuning& t) {
 
 // One key block's raw scores: sc[r][j] = Qs[r] · K[j] for rows r0..r0+RT, keys 0..nkp (a
 // multiple of KT; rows past the block's last key repeat it and are masked by the caller).
-// Keys per QK tile of RT rows: W / RT, so that hsum_w reduces the tile's W accumulators into one
+// Keys per QK tile of rt rows: W / rt, so that hsum_w reduces the tile's W accumulators into one
 // vector of scores; except a 4-row tile of ops with DOps::kQk4x3 (AVX2): 4 rows × 3 keys, 12
-// accumulators. With 8 (4 × 2) each dot product's FMA chain is as long as the pipes are deep, and
-// the Q operands were folded into the FMAs as a second load each: 10 loads per 8 FMAs. The 4×3
-// tile holds 3 K vectors and one Q vector per row in registers (16 ymm in all): 7 loads per 12 FMAs.
-// Measured on Zen 3, K and Q in L1, one thread: 22 → 14 ns per key for 4 query rows at D = 128
-// (docs/performance-cpu.md, session 8).
-template <int RT>
-constexpr int qk_keys() { return RT == 4 && DOps::kQk4x3 ? 3 : DOps::W / RT; }
+// accumulators. In the 4 × 2 tile GCC folded each Q vector into both of its FMAs as a memory
+// operand: 10 loads per 8 FMAs. The 4×3 tile holds 3 K vectors and one Q vector per row in
+// registers (16 ymm in all): 7 loads per 12 FMAs. Measured with csrc/bench/decode_tiles (4 query
+// rows, D = 128, K in L2, one thread): Zen 3 14.1 → 12.7–13.2 ns per key, Xeon 14.8–20.0 →
+// 12.3–15.2; the whole kernel 8–10% faster with K/V in the caches (docs/performance-cpu.md, session 8).
+constexpr int64_t qk_keys(int64_t rt) { return rt == 4 && DOps::kQk4x3 ? 3 : DOps::W / rt; }
 
 // The 4×3 tile (O = DOps; a template so ops without it need not declare load_reg / store_4x3).
 template <typename O, typename Ld>
@@ -184,7 +183,7 @@ template <int RT, typename Ld>
 static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nkp, int64_t e, float* sc, int64_t nb,
                            const Prefetcher* pf, int64_t j0) {
   using V = typename DOps::V;
-  constexpr int KT = qk_keys<RT>();
+  constexpr int KT = (int)qk_keys(RT);
   if constexpr (RT == 4 && DOps::kQk4x3) {
     qk_rows_4x3<DOps>(qs, ep, kr, nkp, e, sc, nb, pf, j0);
     return;
@@ -234,7 +233,8 @@ static inline void pv_rows(const float* pt, int64_t nb, const Ld& vr, int64_t nk
   if constexpr (PR == 4 && DOps::kQk4x3) {
     // 4 rows × 3 vectors (12 accumulators, 3 V vectors, one broadcast: 16 ymm), the rest in pairs
     // so no single-vector tile (4 accumulators) is left: 16 = 3+3+3+3+2+2. Measured as above:
-    // 13–16 → 12–15 ns per key.
+    // within the noise of 4 × 2 on Zen 3 (10.7–12.3 ns per key either way), 12.9–14.5 → 11.9–14.1
+    // on the Xeon.
     const int64_t n3 = nve % 3 == 1 && nve >= 4 ? nve / 3 - 1 : nve / 3;
     for (int64_t i = 0; i < n3; ++i, v += 3) pv_tile<4, 3>(pt, nb, vr, nk, v * DOps::W, ob, evp);
   }
@@ -314,7 +314,7 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
   const int64_t nve = sh.evp / DOps::W;
   for (int64_t j0 = c0; j0 < c1; j0 += nb) {
     const int64_t nk = dmin(nb, c1 - j0);
-    const int64_t kt = sh.rt == 4 && DOps::kQk4x3 ? 3 : DOps::W / sh.rt;
+    const int64_t kt = qk_keys(sh.rt);
     const int64_t nkp = dceil(nk, kt);
     for (int64_t j = 0; j < nkp; ++j) {
       const int64_t jj = j0 + dmin(j, nk - 1);
