@@ -75,8 +75,9 @@ static inline DShape dshape(const Plan& p) {
   d.rows = p.group * a.s;
   // QK row tile: one tile for up to 8 rows (K converted once); above, 8 or 4 rows per tile so the
   // padding stays small.
-  // (Ops with the 4×3 tile take 8 rows as two 4-row tiles: K is read from L1 twice, not loaded 8
-  // times per FMA group as the 8×1 tile's memory operands would.)
+  // (Ops with the 4×3 tile take 8 rows as two 4-row tiles, K read from L1 twice, instead of one
+  // 8 × 1 tile whose 8 Q vectors are memory operands: Zen 3, group 8 (Hq 16 over Hkv 2), L = 1024,
+  // one thread, cache-resident: f32 0.129–0.130 → 0.127–0.128 ms, f16 0.131 → 0.126.)
   const int64_t maxrt = DOps::kQk4x3 ? 4 : DOps::W < 8 ? DOps::W : 8;
   int64_t rt = 1;
   while (rt < d.rows && rt < maxrt) rt *= 2;
