@@ -150,6 +150,9 @@ async function ortSession(kind, d) {
 }
 
 const DT = { f32: 'float32', bf16: 'bfloat16', f16: 'float16' };
+// How long onnxruntime-node's spinning intra-op threads are given to go to sleep after an ORT turn
+// (the decode benchmark's figure).
+const ORT_SETTLE_MS = 300;
 const rows = [];
 const ortCache = new Map();  // `${d}:${s}:${causal}` → { ms, gflops } or { error }
 console.error(`# ${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} logical CPUs, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, threads ${threads}`);
@@ -175,6 +178,7 @@ for (const d of dims) {
           }
           const ms = interleave ? NaN : await timeIt(() => sess.run(feeds));
           if (interleave) ortRun = () => sess.run(feeds);
+          else await new Promise((r) => setTimeout(r, ORT_SETTLE_MS));
           ortCache.set(okey, { ms, gflops: flops / ms / 1e6, op: causal ? 'Attention(is_causal)' : 'MHA' });
         } catch (e) {
           ortCache.set(okey, { error: String(e?.message ?? e).split('\n')[0].slice(0, 120) });
@@ -197,6 +201,10 @@ for (const d of dims) {
             await fn();
             if (i >= warmup) ts.get(key).push(performance.now() - t0);
             if (key !== 'ort') recs.set(key, lastDispatch?.());
+            // onnxruntime-node's intra-op threads keep spinning for a while after a run; the flash
+            // turn that followed it shared the two cores with them (fp32, the first turn after ORT,
+            // ran 13% below fp16/bf16 here while the C++ bench has them equal). Let them sleep first.
+            else await new Promise((r) => setTimeout(r, ORT_SETTLE_MS));
           }
         }
         if (ortRun) { const o = ortCache.get(okey); o.ms = median(ts.get('ort')); o.gflops = flops / o.ms / 1e6; }
