@@ -60,24 +60,39 @@ export interface DispatchReport {
   toString(): string;
 }
 
-/** Runs a constraint list; `stopAt` lets a caller skip the rest once a named check failed. */
-function runConstraints(list: readonly Constraint[], params: AttentionParams, device: Device, skipFrom?: { index: number; ifFailed: string }) {
-  const reasons: string[] = [];
-  const failed: string[] = [];
-  for (const [i, c] of list.entries()) {
-    if (skipFrom && i >= skipFrom.index && failed.includes(skipFrom.ifFailed)) break;
+/** What a constraint list found: the failed checks' sentences and names (shared empty lists when none failed). */
+interface ConstraintResult {
+  readonly reasons: readonly string[];
+  readonly failed: readonly string[];
+}
+const NONE: readonly string[] = Object.freeze([]);
+const PASSED: ConstraintResult = Object.freeze({ reasons: NONE, failed: NONE });
+
+/**
+ * Runs a constraint list; `skipFrom` lets a caller skip the rest once a named check failed.
+ * An indexed loop and lists made only when a check fails: a call evaluates ~140 constraints and
+ * almost all pass, and the entries() iterator's [index, constraint] pairs plus two lists per run
+ * were a fifth of the bytes a tiny sdpa() call allocated (sampling heap profile).
+ */
+function runConstraints(list: readonly Constraint[], params: AttentionParams, device: Device, skipFrom?: { index: number; ifFailed: string }): ConstraintResult {
+  let reasons: string[] | undefined;
+  let failed: string[] | undefined;
+  for (let i = 0; i < list.length; i++) {
+    if (failed && skipFrom && i >= skipFrom.index && failed.includes(skipFrom.ifFailed)) break;
+    const c = list[i]!;
     const r = c(params, device);
     if (r !== undefined) {
-      reasons.push(r);
-      failed.push(c.name);
+      (reasons ??= []).push(r);
+      (failed ??= []).push(c.name);
     }
   }
-  return { reasons, failed };
+  return reasons ? { reasons, failed: failed! } : PASSED;
 }
 
 /** Evaluates one kernel variant of a part: once it cannot run here at all, its other rules are noise. */
-function evaluateKernel(k: RegisteredKernel, params: AttentionParams, device: Device) {
-  return runConstraints(k.constraints, params, device, { index: KERNEL_OWN_FROM, ifFailed: 'checkKernelAvailable' });
+const KERNEL_SKIP = { index: KERNEL_OWN_FROM, ifFailed: 'checkKernelAvailable' } as const;
+function evaluateKernel(k: RegisteredKernel, params: AttentionParams, device: Device): ConstraintResult {
+  return runConstraints(k.constraints, params, device, KERNEL_SKIP);
 }
 
 /**
@@ -93,33 +108,38 @@ export function evaluate(rp: RegisteredPart, params: AttentionParams, ranking: C
   // A measured ranking of the call's class orders the kernels too (fastest eligible first).
   const order = ranking ? rankKernels(rp.kernels, ranking, rp.backend, device) : rp.kernels;
   // Built field by field, not spread: the spreads were ~14% of a tiny sdpa() call's CPU time.
-  const verdicts = unavailable
-    ? []
-    : order.map((k) => {
-        const v = evaluateKernel(k, params, device);
-        return { name: k.variant.name, reasons: v.reasons, failed: v.failed };
-      });
-  const firstOk = verdicts.find((v) => v.reasons.length === 0);
-  const reasons = [...part.reasons];
-  const failed = [...part.failed];
+  // One trace object per kernel, marked selected once the part's verdict is known.
+  const kernels: { name: string; reasons: readonly string[]; failed: readonly string[]; eligible: boolean; selected: boolean }[] = [];
+  let firstOk: (typeof kernels)[number] | undefined;
+  if (!unavailable) {
+    for (const k of order) {
+      const v = evaluateKernel(k, params, device);
+      const trace = { name: k.variant.name, reasons: v.reasons, failed: v.failed, eligible: v.reasons.length === 0, selected: false };
+      kernels.push(trace);
+      if (!firstOk && trace.eligible) firstOk = trace;
+    }
+  }
+  let reasons = part.reasons;
+  let failed = part.failed;
   if (!unavailable && !firstOk) {
     const pin = activePin(rp.backend, rp.part, rp.kernels.map((k) => k.variant.name));
-    reasons.push(
+    reasons = [
+      ...reasons,
       pin
         ? `${rp.part.label} is pinned by ${pin.source} to ${pin.kernels.join(' or ') || 'no kernel it has'}, which cannot run this call (reasons under its kernels)`
         : `${rp.part.label} has no kernel that can run this call (reasons under its kernels)`,
-    );
-    failed.push('checkKernels');
+    ];
+    failed = [...failed, 'checkKernels'];
   }
   // "Not probed yet" beside a real reason says nothing: the real one stands whatever a probe finds.
   const unprobed = failed.indexOf('checkAvailable');
   if (unprobed >= 0 && reasons.length > 1 && !rp.probed()) {
-    reasons.splice(unprobed, 1);
-    failed.splice(unprobed, 1);
+    reasons = reasons.filter((_, i) => i !== unprobed);
+    failed = failed.filter((_, i) => i !== unprobed);
   }
   const eligible = reasons.length === 0;
-  const kernels: KernelTrace[] = verdicts.map((v) => ({ name: v.name, reasons: v.reasons, failed: v.failed, eligible: v.reasons.length === 0, selected: eligible && v === firstOk }));
-  return { backend: rp.backend, device, enabled, eligible, reasons, failed, kernels, kernel: eligible ? firstOk?.name : undefined };
+  if (eligible && firstOk) firstOk.selected = true;
+  return { backend: rp.backend, device, enabled, eligible, reasons, failed, kernels: kernels as readonly KernelTrace[], kernel: eligible ? firstOk?.name : undefined };
 }
 
 /** The measured ranking that applies to a call: its class's, unless the scope set its own order. */
