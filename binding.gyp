@@ -29,6 +29,13 @@
                     "-include", "<(module_root_dir)/csrc/quiet_intrinsics.h"]
     },
     {
+      "target_name": "sdpa_kernel_avx512bf16",
+      "type": "static_library",
+      "sources": ["csrc/kernel_avx512bf16.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
+                    "-mavx512bf16", "-include", "<(module_root_dir)/csrc/quiet_intrinsics.h"]
+    },
+    {
       "target_name": "sdpa_kernel_amx",
       "type": "static_library",
       "sources": ["csrc/kernel_amx.cc"],
@@ -38,7 +45,7 @@
     {
       "target_name": "sdpa_native",
       "sources": ["csrc/binding.cc", "csrc/flash_attention.cc", "csrc/kernel_scalar.cc", "csrc/kernel_decode_scalar.cc"],
-      "dependencies": ["sdpa_kernel_avx2", "sdpa_kernel_avx512", "sdpa_kernel_amx"],
+      "dependencies": ["sdpa_kernel_avx2", "sdpa_kernel_avx512", "sdpa_kernel_avx512bf16", "sdpa_kernel_amx"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "ldflags": ["-pthread"]
     }

@@ -130,7 +130,7 @@ CpuFeatures detect_once() {
 // kernels re-read each kv head's K/V per query head); the scalar decode kernel comes after every
 // vector prefill kernel, which is faster than it whenever the CPU has one.
 const Kernel* const kTable[] = {&kernel_decode_avx512, &kernel_decode_avx2, &kernel_amx_bf16, &kernel_amx_fp16,
-                                &kernel_avx512, &kernel_avx2, &kernel_decode_scalar, &kernel_scalar};
+                                &kernel_avx512_bf16, &kernel_avx512, &kernel_avx2, &kernel_decode_scalar, &kernel_scalar};
 constexpr int kTableSize = (int)(sizeof(kTable) / sizeof(kTable[0]));
 
 const char* const kFeatureNames[kFeatureCount] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",

@@ -23,12 +23,14 @@ NODE_INC=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/n
 COMMON="-std=c++17 -fno-math-errno -fPIC -pthread $SAN -fno-sanitize=vptr -DNAPI_CPP_EXCEPTIONS -DNAPI_VERSION=8 -I$NAPI_INC -I$NODE_INC"
 A2="-mavx2 -mfma -mf16c"
 A5="$A2 -mavx512f -mavx512bw -mavx512vl -mavx512dq"
-AMX="$A5 -mavx512bf16 -mamx-tile -mamx-bf16"
+A5BF="$A5 -mavx512bf16"
+AMX="$A5BF -mamx-tile -mamx-bf16"
 g++ $COMMON -c csrc/binding.cc -o $OUT/binding.o
 g++ $COMMON -c csrc/flash_attention.cc -o $OUT/flash_attention.o
 g++ $COMMON -c csrc/kernel_scalar.cc -o $OUT/kernel_scalar.o
 g++ $COMMON $A2 -c csrc/kernel_avx2.cc -o $OUT/kernel_avx2.o
 g++ $COMMON $A5 -c csrc/kernel_avx512.cc -o $OUT/kernel_avx512.o
+g++ $COMMON $A5BF -c csrc/kernel_avx512bf16.cc -o $OUT/kernel_avx512bf16.o
 g++ $COMMON $AMX -c csrc/kernel_amx.cc -o $OUT/kernel_amx.o
 g++ $COMMON -c csrc/kernel_decode_scalar.cc -o $OUT/kernel_decode_scalar.o
 g++ $COMMON $A2 -c csrc/kernel_decode_avx2.cc -o $OUT/kernel_decode_avx2.o

@@ -224,6 +224,7 @@ export const NATIVE_KERNELS: readonly { readonly name: string; readonly isa: 'am
   { name: 'decode_avx2', isa: 'avx2' },
   { name: 'amx_bf16', isa: 'amx' },
   { name: 'amx_fp16_split', isa: 'amx' },
+  { name: 'avx512_bf16', isa: 'avx512' },
   { name: 'avx512_fp32', isa: 'avx512' },
   { name: 'avx2_fp32', isa: 'avx2' },
   { name: 'decode_scalar', isa: 'scalar' },
