@@ -18,9 +18,13 @@
 //     scores: no horizontal reduction per key;
 //   - PV is blocked over PR rows × DT vectors of the value dim, so a V element is loaded and
 //     converted once per row tile;
-//   - K/V rows kPf keys ahead are prefetched into L2, a few rows per QK tile: with only the
-//     hardware prefetchers one Zen 4 core read 6.6 GB/s of K/V from DRAM, with these 11-12
-//     (docs/performance-cpu.md, "Decode").
+//   - K rows kPf keys ahead are prefetched into L2 a few rows per QK tile, and V rows kPf keys
+//     ahead one row per key of the first PV tile: with only the hardware prefetchers one Zen 4
+//     core read 6.6 GB/s of K/V from DRAM, with these 11-12 (docs/performance-cpu.md, "Decode").
+//     Each stream is prefetched by the phase that reads it: issuing the V rows' prefetches during
+//     QK as well put a whole block's K and V lines in one burst, and one Zen 4 core then read
+//     fp32 K/V at 13.1-14.8 GB/s against 15.6-16.4 split (L = 8192, 32768; 2 threads +5-10%,
+//     fp16 +3-15%, bf16 within the noise; docs/performance-cpu.md, session 9).
 // Scores stay in natural units (q pre-scaled by `scale`, exp(s - m) with m the exact running max in
 // fp32): folding log2(e) into q first doubles the rounding of s - m for large logits (the
 // large_logits_stability conformance case).
@@ -45,22 +49,26 @@ static inline int64_t dceil(int64_t x, int64_t m) { return (x + m - 1) / m * m; 
 #endif
 constexpr int64_t kPf = SDPA_DECODE_PF;
 
-// Prefetches the K and V rows of keys j.. (global key index), up to the job's last key: issued
-// a few rows per QK tile so the requests spread over the block instead of one burst (a whole
-// block's rows at once are ~32 KiB: they would evict the block being read from L1).
+// Prefetches the K rows of keys j.. (global key index) during QK and the V row of key j during PV,
+// up to the job's last key: issued a few rows at a time so the requests spread over the phase
+// instead of one burst (a whole block's rows at once are ~32 KiB: they would evict the block being
+// read from L1, and more requests than the core tracks are dropped).
 struct Prefetcher {
   const char *kbase, *vbase;
   size_t kstride, vstride, kbytes, vbytes;
   int64_t end;
-  inline void rows(int64_t j, int64_t n) const {
+  inline void krows(int64_t j, int64_t n) const {
     if (kPf <= 0) return;
     const int64_t e = dmin(j + n, end);
     for (; j < e; ++j) {
       const char* kr = kbase + (size_t)j * kstride;
-      const char* vr = vbase + (size_t)j * vstride;
       for (size_t x = 0; x < kbytes; x += 64) DOps::prefetch(kr + x, SDPA_DECODE_PF_LEVEL);
-      for (size_t x = 0; x < vbytes; x += 64) DOps::prefetch(vr + x, SDPA_DECODE_PF_LEVEL);
     }
+  }
+  inline void vrow(int64_t j) const {
+    if (kPf <= 0 || j >= end) return;
+    const char* vr = vbase + (size_t)j * vstride;
+    for (size_t x = 0; x < vbytes; x += 64) DOps::prefetch(vr + x, SDPA_DECODE_PF_LEVEL);
   }
 };
 
@@ -175,7 +183,7 @@ static inline void qk_rows_4x3(const float* qs, int64_t ep, const Ld& kr, int64_
         acc[3 * r + 2] = O::fmadd(qv, k2, acc[3 * r + 2]);
       }
     }
-    if (pf) pf->rows(j0 + j + kPf, 3);
+    if (pf) pf->krows(j0 + j + kPf, 3);
     O::store_4x3(sc + j, nb, acc);  // sc[r·nb + j + t] = the sum of acc[3r + t]
   }
 }
@@ -200,19 +208,22 @@ static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nk
         for (int t = 0; t < KT; ++t) acc[r * KT + t] = DOps::fmadd(qv, kv[t], acc[r * KT + t]);
       }
     }
-    if (pf) pf->rows(j0 + j + kPf, KT);
+    if (pf) pf->krows(j0 + j + kPf, KT);
     DOps::template store_rows<RT>(sc + j, nb, DOps::hsum_w(acc));  // lane r·KT + t = row r, key j + t
   }
 }
 
-// O[r0+r][v·W..] += Σ_j P[r][j] · V[j][v·W..], for PR rows and DT vectors of the value dim.
+// O[r0+r][v·W..] += Σ_j P[r][j] · V[j][v·W..], for PR rows and DT vectors of the value dim; with
+// pf, also V row j0 + j + kPf per key j (block j0).
 template <int PR, int DT, typename Ld>
-static inline void pv_tile(const float* pt, int64_t nb, const Ld& vr, int64_t nk, int64_t d0, float* ob, int64_t evp) {
+static inline void pv_tile(const float* pt, int64_t nb, const Ld& vr, int64_t nk, int64_t d0, float* ob, int64_t evp,
+                           const Prefetcher* pf, int64_t j0) {
   using V = typename DOps::V;
   V acc[PR][DT];
   for (int r = 0; r < PR; ++r)
     for (int v = 0; v < DT; ++v) acc[r][v] = DOps::load(ob + r * evp + d0 + v * DOps::W);
   for (int64_t j = 0; j < nk; ++j) {
+    if (pf) pf->vrow(j0 + j + kPf);
     V vv[DT];
     for (int v = 0; v < DT; ++v) vv[v] = vr.load(j, d0 + v * DOps::W);
     for (int r = 0; r < PR; ++r) {
@@ -228,8 +239,10 @@ static inline void pv_tile(const float* pt, int64_t nb, const Ld& vr, int64_t nk
 constexpr int kPvDt1 = DOps::W == 16 ? 8 : DOps::W == 8 ? 8 : 4;
 constexpr int kPvDt = DOps::W == 16 ? 4 : DOps::W == 8 ? 2 : 4;  // for PR = 2 and 4 rows
 
+// The row tile's value vectors; pf (the first row tile's call) goes to its first PV tile only.
 template <int PR, int DT, typename Ld>
-static inline void pv_rows(const float* pt, int64_t nb, const Ld& vr, int64_t nk, int64_t nve, float* ob, int64_t evp) {
+static inline void pv_rows(const float* pt, int64_t nb, const Ld& vr, int64_t nk, int64_t nve, float* ob, int64_t evp,
+                           const Prefetcher* pf, int64_t j0) {
   int64_t v = 0;
   if constexpr (PR == 4 && DOps::kQk4x3) {
     // 4 rows × 3 vectors (12 accumulators, 3 V vectors, one broadcast: 16 ymm), the rest in pairs
@@ -237,10 +250,10 @@ static inline void pv_rows(const float* pt, int64_t nb, const Ld& vr, int64_t nk
     // within the noise of 4 × 2 on Zen 3 (10.7–12.3 ns per key either way), 12.9–14.5 → 11.9–14.1
     // on the Xeon.
     const int64_t n3 = nve % 3 == 1 && nve >= 4 ? nve / 3 - 1 : nve / 3;
-    for (int64_t i = 0; i < n3; ++i, v += 3) pv_tile<4, 3>(pt, nb, vr, nk, v * DOps::W, ob, evp);
+    for (int64_t i = 0; i < n3; ++i, v += 3, pf = nullptr) pv_tile<4, 3>(pt, nb, vr, nk, v * DOps::W, ob, evp, pf, j0);
   }
-  for (; v + DT <= nve; v += DT) pv_tile<PR, DT>(pt, nb, vr, nk, v * DOps::W, ob, evp);
-  for (; v < nve; ++v) pv_tile<PR, 1>(pt, nb, vr, nk, v * DOps::W, ob, evp);
+  for (; v + DT <= nve; v += DT, pf = nullptr) pv_tile<PR, DT>(pt, nb, vr, nk, v * DOps::W, ob, evp, pf, j0);
+  for (; v < nve; ++v, pf = nullptr) pv_tile<PR, 1>(pt, nb, vr, nk, v * DOps::W, ob, evp, pf, j0);
 }
 
 // K or V rows of one block, read through a per-block table of row pointers (so a row's address is
@@ -387,10 +400,10 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
     const Rows<DT_> vr{vp};
     int64_t r = 0;
     if (DOps::W > 1) {
-      for (; r + 4 <= rows; r += 4) pv_rows<4, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp);
-      for (; r + 2 <= rows; r += 2) pv_rows<2, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp);
+      for (; r + 4 <= rows; r += 4) pv_rows<4, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? &pf : nullptr, j0);
+      for (; r + 2 <= rows; r += 2) pv_rows<2, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? &pf : nullptr, j0);
     }
-    for (; r < rows; ++r) pv_rows<1, kPvDt1>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp);
+    for (; r < rows; ++r) pv_rows<1, kPvDt1>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? &pf : nullptr, j0);
   }
 
   // Output (not split) or this chunk's partials; the last chunk of a kv head merges.

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
           tiles_shipped::qk_rows<4>(q, ep, tiles_shipped::Rows<0>{kp}, nb, ep, sc, nb, nullptr, 0);
         },
         [](const float* p, int64_t nb, const void* const* vp, int64_t ev, float* ob) {
-          tiles_shipped::pv_rows<4, tiles_shipped::kPvDt>(p, nb, tiles_shipped::Rows<0>{vp}, nb, ev / 8, ob, ev);
+          tiles_shipped::pv_rows<4, tiles_shipped::kPvDt>(p, nb, tiles_shipped::Rows<0>{vp}, nb, ev / 8, ob, ev, nullptr, 0);
         });
     time_tiles(
         "4x2 (8 accumulators)", keys, e, passes,
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
           tiles_4x2::qk_rows<4>(q, ep, tiles_4x2::Rows<0>{kp}, nb, ep, sc, nb, nullptr, 0);
         },
         [](const float* p, int64_t nb, const void* const* vp, int64_t ev, float* ob) {
-          tiles_4x2::pv_rows<4, tiles_4x2::kPvDt>(p, nb, tiles_4x2::Rows<0>{vp}, nb, ev / 8, ob, ev);
+          tiles_4x2::pv_rows<4, tiles_4x2::kPvDt>(p, nb, tiles_4x2::Rows<0>{vp}, nb, ev / 8, ob, ev, nullptr, 0);
         });
   }
   return 0;
