@@ -20,7 +20,9 @@ NODE_INC=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")/include/n
 # No vptr check in the addon: it inlines shared_ptr<v8::BackingStore> code whose objects Node (not
 # instrumented) created, and UBSan then reports their vtables as invalid (a false positive that
 # stopped every run at the first call).
-COMMON="-std=c++17 -fno-math-errno -fPIC -pthread $SAN -fno-sanitize=vptr -DNAPI_CPP_EXCEPTIONS -DNAPI_VERSION=8 -I$NAPI_INC -I$NODE_INC"
+# The defines are binding.gyp's: without NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS a worker terminated
+# while inside the addon aborts the process (the property test of terminated workers failed here).
+COMMON="-std=c++17 -fno-math-errno -fPIC -pthread $SAN -fno-sanitize=vptr -DNAPI_CPP_EXCEPTIONS -DNAPI_VERSION=8 -DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS -I$NAPI_INC -I$NODE_INC"
 A2="-mavx2 -mfma -mf16c"
 A5="$A2 -mavx512f -mavx512bw -mavx512vl -mavx512dq"
 A5BF="$A5 -mavx512bf16"
