@@ -31,7 +31,7 @@
     {
       "target_name": "sdpa_kernel_avx512bf16",
       "type": "static_library",
-      "sources": ["csrc/kernel_avx512bf16.cc"],
+      "sources": ["csrc/kernel_avx512bf16.cc", "csrc/kernel_decode_avx512bf16.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
                     "-mavx512bf16", "-include", "<(module_root_dir)/csrc/quiet_intrinsics.h"]
     },

@@ -129,7 +129,7 @@ CpuFeatures detect_once() {
 // vector decode kernels lead (they only take S <= 16 and are memory-bound there, where the prefill
 // kernels re-read each kv head's K/V per query head); the scalar decode kernel comes after every
 // vector prefill kernel, which is faster than it whenever the CPU has one.
-const Kernel* const kTable[] = {&kernel_decode_avx512, &kernel_decode_avx2, &kernel_amx_bf16, &kernel_amx_fp16,
+const Kernel* const kTable[] = {&kernel_decode_avx512_bf16, &kernel_decode_avx512, &kernel_decode_avx2, &kernel_amx_bf16, &kernel_amx_fp16,
                                 &kernel_avx512_bf16, &kernel_avx512, &kernel_avx2, &kernel_decode_scalar, &kernel_scalar};
 constexpr int kTableSize = (int)(sizeof(kTable) / sizeof(kTable[0]));
 

@@ -92,6 +92,7 @@ extern const Kernel kernel_amx_fp16;
 extern const Kernel kernel_avx512_bf16;
 // Decode (S <= 16, split-KV): kernel_decode_impl.h in kernel_decode_{avx512,avx2,scalar}.cc.
 extern const Kernel kernel_decode_avx512;
+extern const Kernel kernel_decode_avx512_bf16;
 extern const Kernel kernel_decode_avx2;
 extern const Kernel kernel_decode_scalar;
 

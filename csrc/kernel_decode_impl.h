@@ -32,7 +32,8 @@
 // Requires before inclusion: namespace opened, `struct DOps` with W, V, load, store, set1, zero,
 // fmadd, mul, max, exp, exp_scalar, hsum_w(const V*), store_rows<RT>(float*, stride, V), hmax(V),
 // hsum(V), prefetch(const void*, level), the element loaders ld_f32 / ld_f16 / ld_bf16 (W
-// elements widened to fp32), and kQk4x3 (true: also load_reg and store_4x3, see qk_keys).
+// elements widened to fp32), kQk4x3 (true: also load_reg and store_4x3, see qk_keys) and kBf16Dot
+// (true: also VI, ld_pairs and dot_bf16, and bf16 calls score with qk_rows_bf16).
 // (No include guard on purpose: each decode TU includes this exactly once, in its own namespace.)
 
 static inline int64_t dmin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -213,6 +214,31 @@ static inline void qk_rows(const float* qs, int64_t ep, const Ld& kr, int64_t nk
   }
 }
 
+// The same scores for bf16 K and Q on a bf16 dot-product instruction (O::kBf16Dot): each step
+// multiplies W pairs of bf16 values (2·W head dims) into W fp32 sums, K rows read as they are (no
+// widening) and Q held as unscaled bf16 pairs (qb[r][ep / 2]; scaling bf16 Q first would round it),
+// the scale applied to the reduced scores. Needs e a multiple of 2·W (the kernel's e_multiple).
+template <typename O, int RT>
+static inline void qk_rows_bf16(const uint32_t* qb, int64_t ep2, const void* const* row, int64_t nkp, int64_t e2, float* sc,
+                                int64_t nb, const Prefetcher* pf, int64_t j0, typename O::V scale) {
+  using V = typename O::V;
+  constexpr int KT = (int)qk_keys(RT);
+  for (int64_t j = 0; j < nkp; j += KT) {
+    V acc[RT * KT];
+    for (int x = 0; x < RT * KT; ++x) acc[x] = O::zero();
+    for (int64_t d = 0; d < e2; d += O::W) {
+      typename O::VI kv[KT];
+      for (int t = 0; t < KT; ++t) kv[t] = O::ld_pairs((const uint32_t*)row[j + t] + d);
+      for (int r = 0; r < RT; ++r) {
+        const typename O::VI qv = O::ld_pairs(qb + r * ep2 + d);
+        for (int t = 0; t < KT; ++t) acc[r * KT + t] = O::dot_bf16(acc[r * KT + t], qv, kv[t]);
+      }
+    }
+    if (pf) pf->krows(j0 + j + kPf, KT);
+    O::template store_rows<RT>(sc + j, nb, O::mul(O::hsum_w(acc), scale));
+  }
+}
+
 // O[r0+r][v·W..] += Σ_j P[r][j] · V[j][v·W..], for PR rows and DT vectors of the value dim; with
 // pf, also V row j0 + j + kPf per key j (block j0).
 template <int PR, int DT, typename Ld>
@@ -293,9 +319,17 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
   const size_t esz = a.dtype == DType::F32 ? 4 : 2;
   const float ninf = -__builtin_inff();
 
-  // Q rows scaled (natural units), padded rows and dims zero.
+  // Q rows scaled (natural units), padded rows and dims zero; for the bf16 dot product the raw
+  // bf16 pairs instead (the scale applies to the scores).
+  constexpr bool bdot = DT_ == 2 && DOps::kBf16Dot;
   std::memset(qs, 0, sizeof(float) * (size_t)(sh.rp * sh.ep));
-  for (int64_t r = 0; r < rows; ++r) {
+  uint32_t* qb = (uint32_t*)qs;
+  const int64_t ep2 = sh.ep / 2;
+  for (int64_t r = 0; r < rows && bdot; ++r) {
+    const uint16_t* src = (const uint16_t*)a.q + a.q_base[bh0 + r / S] + (r % S) * a.q_row_stride;
+    std::memcpy(qb + r * ep2, src, (size_t)e * 2);
+  }
+  for (int64_t r = 0; r < rows && !bdot; ++r) {
     const int64_t bh = bh0 + r / S, i = r % S;
     const int64_t off = a.q_base[bh] + i * a.q_row_stride;
     float* dst = qs + r * sh.ep;
@@ -340,6 +374,18 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
     const Rows<DT_> kr{kp};
     for (int64_t r0 = 0; r0 < sh.rp; r0 += sh.rt) {
       const Prefetcher* pfp = r0 == 0 ? &pf : nullptr;
+      if constexpr (bdot) {
+        const V vs = DOps::set1(a.scale);
+        const uint32_t* q0 = qb + r0 * ep2;
+        float* s0 = sc + r0 * nb;
+        switch (sh.rt) {
+          case 1: qk_rows_bf16<DOps, 1>(q0, ep2, kp, nkp, e / 2, s0, nb, pfp, j0, vs); break;
+          case 2: qk_rows_bf16<DOps, 2>(q0, ep2, kp, nkp, e / 2, s0, nb, pfp, j0, vs); break;
+          case 4: qk_rows_bf16<DOps, 4>(q0, ep2, kp, nkp, e / 2, s0, nb, pfp, j0, vs); break;
+          default: qk_rows_bf16<DOps, 8>(q0, ep2, kp, nkp, e / 2, s0, nb, pfp, j0, vs); break;
+        }
+        continue;
+      }
       switch (sh.rt) {
         case 1: qk_rows<1>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;
         case 2: qk_rows<(DOps::W >= 2 ? 2 : 1)>(qs + r0 * sh.ep, sh.ep, kr, nkp, sh.ep, sc + r0 * nb, nb, pfp, j0); break;

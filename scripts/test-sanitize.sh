@@ -33,6 +33,7 @@ g++ $COMMON -c csrc/kernel_scalar.cc -o $OUT/kernel_scalar.o
 g++ $COMMON $A2 -c csrc/kernel_avx2.cc -o $OUT/kernel_avx2.o
 g++ $COMMON $A5 -c csrc/kernel_avx512.cc -o $OUT/kernel_avx512.o
 g++ $COMMON $A5BF -c csrc/kernel_avx512bf16.cc -o $OUT/kernel_avx512bf16.o
+g++ $COMMON $A5BF -c csrc/kernel_decode_avx512bf16.cc -o $OUT/kernel_decode_avx512bf16.o
 g++ $COMMON $AMX -c csrc/kernel_amx.cc -o $OUT/kernel_amx.o
 g++ $COMMON -c csrc/kernel_decode_scalar.cc -o $OUT/kernel_decode_scalar.o
 g++ $COMMON $A2 -c csrc/kernel_decode_avx2.cc -o $OUT/kernel_decode_avx2.o

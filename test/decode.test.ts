@@ -33,8 +33,8 @@ async function check(kernel: string, q: Tensor, k: Tensor, v: Tensor, opts: Sdpa
 }
 
 describe.skipIf(!native.ok)(`decode kernels of FLASH_ATTENTION (cpu)${native.ok ? '' : ` (skipped: ${native.error})`}`, () => {
-  it('the addon has the three decode kernels, each for at most 16 queries per head', () => {
-    expect(decodeKernels.map((k) => k.name)).toEqual(['decode_avx512', 'decode_avx2', 'decode_scalar']);
+  it('the addon has the four decode kernels, each for at most 16 queries per head', () => {
+    expect(decodeKernels.map((k) => k.name)).toEqual(['decode_avx512_bf16', 'decode_avx512', 'decode_avx2', 'decode_scalar']);
     for (const k of decodeKernels) expect(k.maxQueries).toBe(16);
   });
   // Kernels whose ISA this CPU lacks cannot be tested here (the C++ test lists them as not run).

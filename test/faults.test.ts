@@ -37,7 +37,7 @@ describe('faults', () => {
     expect(r.flash.kernel).toMatch(/^wasm_(relaxed_simd|simd128)$/);
     expect(r.ran).toEqual({ backend: 'FLASH_ATTENTION', device: 'cpu', kernel: r.flash.kernel });
     const native = r.flash.kernels.filter((k: { name: string }) => !k.name.startsWith('wasm_'));
-    expect(native.length).toBe(9); // amx_bf16, amx_fp16_split, avx512_bf16, avx512_fp32, avx2_fp32, scalar_fp32 and the decode kernels decode_avx512, decode_avx2, decode_scalar
+    expect(native.length).toBe(10); // amx_bf16, amx_fp16_split, avx512_bf16, avx512_fp32, avx2_fp32, scalar_fp32 and the decode kernels decode_avx512_bf16, decode_avx512, decode_avx2, decode_scalar
     for (const k of native) {
       expect(k.eligible).toBe(false);
       expect(k.reasons[0]).toMatch(new RegExp(`^${k.name} needs the native addon: native addon not built \\(looked for /nonexistent/sdpa_native\\.node\\); rebuild it with \`npm rebuild sdpa-dispatch\``));

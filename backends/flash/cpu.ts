@@ -220,6 +220,7 @@ export async function runInRowChunks(p: AttentionParams, ctx: RunContext, runRow
  */
 export const NATIVE_KERNELS: readonly { readonly name: string; readonly isa: 'amx' | 'avx512' | 'avx2' | 'scalar' }[] = [
   // Decode (at most 16 queries per head, split-KV): ahead of the prefill kernels for the calls it takes.
+  { name: 'decode_avx512_bf16', isa: 'avx512' },
   { name: 'decode_avx512', isa: 'avx512' },
   { name: 'decode_avx2', isa: 'avx2' },
   { name: 'amx_bf16', isa: 'amx' },
