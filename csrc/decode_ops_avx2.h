@@ -42,6 +42,7 @@ struct DOps : Ops {
   // The 4-row × 3-key QK tile (kernel_decode_impl.h, qk_keys): 12 accumulators fit the 16 ymm.
   static constexpr bool kQk4x3 = true;
   static constexpr bool kBf16Dot = false;  // kernel_decode_impl.h: bf16 Q·K on vdpbf16ps (kernel_decode_avx512bf16.cc)
+  static constexpr bool kVPrefetchInPv = false;  // kernel_decode_impl.h: which phase prefetches V (measured per ISA)
   // A load the compiler keeps in a register: folded into each of the tile's three FMAs as a memory
   // operand (GCC's choice), Q would be loaded three times.
   static inline V load_reg(const float* p) {

@@ -7,6 +7,7 @@
 struct DOps : Ops {  // the shared AVX-512 Ops (load, fmadd, exp, ...) plus what decode adds
   static constexpr bool kQk4x3 = false;  // kernel_decode_impl.h qk_keys: W / RT keys per QK tile
   static constexpr bool kBf16Dot = false;  // kernel_decode_impl.h: bf16 Q·K on vdpbf16ps (kernel_decode_avx512bf16.cc)
+  static constexpr bool kVPrefetchInPv = true;  // kernel_decode_impl.h: which phase prefetches V (measured per ISA)
   static inline float exp_scalar(float x) { return _mm512_cvtss_f32(Ops::exp(_mm512_set1_ps(x))); }
   static inline float hmax(V x) { return _mm512_reduce_max_ps(x); }
   static inline float hsum(V x) { return _mm512_reduce_add_ps(x); }

@@ -21,10 +21,13 @@
 //   - K rows kPf keys ahead are prefetched into L2 a few rows per QK tile, and V rows kPf keys
 //     ahead one row per key of the first PV tile: with only the hardware prefetchers one Zen 4
 //     core read 6.6 GB/s of K/V from DRAM, with these 11-12 (docs/performance-cpu.md, "Decode").
-//     Each stream is prefetched by the phase that reads it: issuing the V rows' prefetches during
-//     QK as well put a whole block's K and V lines in one burst, and one Zen 4 core then read
-//     fp32 K/V at 13.1-14.8 GB/s against 15.6-16.4 split (L = 8192, 32768; 2 threads +5-10%,
-//     fp16 +3-15%, bf16 within the noise; docs/performance-cpu.md, session 9).
+//     With DOps::kVPrefetchInPv each stream is prefetched by the phase that reads it: issuing the
+//     V rows' prefetches during QK as well put a whole block's K and V lines in one burst, and one
+//     Zen 4 core then read fp32 K/V at 13.1-14.8 GB/s against 15.6-16.4 split (AVX-512; L = 8192,
+//     32768; 2 threads +5-10%, fp16 +3-15%, bf16 within the noise). The AVX2 kernel keeps both in
+//     QK: split, its fp16 decode lost 20% on the same machine (its QK is slower, so the burst was
+//     already spread, and the 16-register PV tiles pay for the prefetch addresses; session 8 had
+//     found no gain on Zen 3 either; docs/performance-cpu.md, session 9).
 // Scores stay in natural units (q pre-scaled by `scale`, exp(s - m) with m the exact running max in
 // fp32): folding log2(e) into q first doubles the rounding of s - m for large logits (the
 // large_logits_stability conformance case).
@@ -32,8 +35,9 @@
 // Requires before inclusion: namespace opened, `struct DOps` with W, V, load, store, set1, zero,
 // fmadd, mul, max, exp, exp_scalar, hsum_w(const V*), store_rows<RT>(float*, stride, V), hmax(V),
 // hsum(V), prefetch(const void*, level), the element loaders ld_f32 / ld_f16 / ld_bf16 (W
-// elements widened to fp32), kQk4x3 (true: also load_reg and store_4x3, see qk_keys) and kBf16Dot
-// (true: also VI, ld_pairs and dot_bf16, and bf16 calls score with qk_rows_bf16).
+// elements widened to fp32), kQk4x3 (true: also load_reg and store_4x3, see qk_keys), kBf16Dot
+// (true: also VI, ld_pairs and dot_bf16, and bf16 calls score with qk_rows_bf16) and
+// kVPrefetchInPv (V rows prefetched during P·V instead of with K during QK).
 // (No include guard on purpose: each decode TU includes this exactly once, in its own namespace.)
 
 static inline int64_t dmin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -64,6 +68,7 @@ struct Prefetcher {
     for (; j < e; ++j) {
       const char* kr = kbase + (size_t)j * kstride;
       for (size_t x = 0; x < kbytes; x += 64) DOps::prefetch(kr + x, SDPA_DECODE_PF_LEVEL);
+      if (!DOps::kVPrefetchInPv) vrow(j);
     }
   }
   inline void vrow(int64_t j) const {
@@ -442,14 +447,15 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
       l[r] += DOps::hsum(sum);
       if (a.dropout_p > 0.0) apply_dropout(srow, 1, nk, 1, j0, hrow + r, a.dropout_p);
     }
-    // O += P V.
+    // O += P V (V rows prefetched here with kVPrefetchInPv, else with K during QK).
     const Rows<DT_> vr{vp};
+    const Prefetcher* pfv = DOps::kVPrefetchInPv ? &pf : nullptr;
     int64_t r = 0;
     if (DOps::W > 1) {
-      for (; r + 4 <= rows; r += 4) pv_rows<4, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? &pf : nullptr, j0);
-      for (; r + 2 <= rows; r += 2) pv_rows<2, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? &pf : nullptr, j0);
+      for (; r + 4 <= rows; r += 4) pv_rows<4, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? pfv : nullptr, j0);
+      for (; r + 2 <= rows; r += 2) pv_rows<2, kPvDt>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? pfv : nullptr, j0);
     }
-    for (; r < rows; ++r) pv_rows<1, kPvDt1>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? &pf : nullptr, j0);
+    for (; r < rows; ++r) pv_rows<1, kPvDt1>(sc + r * nb, nb, vr, nk, nve, ob + r * sh.evp, sh.evp, r == 0 ? pfv : nullptr, j0);
   }
 
   // Output (not split) or this chunk's partials; the last chunk of a kv head merges.

@@ -13,6 +13,7 @@ namespace isa_decode_scalar {
 struct DOps : Ops {
   static constexpr bool kQk4x3 = false;  // kernel_decode_impl.h qk_keys: W / RT keys per QK tile
   static constexpr bool kBf16Dot = false;  // kernel_decode_impl.h: bf16 Q·K on vdpbf16ps (kernel_decode_avx512bf16.cc)
+  static constexpr bool kVPrefetchInPv = false;  // kernel_decode_impl.h: which phase prefetches V (measured per ISA)
   static inline float exp_scalar(float x) { return std::exp(x); }
   static inline float hmax(V x) { return x; }
   static inline float hsum(V x) { return x; }
