@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { attentionFlops, caseData, cases, cli, compare, gpuF16, kernelReason, lastKernel, lib, params, programs, setUp, sgmat, timeCall, withEnv } from './lib/webgpu-bench.mjs';
-import { KVS_LAB_SHADER, ST2_LAB_SHADER, STI_LAB_SHADER, ST_LAB_SHADER, stiLabProgram, stiLabSource, stiLabSpec, kvsLabProgram, kvsLabSource, kvsLabSpec, kvsWorkgroupBytes, registerStLabs, st2LabSource, st2LabSpec, st2WorkgroupBytes, st2LabProgram, stLabProgram, stLabSource, stLabSpec } from './lib/st-lab.mjs';
+import { KVC_LAB_SHADER, kvcLabProgram, kvcLabSource, kvcLabSpec, kvcWorkgroupBytes, KVS_LAB_SHADER, ST2_LAB_SHADER, STI_LAB_SHADER, ST_LAB_SHADER, stiLabProgram, stiLabSource, stiLabSpec, kvsLabProgram, kvsLabSource, kvsLabSpec, kvsWorkgroupBytes, registerStLabs, st2LabSource, st2LabSpec, st2WorkgroupBytes, st2LabProgram, stLabProgram, stLabSource, stLabSpec } from './lib/st-lab.mjs';
 
 const T0 = performance.now();
 const { opt, list } = cli();
@@ -76,6 +76,7 @@ const all = {
   st2_bc64_qsm: pair('st2_bc64_qsm', () => ({ bc: 64, qreg: false }), 'pair kernel, 64-key blocks, Qᵀ from workgroup memory'),
   st4_bc64: pair('st4_bc64', () => ({ ns: 4, bc: 64 }), 'quad kernel: four subgroups share 32 rows (a quarter of the keys and of O each), 64-key blocks, Qᵀ in registers'),
   st_inl: variant(sgmatStKernel(LABEL, stiLabSpec(sgmat, 'st_inl')), (d, l) => stiLabProgram(sgmat, d, l % 16 !== 0, 'float16'), () => 32, (d) => stWorkgroupBytes(stConfig(d), d, false), 'sgmat_st with the softmax inlined in main() and indexed from local_invocation_index (clamps provably in bounds under integer range analysis)', stConfig),
+  kvc: variant(sgmatStKernel(LABEL, kvcLabSpec(sgmat, 'kvc')), (d) => kvcLabProgram(d, 'float16'), () => 32, (d) => kvcWorkgroupBytes(d), 'sgmat_st with K/V staged through workgroup memory at constant offsets (128-bit loads one tile ahead; no predicated matrix loads)', stConfig),
   kvs1: kvs('kvs1', () => 1, 'K/V staged through workgroup memory (128-bit loads one block ahead), one subgroup per workgroup', { dims: [64] }),
   kvs2: kvs('kvs2', () => 2, 'K/V staged through workgroup memory, shared by 2 subgroups (64 rows per workgroup)'),
   kvs4: kvs('kvs4', () => 4, 'K/V staged through workgroup memory, shared by 4 subgroups (128 rows per workgroup)'),
@@ -101,7 +102,7 @@ const query = (d, s, l, dtype = 'float16') => ({ e: d, ev: d, s, l, dtype, batch
 /** The expanded WGSL of a program, as getPipeline builds it (before any emulation). */
 function expandedWgsl(program) {
   const read = (f) => readFileSync(new URL(`../shaders/${f}`, import.meta.url), 'utf8');
-  const src = (program.shader === ST_LAB_SHADER ? stLabSource() : program.shader === ST2_LAB_SHADER ? st2LabSource() : program.shader === KVS_LAB_SHADER ? kvsLabSource() : program.shader === STI_LAB_SHADER ? stiLabSource() : read(program.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f) => read(f));
+  const src = (program.shader === ST_LAB_SHADER ? stLabSource() : program.shader === ST2_LAB_SHADER ? st2LabSource() : program.shader === KVS_LAB_SHADER ? kvsLabSource() : program.shader === STI_LAB_SHADER ? stiLabSource() : program.shader === KVC_LAB_SHADER ? kvcLabSource() : read(program.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f) => read(f));
   return programs.expandTemplate(programs.expandDirectives(src, program.defines, program.shader), program.defines, program.shader);
 }
 

@@ -64,6 +64,7 @@ export async function registerStLabs(programs) {
   await programs.registerShaderSource(ST2_LAB_SHADER, st2LabSource());
   await programs.registerShaderSource(KVS_LAB_SHADER, kvsLabSource());
   await programs.registerShaderSource(STI_LAB_SHADER, stiLabSource());
+  await programs.registerShaderSource(KVC_LAB_SHADER, kvcLabSource());
 }
 
 /** Workgroup bytes of the pair kernel for { ns, bc, qreg } (mirrors its `var<workgroup>` declarations). */
@@ -178,5 +179,45 @@ export function stiLabSpec(sgmat, name) {
     maxHeadDim: sgmat.ST_MAX_HEAD_DIM,
     maxHeadDimWhy: ' (O and Qᵀ of 32 rows in registers)',
     summary: `${name}: sgmat_st with the softmax passes inlined in main() and indexed from local_invocation_index (range-analysable workgroup accesses)`,
+  };
+}
+
+// ---- K/V staged at constant workgroup offsets, one subgroup (scripts/probes/flash-sgmat-kvc-lab.wgsl) ----
+
+/** The name the constant-offset K/V-staging lab shader is registered under. */
+export const KVC_LAB_SHADER = 'flash-sgmat-kvc-lab.wgsl';
+
+/** The constant-offset K/V-staging lab shader's text. */
+export function kvcLabSource() {
+  return readFileSync(new URL('../probes/flash-sgmat-kvc-lab.wgsl', import.meta.url), 'utf8');
+}
+
+/** Workgroup bytes of the kvc shader (sgmat_st's S^T and P^T regions, one K and one V tile, the flags). */
+export function kvcWorkgroupBytes(d) {
+  const kst = d + 8;
+  return 16 * 36 * 4 + Math.max(16 * 40, 16 * kst) * 2 + 2 * 16 * kst * 2 + 16;
+}
+
+/** The kvc program for head dim `d`, the output dtype, a window's lower edge. */
+export function kvcLabProgram(d, dtype, lower = false) {
+  return {
+    shader: KVC_LAB_SHADER,
+    entryPoint: 'main',
+    defines: { DM: d, DK: d / 16, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16', LOWER: +lower },
+    bindings: ['uniform', 'read', 'read', 'read', 'rw'],
+  };
+}
+
+/** A kernel-variant spec of the kvc shader named `name`. */
+export function kvcLabSpec(sgmat, name) {
+  return {
+    name,
+    config: sgmat.stConfig,
+    program: (d, _tail, dtype, lower) => kvcLabProgram(d, dtype, lower),
+    lowerEdge: true,
+    workgroupBytes: (d) => kvcWorkgroupBytes(d),
+    maxHeadDim: 128,
+    maxHeadDimWhy: ' (O and Qᵀ of 32 rows in registers)',
+    summary: `${name}: sgmat_st with K/V staged through workgroup memory at constant offsets (128-bit loads, no predicated matrix loads)`,
   };
 }
