@@ -77,6 +77,7 @@ const all = {
   st4_bc64: pair('st4_bc64', () => ({ ns: 4, bc: 64 }), 'quad kernel: four subgroups share 32 rows (a quarter of the keys and of O each), 64-key blocks, Qᵀ in registers'),
   st_inl: variant(sgmatStKernel(LABEL, stiLabSpec(sgmat, 'st_inl')), (d, l) => stiLabProgram(sgmat, d, l % 16 !== 0, 'float16'), () => 32, (d) => stWorkgroupBytes(stConfig(d), d, false), 'sgmat_st with the softmax inlined in main() and indexed from local_invocation_index (clamps provably in bounds under integer range analysis)', stConfig),
   kvc: variant(sgmatStKernel(LABEL, kvcLabSpec(sgmat, 'kvc')), (d) => kvcLabProgram(d, 'float16'), () => 32, (d) => kvcWorkgroupBytes(d), 'sgmat_st with K/V staged through workgroup memory at constant offsets (128-bit loads one tile ahead; no predicated matrix loads)', stConfig),
+  kvc_pf: variant(sgmatStKernel(LABEL, kvcLabSpec(sgmat, 'kvc_pf', true)), (d) => kvcLabProgram(d, 'float16', false, true), () => 32, (d) => kvcWorkgroupBytes(d), 'kvc with the K/V loads issued a block ahead of their stores (in flight across P V and the next products)', stConfig),
   kvs1: kvs('kvs1', () => 1, 'K/V staged through workgroup memory (128-bit loads one block ahead), one subgroup per workgroup', { dims: [64] }),
   kvs2: kvs('kvs2', () => 2, 'K/V staged through workgroup memory, shared by 2 subgroups (64 rows per workgroup)'),
   kvs4: kvs('kvs4', () => 4, 'K/V staged through workgroup memory, shared by 4 subgroups (128 rows per workgroup)'),

@@ -68,6 +68,7 @@ const programs: [string, ProgramInfo][] = [
   ...([[1, false, 64], [2, true, 128], [4, false, 32], [4, true, 128]] as const).flatMap(([nw, scm, d]) => [false, true].map((lower): [string, ProgramInfo] => [`kvs lab nw${nw}${scm ? ' scm' : ''} d${d}${lower ? ' lower edge' : ''}`, kvsLabProgram({ nw, scm }, d, 'float16', lower) as ProgramInfo])),
   ...[16, 64, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sti lab d${d}${tail ? ' tail lower edge' : ''} bf16`, stiLabProgram(sgmat, d, tail, 'bfloat16', tail) as ProgramInfo])),
   ...[16, 64, 128].flatMap((d) => [false, true].map((lower): [string, ProgramInfo] => [`kvc lab d${d}${lower ? ' lower edge' : ''}`, kvcLabProgram(d, 'float16', lower) as ProgramInfo])),
+  ...[16, 64, 128].flatMap((d) => [false, true].map((lower): [string, ProgramInfo] => [`kvc lab prefetched d${d}${lower ? ' lower edge' : ''}`, kvcLabProgram(d, 'bfloat16', lower, true) as ProgramInfo])),
   ...[16, 64, 128, 256].flatMap((d) => (['float16', 'bfloat16'] as const).map((dt): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d + 3} ${dt}`, mwProgram(d, d + 3, dt)])),
   ...[16, 64, 128, 256].map((d): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d}`, mwProgram(d, d)]),
   ['sgmat_1sg d64', { shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: 64, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }],

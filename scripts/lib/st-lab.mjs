@@ -198,22 +198,22 @@ export function kvcWorkgroupBytes(d) {
   return 16 * 36 * 4 + Math.max(16 * 40, 16 * kst) * 2 + 2 * 16 * kst * 2 + 16;
 }
 
-/** The kvc program for head dim `d`, the output dtype, a window's lower edge. */
-export function kvcLabProgram(d, dtype, lower = false) {
+/** The kvc program for head dim `d`, the output dtype, a window's lower edge; `pf`: loads a block ahead of their stores. */
+export function kvcLabProgram(d, dtype, lower = false, pf = false) {
   return {
     shader: KVC_LAB_SHADER,
     entryPoint: 'main',
-    defines: { DM: d, DK: d / 16, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16', LOWER: +lower },
+    defines: { DM: d, DK: d / 16, PF: +pf, PACK: dtype === 'bfloat16' ? 'pack_bf16' : 'pack_f16', LOWER: +lower },
     bindings: ['uniform', 'read', 'read', 'read', 'rw'],
   };
 }
 
-/** A kernel-variant spec of the kvc shader named `name`. */
-export function kvcLabSpec(sgmat, name) {
+/** A kernel-variant spec of the kvc shader named `name` (`pf`: loads a block ahead of their stores). */
+export function kvcLabSpec(sgmat, name, pf = false) {
   return {
     name,
     config: sgmat.stConfig,
-    program: (d, _tail, dtype, lower) => kvcLabProgram(d, dtype, lower),
+    program: (d, _tail, dtype, lower) => kvcLabProgram(d, dtype, lower, pf),
     lowerEdge: true,
     workgroupBytes: (d) => kvcWorkgroupBytes(d),
     maxHeadDim: 128,

@@ -9,11 +9,13 @@
 // matrix load is from a fixed workgroup array at a constant offset: nothing is predicated, and
 // the staging stores index from local_invocation_index and constants (range-analysed, unclamped).
 // One K buffer and one V buffer, no double buffering, no barrier added:
-//   top of block b:   loads of V_b and K_{b+1} into registers (2 DK vec4 a lane);
+//   PF = 0, top of block b: loads of V_b and K_{b+1} into registers (2 DK vec4 a lane);
+//   PF = 1: the same loads issued a block earlier, right after block b - 1's stores (their
+//           latency spans block b - 1's P V and block b's products and softmax);
 //   S^T = K_b Q^T (k_sm); store S^T; A; softmax -> P^T;
 //   V_b -> v_sm (block b - 1's P V read it before A), K_{b+1} -> k_sm (block b's products read
 //   K_b before A); B; O += P V_b (v_sm).
-// Template parameters: DM (head dim, a multiple of 16), DK = DM / 16, D8 = DM / 8, PACK, LOWER.
+// Template parameters: DM (head dim, a multiple of 16), DK = DM / 16, PF, PACK, LOWER.
 enable f16;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
@@ -118,6 +120,27 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
 //#end
   }
+//#for n in 0..DK
+  var vn_{{n}} = vec4<u32>();
+  var kn_{{n}} = vec4<u32>();
+//#end
+//#if PF
+  // V of the first block and K of the second, loaded a whole block before their stores.
+  if (b_first < nblocks) {
+    let j0 = b_first * BC;
+    let jn = j0 + BC;
+    let more = jn < jend;
+//#for n in 0..DK
+    {
+      let g = lid + {{n}}u * 32u;
+      let row = g / D8;
+      let col = g % D8;
+      vn_{{n}} = select(vec4<u32>(), v[kvb8 + min(j0 + row, L - 1u) * D8 + col], j0 + row < L);
+      if (more) { kn_{{n}} = select(vec4<u32>(), k[kvb8 + min(jn + row, L - 1u) * D8 + col], jn + row < L); }
+    }
+//#end
+  }
+//#end
   workgroupBarrier();
 
 //#for rt in 0..2
@@ -133,12 +156,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var b = b_first; b < nblocks; b++) {
     let j0 = b * BC;
     let par = b & 1u;
-    // ---- loads of V_b and K_{b+1}, written to v_sm / k_sm between A and B ----
     let jn = j0 + BC;
     let more = jn < jend;
+//#if !PF
+    // ---- loads of V_b and K_{b+1}, written to v_sm / k_sm between A and B ----
 //#for n in 0..DK
-    var vn_{{n}} = vec4<u32>();
-    var kn_{{n}} = vec4<u32>();
     {
       let g = lid + {{n}}u * 32u;
       let row = g / D8;
@@ -146,6 +168,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       vn_{{n}} = select(vec4<u32>(), v[kvb8 + min(j0 + row, L - 1u) * D8 + col], j0 + row < L);
       if (more) { kn_{{n}} = select(vec4<u32>(), k[kvb8 + min(jn + row, L - 1u) * D8 + col], jn + row < L); }
     }
+//#end
 //#end
     // ---- S^T of the block to workgroup memory ----
     // The products are guarded although every block has a visible key (j0 < jend): without the
@@ -225,6 +248,24 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         k_sm[o] = c0.x; k_sm[o + 1u] = c0.y; k_sm[o + 2u] = c1.x; k_sm[o + 3u] = c1.y;
         k_sm[o + 4u] = c2.x; k_sm[o + 5u] = c2.y; k_sm[o + 6u] = c3.x; k_sm[o + 7u] = c3.y;
       }
+    }
+//#end
+//#if PF
+    // V_{b+1} and K_{b+2}, in flight across this block's P V and the next block's products.
+    {
+      let jv = jn;
+      let jk = jn + BC;
+      let vmore = jv < jend;
+      let kmore = jk < jend;
+//#for n in 0..DK
+      if (vmore) {
+        let g = lid + {{n}}u * 32u;
+        let row = g / D8;
+        let col = g % D8;
+        vn_{{n}} = select(vec4<u32>(), v[kvb8 + min(jv + row, L - 1u) * D8 + col], jv + row < L);
+        if (kmore) { kn_{{n}} = select(vec4<u32>(), k[kvb8 + min(jk + row, L - 1u) * D8 + col], jk + row < L); }
+      }
+//#end
     }
 //#end
     // B: P^T, V_b and K_{b+1} visible; the flag is the same for the whole workgroup.
