@@ -5,7 +5,7 @@
 // by Tint in a bounds test and a zero-initialised copy (always so for storage buffers: the H200's
 // driver lacks cooperativeMatrixRobustBufferAccess, so vulkan_use_cooperative_matrix_robust_access
 // is forced off), and sgmat_st's K and V tiles all come from storage; disable_robustness ran it
-// 47-50% faster. Here K and V arrive by 128-bit loads (k, v bound as array<vec4<u32>>) and every
+// 46-56% faster (2026-12-04). Here K and V arrive by 128-bit loads (k, v bound as array<vec4<u32>>) and every
 // matrix load is from a fixed workgroup array at a constant offset: nothing is predicated, and
 // the staging stores index from local_invocation_index and constants (range-analysed, unclamped).
 // One K buffer and one V buffer, no double buffering, no barrier added:
@@ -15,6 +15,10 @@
 //   S^T = K_b Q^T (k_sm); store S^T; A; softmax -> P^T;
 //   V_b -> v_sm (block b - 1's P V read it before A), K_{b+1} -> k_sm (block b's products read
 //   K_b before A); B; O += P V_b (v_sm).
+// Measured on the H200 (2026-12-04, docs/performance-webgpu.md): disable_robustness gains it only
+// 4-11% (the predication was sgmat_st's robustness cost) but the staging costs as much: 46.6-47.0
+// against 48.0-48.4 TF/s at S = 4096 D = 64, 51.8 against 48.9 at S = 16384; at D = 128 it spills.
+// PF = 1 ran 32.9.
 // Template parameters: DM (head dim, a multiple of 16), DK = DM / 16, PF, PACK, LOWER.
 enable f16;
 enable chromium_experimental_subgroup_matrix;

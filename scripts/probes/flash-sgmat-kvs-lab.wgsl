@@ -16,6 +16,8 @@
 // The zero fill past L (a partial last tile) is done by the staging itself: no KTAIL copy.
 // kv_sm[(b + 1) & 1] was last read by block b - 1's P V, which precedes block b's A in every warp.
 //
+// Measured on the H200 (2026-12-04, docs/performance-webgpu.md): slower than sgmat_st in every
+// configuration (NW = 4: 35.1 against 47.7 TF/s at S = 4096 D = 64, 45.6 against 55.7 at D = 128).
 // Template parameters: DM (head dim, E = Ev, a multiple of 16), DK = DM / 16, NW (subgroups per
 // workgroup), NPL (vec4 of K, and of V, a lane stages per block: ceil(2 DM / (32 NW))), SCM, PACK
 // (pack_f16 | pack_bf16), LOWER (a sliding window's lower edge).
