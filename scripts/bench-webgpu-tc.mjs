@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { attentionFlops, caseData, cases, cli, compare, gpuF16, kernelReason, lastKernel, lib, params, programs, setUp, sgmat, timeCall, withEnv } from './lib/webgpu-bench.mjs';
-import { ST2_LAB_SHADER, ST_LAB_SHADER, registerStLabs, st2LabSource, st2LabSpec, st2WorkgroupBytes, st2LabProgram, stLabProgram, stLabSource, stLabSpec } from './lib/st-lab.mjs';
+import { KVC_LAB_SHADER, kvcLabProgram, kvcLabSource, kvcLabSpec, kvcWorkgroupBytes, KVS_LAB_SHADER, ST2_LAB_SHADER, STI_LAB_SHADER, ST_LAB_SHADER, stiLabProgram, stiLabSource, stiLabSpec, kvsLabProgram, kvsLabSource, kvsLabSpec, kvsWorkgroupBytes, registerStLabs, st2LabSource, st2LabSpec, st2WorkgroupBytes, st2LabProgram, stLabProgram, stLabSource, stLabSpec } from './lib/st-lab.mjs';
 
 const T0 = performance.now();
 const { opt, list } = cli();
@@ -53,6 +53,11 @@ const pair = (name, change, what, extra) => {
   const spec = st2LabSpec(sgmat, name, (d) => ({ bc: 32, qreg: true, ...change(d) }));
   return variant(sgmatStKernel(LABEL, spec), (d, l) => st2LabProgram(spec.config(d), d, l % 16 !== 0, 'float16'), () => 32, (d) => st2WorkgroupBytes(spec.config(d), d, false), what, spec.config, extra);
 };
+/** A configuration of the K/V-staging kernel (K/V through workgroup memory, `nw(d)` subgroups sharing it). */
+const kvs = (name, nw, what, extra, scm = false) => {
+  const spec = kvsLabSpec(sgmat, name, nw, scm);
+  return variant(sgmatStKernel(LABEL, spec), (d) => kvsLabProgram(spec.config(d), d, 'float16'), (d) => nw(d) * 32, (d) => kvsWorkgroupBytes(spec.config(d), d), what, spec.config, extra);
+};
 const all = {
   sgmat_st: variant(sgmatStKernel(LABEL), (d, l) => stProgram(d, l % 16 !== 0, 'float16'), () => 32, (d) => stWorkgroupBytes(stConfig(d), d, false), `the shipped transposed kernel (nw1-bc16-q, D ≤ ${ST_MAX_HEAD_DIM})`, stConfig),
   sgmat_mw: variant(sgmatMwKernel(LABEL), (d, l) => mwProgram(d, l), () => 128, (d) => mwWorkgroupBytes(d), 'the multi-subgroup kernel (16-bit output written by the kernel)'),
@@ -70,6 +75,16 @@ const all = {
   st2_bc64: pair('st2_bc64', () => ({ bc: 64 }), 'pair kernel, 64-key blocks, Qᵀ in registers'),
   st2_bc64_qsm: pair('st2_bc64_qsm', () => ({ bc: 64, qreg: false }), 'pair kernel, 64-key blocks, Qᵀ from workgroup memory'),
   st4_bc64: pair('st4_bc64', () => ({ ns: 4, bc: 64 }), 'quad kernel: four subgroups share 32 rows (a quarter of the keys and of O each), 64-key blocks, Qᵀ in registers'),
+  st_inl: variant(sgmatStKernel(LABEL, stiLabSpec(sgmat, 'st_inl')), (d, l) => stiLabProgram(sgmat, d, l % 16 !== 0, 'float16'), () => 32, (d) => stWorkgroupBytes(stConfig(d), d, false), 'sgmat_st with the softmax inlined in main() and indexed from local_invocation_index (clamps provably in bounds under integer range analysis)', stConfig),
+  kvc: variant(sgmatStKernel(LABEL, kvcLabSpec(sgmat, 'kvc')), (d) => kvcLabProgram(d, 'float16'), () => 32, (d) => kvcWorkgroupBytes(d), 'sgmat_st with K/V staged through workgroup memory at constant offsets (128-bit loads one tile ahead; no predicated matrix loads)', stConfig),
+  kvc_pf: variant(sgmatStKernel(LABEL, kvcLabSpec(sgmat, 'kvc_pf', true)), (d) => kvcLabProgram(d, 'float16', false, true), () => 32, (d) => kvcWorkgroupBytes(d), 'kvc with the K/V loads issued a block ahead of their stores (in flight across P V and the next products)', stConfig),
+  kvs1: kvs('kvs1', () => 1, 'K/V staged through workgroup memory (128-bit loads one block ahead), one subgroup per workgroup', { dims: [64] }),
+  kvs2: kvs('kvs2', () => 2, 'K/V staged through workgroup memory, shared by 2 subgroups (64 rows per workgroup)'),
+  kvs4: kvs('kvs4', () => 4, 'K/V staged through workgroup memory, shared by 4 subgroups (128 rows per workgroup)'),
+  kvs1c: kvs('kvs1c', () => 1, 'kvs1, Sᵀ and Pᵀ stored by query row (a lane\'s 16 scores contiguous)', { dims: [64] }, true),
+  kvs2c: kvs('kvs2c', () => 2, 'kvs2, Sᵀ and Pᵀ stored by query row', undefined, true),
+  kvs4c: kvs('kvs4c', () => 4, 'kvs4, Sᵀ and Pᵀ stored by query row', undefined, true),
+  st_s16: lab('st_s16', () => ({ bc: 16, s16: true }), '16-key blocks, Sᵀ in f16 result matrices (f16→f16 configuration)'),
   st4_bc64_qsm: pair('st4_bc64_qsm', () => ({ ns: 4, bc: 64, qreg: false }), 'quad kernel, 64-key blocks, Qᵀ from workgroup memory'),
 };
 const names = list('--candidates', Object.keys(all).join(','));
@@ -88,7 +103,7 @@ const query = (d, s, l, dtype = 'float16') => ({ e: d, ev: d, s, l, dtype, batch
 /** The expanded WGSL of a program, as getPipeline builds it (before any emulation). */
 function expandedWgsl(program) {
   const read = (f) => readFileSync(new URL(`../shaders/${f}`, import.meta.url), 'utf8');
-  const src = (program.shader === ST_LAB_SHADER ? stLabSource() : program.shader === ST2_LAB_SHADER ? st2LabSource() : read(program.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f) => read(f));
+  const src = (program.shader === ST_LAB_SHADER ? stLabSource() : program.shader === ST2_LAB_SHADER ? st2LabSource() : program.shader === KVS_LAB_SHADER ? kvsLabSource() : program.shader === STI_LAB_SHADER ? stiLabSource() : program.shader === KVC_LAB_SHADER ? kvcLabSource() : read(program.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f) => read(f));
   return programs.expandTemplate(programs.expandDirectives(src, program.defines, program.shader), program.defines, program.shader);
 }
 

@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { mwProgram, stConfig, stProgram, type StConfig } from '../backends/flash/webgpu-sgmat.js';
 // @ts-expect-error a bench-only JavaScript module without types
-import { ST2_LAB_SHADER, ST_LAB_SHADER, st2LabProgram, st2LabSource, stLabProgram, stLabSource } from '../scripts/lib/st-lab.mjs';
+import { KVC_LAB_SHADER, KVS_LAB_SHADER, ST2_LAB_SHADER, STI_LAB_SHADER, ST_LAB_SHADER, kvcLabProgram, kvcLabSource, kvsLabProgram, kvsLabSource, st2LabProgram, st2LabSource, stLabProgram, stLabSource, stiLabProgram, stiLabSource } from '../scripts/lib/st-lab.mjs';
+import * as sgmat from '../backends/flash/webgpu-sgmat.js';
 import { expandDirectives, expandTemplate, type ProgramInfo } from '../src/webgpu/programs.js';
 // @ts-expect-error a bench-only JavaScript module without types
 import { labDefines, labWgsl, parseLabTiles } from '../scripts/lib/mw-lab.mjs';
@@ -45,7 +46,8 @@ const { device, why, keepAlive } = await nullDevice();
 
 function wgsl(prog: ProgramInfo): string {
   const read = (f: string) => readFileSync(new URL(`../shaders/${f}`, import.meta.url), 'utf8');
-  const src = (prog.shader === ST_LAB_SHADER ? (stLabSource() as string) : prog.shader === ST2_LAB_SHADER ? (st2LabSource() as string) : read(prog.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f: string) => read(f));
+  const labs: Record<string, () => string> = { [ST_LAB_SHADER]: stLabSource, [ST2_LAB_SHADER]: st2LabSource, [KVS_LAB_SHADER]: kvsLabSource, [STI_LAB_SHADER]: stiLabSource, [KVC_LAB_SHADER]: kvcLabSource };
+  const src = (labs[prog.shader] ? labs[prog.shader]!() : read(prog.shader)).replace(/^\s*\/\/#include\s+"([\w.-]+)"\s*$/gm, (_, f: string) => read(f));
   return expandTemplate(expandDirectives(src, prog.defines, prog.shader), prog.defines, prog.shader);
 }
 
@@ -62,6 +64,11 @@ const programs: [string, ProgramInfo][] = [
     [{ s16: true }, 64], [{ s16: true, pipe: true, nw: 2 }, 128], [{ bc: 16 }, 64], [{ bc: 16 }, 128], [{ bc: 32, s16: true, qreg: false }, 96],
   ] as [Partial<StConfig>, number][]).map(([c, d]): [string, ProgramInfo] => [`st lab ${JSON.stringify(c)} d${d} tail`, stLabProgram(st(c, d), d, true, 'float16') as ProgramInfo]),
   ...([[{ bc: 32, qreg: true }, 64, false], [{ bc: 32, qreg: false }, 128, true], [{ bc: 64, qreg: true }, 128, false], [{ bc: 64, qreg: false }, 32, true], [{ ns: 4, bc: 64, qreg: true }, 64, false], [{ ns: 4, bc: 64, qreg: false }, 128, true]] as const).map(([c, d, tail]): [string, ProgramInfo] => [`st2 pair lab ${JSON.stringify(c)} d${d}${tail ? ' tail' : ''}`, st2LabProgram(c, d, tail, 'bfloat16') as ProgramInfo]),
+  // The 2026-12-04 lab candidates (K/V staged through workgroup memory; the softmax inlined).
+  ...([[1, false, 64], [2, true, 128], [4, false, 32], [4, true, 128]] as const).flatMap(([nw, scm, d]) => [false, true].map((lower): [string, ProgramInfo] => [`kvs lab nw${nw}${scm ? ' scm' : ''} d${d}${lower ? ' lower edge' : ''}`, kvsLabProgram({ nw, scm }, d, 'float16', lower) as ProgramInfo])),
+  ...[16, 64, 128].flatMap((d) => [false, true].map((tail): [string, ProgramInfo] => [`sti lab d${d}${tail ? ' tail lower edge' : ''} bf16`, stiLabProgram(sgmat, d, tail, 'bfloat16', tail) as ProgramInfo])),
+  ...[16, 64, 128].flatMap((d) => [false, true].map((lower): [string, ProgramInfo] => [`kvc lab d${d}${lower ? ' lower edge' : ''}`, kvcLabProgram(d, 'float16', lower) as ProgramInfo])),
+  ...[16, 64, 128].flatMap((d) => [false, true].map((lower): [string, ProgramInfo] => [`kvc lab prefetched d${d}${lower ? ' lower edge' : ''}`, kvcLabProgram(d, 'bfloat16', lower, true) as ProgramInfo])),
   ...[16, 64, 128, 256].flatMap((d) => (['float16', 'bfloat16'] as const).map((dt): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d + 3} ${dt}`, mwProgram(d, d + 3, dt)])),
   ...[16, 64, 128, 256].map((d): [string, ProgramInfo] => [`sgmat_mw d${d} L=${d}`, mwProgram(d, d)]),
   ['sgmat_1sg d64', { shader: 'flash-sgmat.wgsl', entryPoint: 'main', defines: { SG: 32, DMAX: 64, CAUSAL_SKIP: 1 }, bindings: ['uniform', 'read', 'read', 'read', 'rw'] }],

@@ -25,6 +25,10 @@
 #   TC_MAIN_S=255        step 3's budget in seconds
 #   TC_STATS=0           skip step 2;  TC_ABLATE=a,b  step 5's candidates (TC_ABLATE=none skips it)
 #   TC_PROBE=0           skip steps 4 and 6
+#   TC_RANGE=a,b         step 7: those candidates' statistics, checks and timings (TC_RANGE_SIZES,
+#                        default 4096) with further Dawn toggles (e.g. ones that keep robustness on), one pass
+#                        per set of TC_RANGE_SETS (space-separated, a set's toggles joined with +;
+#                        default enable_integer_range_analysis_in_robustness); TC_RANGE_S: budget
 set -uo pipefail
 OUT=${OUT:-/tmp/webgpu-tc-out}
 mkdir -p "$OUT"
@@ -79,6 +83,22 @@ if [ "${TC_PROBE:-1}" != 0 ]; then
 step "6. CPU profile of the per-call probe (self time by function)"
 timeout 30 node --cpu-prof --cpu-prof-dir="$work/prof" scripts/probe-webgpu-call.mjs --shapes 8x12x1024x64 --reps 200 2>&1 | grep -v '^Warning: maxDynamic' | tail -3
 node scripts/gpu/cpuprofile-top.mjs "$work/prof" 25
+fi
+
+if [ -n "${TC_RANGE:-}" ]; then
+# One pass per toggle set (space-separated; toggles of a set joined with +), each added to the defaults.
+n=0
+for set in ${TC_RANGE_SETS:-enable_integer_range_analysis_in_robustness}; do
+n=$((n + 1))
+flags="enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia,${set//+/,}"
+step "7a.$n Dawn toggles $set added to the defaults: pipeline statistics"
+mkdir -p "$work/capture-range$n"
+SDPA_WEBGPU_FLAGS=$flags env "${layer[@]}" SDPA_VKCAPTURE_DIR="$work/capture-range$n" timeout 60 node scripts/bench-webgpu-tc.mjs --phases stats --tag range$n-stats --candidates $TC_RANGE \
+  --capture "$work/capture-range$n" --json "$work/range$n-stats.json" --budget-s 45 2>&1 | grep -v '^Warning: maxDynamic' | grep -v '^stat \|^module \|^cache '
+step "7b.$n Dawn toggles $set added to the defaults: checks and timing"
+SDPA_WEBGPU_FLAGS=$flags timeout $(( ${TC_RANGE_S:-120} + 30 )) node scripts/bench-webgpu-tc.mjs --phases check,time --tag range$n --candidates $TC_RANGE --sizes ${TC_RANGE_SIZES:-4096} \
+  --torch "$work/torch.json" --json "$work/range$n.json" --budget-s ${TC_RANGE_S:-120} 2>&1 | grep -v '^Warning: maxDynamic'
+done
 fi
 
 step "pack"
