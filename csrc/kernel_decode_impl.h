@@ -57,7 +57,7 @@ constexpr int64_t kPf = SDPA_DECODE_PF;
 // Prefetches the K rows of keys j.. (global key index) during QK and the V row of key j during PV,
 // up to the job's last key: issued a few rows at a time so the requests spread over the phase
 // instead of one burst (a whole block's rows at once are ~32 KiB: they would evict the block being
-// read from L1, and more requests than the core tracks are dropped).
+// read from L1, and, the likely reason the burst lost, requests beyond what the core tracks are dropped).
 struct Prefetcher {
   const char *kbase, *vbase;
   size_t kstride, vstride, kbytes, vbytes;
