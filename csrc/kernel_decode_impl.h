@@ -330,13 +330,13 @@ static void decode_job(const Plan& p, int64_t kvi, int64_t split, int64_t c0, in
   std::memset(qs, 0, sizeof(float) * (size_t)(sh.rp * sh.ep));
   uint32_t* qb = (uint32_t*)qs;
   const int64_t ep2 = sh.ep / 2;
-  for (int64_t r = 0; r < rows && bdot; ++r) {
-    const uint16_t* src = (const uint16_t*)a.q + a.q_base[bh0 + r / S] + (r % S) * a.q_row_stride;
-    std::memcpy(qb + r * ep2, src, (size_t)e * 2);
-  }
-  for (int64_t r = 0; r < rows && !bdot; ++r) {
+  for (int64_t r = 0; r < rows; ++r) {
     const int64_t bh = bh0 + r / S, i = r % S;
     const int64_t off = a.q_base[bh] + i * a.q_row_stride;
+    if constexpr (bdot) {
+      std::memcpy(qb + r * ep2, (const uint16_t*)a.q + off, (size_t)e * 2);
+      continue;
+    }
     float* dst = qs + r * sh.ep;
     if (a.dtype == DType::F32) std::memcpy(dst, (const float*)a.q + off, (size_t)e * 4);
     else for (int64_t d = 0; d < e; ++d) dst[d] = a.dtype == DType::F16 ? f16_to_f32(((const uint16_t*)a.q)[off + d]) : bf16_to_f32(((const uint16_t*)a.q)[off + d]);
