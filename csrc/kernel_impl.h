@@ -55,22 +55,39 @@ static inline void load_row(DType dt, const void* base, int64_t off, float* dst,
 
 // ---- register-tiled microkernels -------------------------------------------------------------
 
-// St[j0+r][i0 + v*W ..] = scale * sum_d K[j0+r][d] * Qt[d][i0 + v*W ..] (St rows sts floats apart)
-template <int MR, int NV>
+// St[j0+r][i0 + v*W ..] = scale * sum_d K[j0+r][d] * Qt[d][i0 + v*W ..] (St rows sts floats apart).
+// KS > 0: K rows are KS floats apart (ks == KS), a compile-time stride, so with Ops::pin every load
+// of the inner loop is a constant offset from one pointer (see qk_strip).
+template <int MR, int NV, int KS>
 static inline void qk_tile(const float* kp, int64_t ks, const float* qt, int64_t nqp, int64_t e,
                            float* st, int64_t sts, typename Ops::V scale, float* colmax) {
   using V = typename Ops::V;
   V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = Ops::zero();
-  const float* krow[MR];
-  for (int r = 0; r < MR; ++r) krow[r] = kp + r * ks;
-  for (int64_t d = 0; d < e; ++d) {
-    V qv[NV];
-    for (int v = 0; v < NV; ++v) qv[v] = Ops::load(qt + d * nqp + v * Ops::W);
-    for (int r = 0; r < MR; ++r) {
-      V kb = Ops::set1(krow[r][d]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = Ops::fmadd(kb, qv[v], acc[r][v]);
+  if (KS > 0) {
+    for (int64_t d = 0; d < e; ++d, ++kp, qt += nqp) {
+      const float* kd = kp;
+      const float* qd = qt;
+      Ops::pin(kd);
+      Ops::pin(qd);
+      V qv[NV];
+      for (int v = 0; v < NV; ++v) qv[v] = Ops::load(qd + v * Ops::W);
+      for (int r = 0; r < MR; ++r) {
+        V kb = Ops::set1(kd[r * KS]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = Ops::fmadd(kb, qv[v], acc[r][v]);
+      }
+    }
+  } else {
+    const float* krow[MR];
+    for (int r = 0; r < MR; ++r) krow[r] = kp + r * ks;
+    for (int64_t d = 0; d < e; ++d) {
+      V qv[NV];
+      for (int v = 0; v < NV; ++v) qv[v] = Ops::load(qt + d * nqp + v * Ops::W);
+      for (int r = 0; r < MR; ++r) {
+        V kb = Ops::set1(krow[r][d]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = Ops::fmadd(kb, qv[v], acc[r][v]);
+      }
     }
   }
   for (int v = 0; v < NV; ++v) {
@@ -94,11 +111,16 @@ static inline void pv_tile(const float* pt, int64_t nqp, const float* vp, int64_
     V a = Ops::set1(alpha[r]);
     for (int v = 0; v < NV; ++v) acc[r][v] = Ops::mul(Ops::load(ob + r * evp + v * Ops::W), a);
   }
-  for (int64_t j = 0; j < nk; ++j) {
+  // One pointer per operand, bumped per key, every load a constant offset from it (Ops::pin).
+  for (int64_t j = 0; j < nk; ++j, pt += nqp, vp += vs) {
+    const float* pj = pt;
+    const float* vj = vp;
+    Ops::pin(pj);
+    Ops::pin(vj);
     V vv[NV];
-    for (int v = 0; v < NV; ++v) vv[v] = Ops::load(vp + j * vs + v * Ops::W);
+    for (int v = 0; v < NV; ++v) vv[v] = Ops::load(vj + v * Ops::W);
     for (int r = 0; r < MR; ++r) {
-      V pb = Ops::set1(pt[j * nqp + r]);
+      V pb = Ops::set1(pj[r]);
       for (int v = 0; v < NV; ++v) acc[r][v] = Ops::fmadd(pb, vv[v], acc[r][v]);
     }
   }
@@ -107,20 +129,21 @@ static inline void pv_tile(const float* pt, int64_t nqp, const float* vp, int64_
 }
 
 // Runtime (rows, vectors) → template instance. Tails use smaller tiles of the same code.
-template <int MR>
+template <int MR, int KS>
 static inline void qk_rows(int nv, const float* kp, int64_t ks, const float* qt, int64_t nqp, int64_t e,
                            float* st, int64_t sts, typename Ops::V scale, float* colmax) {
   switch (nv) {
-    case 1: qk_tile<MR, 1>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
-    case 2: if (QK_NV >= 2) qk_tile<MR, (QK_NV >= 2 ? 2 : 1)>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
-    case 3: if (QK_NV >= 3) qk_tile<MR, (QK_NV >= 3 ? 3 : 1)>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
-    default: qk_tile<MR, (QK_NV >= 4 ? 4 : QK_NV)>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+    case 1: qk_tile<MR, 1, KS>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+    case 2: if (QK_NV >= 2) qk_tile<MR, (QK_NV >= 2 ? 2 : 1), KS>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+    case 3: if (QK_NV >= 3) qk_tile<MR, (QK_NV >= 3 ? 3 : 1), KS>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+    default: qk_tile<MR, (QK_NV >= 4 ? 4 : QK_NV), KS>(kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
   }
 }
+template <int KS>
 static inline void qk_dispatch(int mr, int nv, const float* kp, int64_t ks, const float* qt, int64_t nqp,
                                int64_t e, float* st, int64_t sts, typename Ops::V scale, float* colmax) {
   switch (mr) {
-#define SDPA_QK_CASE(R) case R: if (QK_MR >= R) qk_rows<(QK_MR >= R ? R : 1)>(nv, kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
+#define SDPA_QK_CASE(R) case R: if (QK_MR >= R) qk_rows<(QK_MR >= R ? R : 1), KS>(nv, kp, ks, qt, nqp, e, st, sts, scale, colmax); break;
     SDPA_QK_CASE(1) SDPA_QK_CASE(2) SDPA_QK_CASE(3) SDPA_QK_CASE(4) SDPA_QK_CASE(5) SDPA_QK_CASE(6)
 #undef SDPA_QK_CASE
   }
@@ -151,13 +174,24 @@ static inline void pv_dispatch(int mr, int nv, const float* pt, int64_t nqp, con
 #endif
 
 // St[j][0 .. nv·W) for the nk keys of a block (QK_MR keys per tile) and the strip's column max.
+template <int KS>
+static inline void qk_keys(int nv, int64_t nk, const float* kp, int64_t ks, const float* qt, int64_t nqp, int64_t e,
+                           float* st, int64_t sw, typename Ops::V scale, float* colmax) {
+  for (int64_t j = 0; j < nk; j += QK_MR) {
+    const int mr = (int)min64(QK_MR, nk - j);
+    qk_dispatch<KS>(mr, nv, kp + j * ks, ks, qt, nqp, e, st + j * sw, sw, scale, colmax);
+  }
+}
 SDPA_PHASE_FN void qk_strip(int nv, int64_t nk, const float* kp, int64_t ks, const float* qt, int64_t nqp, int64_t e,
                             float* st, int64_t sw, typename Ops::V scale, float* colmax) {
   for (int v = 0; v < nv; ++v) Ops::store(colmax + v * Ops::W, Ops::set1(-__builtin_inff()));
-  for (int64_t j = 0; j < nk; j += QK_MR) {
-    const int mr = (int)min64(QK_MR, nk - j);
-    qk_dispatch(mr, nv, kp + j * ks, ks, qt, nqp, e, st + j * sw, sw, scale, colmax);
-  }
+  // Ops::kConstKStride (the WebAssembly build): the usual K row strides as compile-time constants,
+  // so the K loads of a tile are constant offsets from one pinned pointer (an x86 address each,
+  // where a runtime stride costs an address computation per row and key; native code has
+  // base + index·scale addressing for that and keeps the one runtime-stride copy).
+  if (Ops::kConstKStride && ks == 64) return qk_keys<64>(nv, nk, kp, ks, qt, nqp, e, st, sw, scale, colmax);
+  if (Ops::kConstKStride && ks == 128) return qk_keys<128>(nv, nk, kp, ks, qt, nqp, e, st, sw, scale, colmax);
+  qk_keys<0>(nv, nk, kp, ks, qt, nqp, e, st, sw, scale, colmax);
 }
 
 // O[0 .. nq) = alpha·O + P V over the block's nk keys (P = St, sw floats a key apart).

@@ -32,6 +32,13 @@ struct Ops {
   static inline void store(float* p, V v) { wasm_v128_store(p, v); }
   static inline V set1(float x) { return wasm_f32x4_splat(x); }
   static inline V zero() { return wasm_f32x4_const_splat(0.0f); }
+  // An empty asm that hides a pointer's value from the optimiser: loop strength reduction then
+  // cannot rewrite the loads off it as induction variables of their own, so `p + c` stays a load
+  // with a constant offset immediate (V8 folds that into the x86 address; a rewritten address is a
+  // separate i32.add, one more instruction per load in the inner loops, which are issue-bound).
+  template <class T> static inline void pin(T*& p) { __asm__("" : "+r"(p)); }
+  // K row strides of 64 and 128 floats get QK loops of their own (kernel_impl.h's qk_strip).
+  static constexpr bool kConstKStride = true;
 #ifdef SDPA_WASM_RELAXED
   // Relaxed SIMD: one fused (or, where the engine chooses, unfused) multiply-add instruction.
   static inline V fmadd(V a, V b, V c) { return (V)__builtin_wasm_relaxed_madd_f32x4((__f32x4)a, (__f32x4)b, (__f32x4)c); }

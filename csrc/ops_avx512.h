@@ -8,6 +8,9 @@ struct Ops {
   static inline V load(const float* p) { return _mm512_loadu_ps(p); }
   static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static inline V set1(float x) { return _mm512_set1_ps(x); }
+  // Address pinning (kernel_impl.h's pin): only the WebAssembly build needs it.
+  template <class T> static inline void pin(T*&) {}
+  static constexpr bool kConstKStride = false;
   static inline V zero() { return _mm512_setzero_ps(); }
   static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }

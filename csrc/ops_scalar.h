@@ -8,6 +8,9 @@ struct Ops {
   static inline V load(const float* p) { return *p; }
   static inline void store(float* p, V v) { *p = v; }
   static inline V set1(float x) { return x; }
+  // Address pinning (kernel_impl.h's pin): only the WebAssembly build needs it.
+  template <class T> static inline void pin(T*&) {}
+  static constexpr bool kConstKStride = false;
   static inline V zero() { return 0.0f; }
   static inline V fmadd(V a, V b, V c) { return a * b + c; }
   static inline V mul(V a, V b) { return a * b; }

@@ -19,7 +19,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const args = process.argv.slice(2);
 const opt = (n, d) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : d; };
 const S = Number(opt('--s', '2048')), runs = Number(opt('--runs', '3')), simd = opt('--simd', 'simd128');
-const tiles = args.filter((a, i) => /^\d+,\d+,\d+,\d+(:[A-Za-z0-9_=]+)*$/.test(a) && !['--s', '--runs', '--simd'].includes(args[i - 1]));
+const tiles = args.filter((a, i) => /^\d+,\d+,\d+,\d+(:[A-Za-z0-9_=+-]+)*$/.test(a) && !['--s', '--runs', '--simd'].includes(args[i - 1]));
 
 // Build every configuration first; the timing loop (Node or page) runs them round-robin and keeps
 // each one's fastest run: on a shared, loaded machine the minimum is the least disturbed figure.
