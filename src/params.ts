@@ -152,12 +152,49 @@ export function ownOptions<T extends object>(opts: T): T {
   return out;
 }
 
-/** Validates the options object with zod; returns it typed, with own properties only (see {@link ownOptions}). */
+/**
+ * The plain options (numbers, booleans, the device) and the values optionsSchema accepts for each,
+ * checked without zod: a decode step's `{ enableGqa: true }` is validated on every generated token,
+ * and zod's parse was ~30% of buildCall's time there (more after a call that evicted the caches).
+ * Any other key, or a value that fails here, goes through zod, whose errors are the messages.
+ */
+const PLAIN_OPTIONS: Partial<Record<keyof SdpaOptions, (x: unknown) => boolean>> = {
+  dropoutP: (x) => typeof x === 'number' && x >= 0 && x < 1,
+  isCausal: (x) => typeof x === 'boolean',
+  scale: (x) => typeof x === 'number' && Number.isFinite(x),
+  enableGqa: (x) => typeof x === 'boolean',
+  seed: (x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 2 ** 32 - 1,
+  device: (x) => x === 'cpu' || x === 'webgpu',
+  returnWeights: (x) => typeof x === 'boolean',
+};
+
+/** `opts` (a prototype-free copy) when every key is a plain option with a valid value, else undefined. */
+function plainOptions(opts: Record<string, unknown>): SdpaOptions | SdpaWeightsOptions | undefined {
+  for (const key of Object.keys(opts)) {
+    const value = opts[key];
+    if (value === undefined) {
+      delete opts[key]; // as zod's optional(): given as undefined means not given
+      continue;
+    }
+    const ok = Object.hasOwn(PLAIN_OPTIONS, key) ? PLAIN_OPTIONS[key as keyof SdpaOptions] : undefined;
+    if (!ok || !ok(value)) return undefined;
+  }
+  return opts as SdpaOptions | SdpaWeightsOptions;
+}
+
+/** Validates the options object (zod; plain options directly, with the same rules); returns it typed, with own properties only (see {@link ownOptions}). */
 export function parseOptions(fn: string, rawOpts: unknown): SdpaOptions | SdpaWeightsOptions {
   if (rawOpts === undefined) return ownOptions({});
   if (rawOpts === null || typeof rawOpts !== 'object' || Array.isArray(rawOpts)) {
     throw new SdpaTypeError(fn, { argument: 'opts', expected: 'an options object or undefined', received: describeValue(rawOpts) });
   }
+  // One read of each property (getters run once): both paths work on this copy.
+  const own = ownOptions(rawOpts as Record<string, unknown>);
+  return plainOptions(own) ?? parseOptionsWithSchema(fn, own);
+}
+
+/** @internal parseOptions through zod alone (every option, the error messages); a test holds the plain path to it. */
+export function parseOptionsWithSchema(fn: string, rawOpts: object): SdpaOptions | SdpaWeightsOptions {
   const opts: { attnMask?: unknown; verify?: unknown } = ownOptions(rawOpts);
   if (typeof opts.verify === 'object' && opts.verify !== null && !Array.isArray(opts.verify)) opts.verify = ownOptions(opts.verify);
   const rawMask = opts.attnMask;

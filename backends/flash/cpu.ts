@@ -261,18 +261,27 @@ function wasmJob(p: AttentionParams, rows?: RowChunk): WasmJob {
 // building the table through N-API each time was ~2 ms of a call's JS time (CPU profile, S = 16).
 const addonTables = new WeakMap<object, { kernels: readonly NativeKernelInfo[]; brand: string }>();
 
+type NativeInfo = { info: NativeKernelInfo; brand: string } | { error: string };
+/** nativeInfo's answers per loaded addon, by kernel name: every dispatch asks ~5 times per kernel. */
+const infoMemo = new WeakMap<object, Map<string, NativeInfo>>();
+
 /** The addon's table entry of `name`, or why there is none. */
-function nativeInfo(name: string): { info: NativeKernelInfo; brand: string } | { error: string } {
+function nativeInfo(name: string): NativeInfo {
   const r = loadNative();
   if (!r.ok) return { error: `${name} needs the native addon: ${r.error}` };
+  let memo = infoMemo.get(r.native);
+  if (!memo) infoMemo.set(r.native, (memo = new Map()));
+  const known = memo.get(name);
+  if (known) return known;
   let t = addonTables.get(r.native);
   if (!t) {
     t = { kernels: r.native.kernels(), brand: r.native.cpuFeatures().brand.trim() || 'this CPU' };
     addonTables.set(r.native, t);
   }
   const info = t.kernels.find((k) => k.name === name);
-  if (!info) return { error: `${name} is not in this build of the native addon (${r.path}); rebuild it with \`npm rebuild sdpa-dispatch\`` };
-  return { info, brand: t.brand };
+  const found: NativeInfo = info ? { info, brand: t.brand } : { error: `${name} is not in this build of the native addon (${r.path}); rebuild it with \`npm rebuild sdpa-dispatch\`` };
+  memo.set(name, found);
+  return found;
 }
 
 function tableRule(name: string, rule: (k: NativeKernelInfo, p: AttentionParams) => string | undefined, check: string): Constraint {
