@@ -5,7 +5,7 @@
  * at import. What the core and its tools need from backends (the float64 reference for the CLI and
  * the bench, the onnxruntime tensor adapter, the split-KV API) is handed over here too.
  */
-import { registerBackend, isRegistered } from './dispatch/registry.js';
+import { registerBackend, isRegistered, setBuiltinRegistrar } from './dispatch/registry.js';
 import type { BackendDescriptor } from './dispatch/types.js';
 import { mathBackend } from '../backends/math/index.js';
 import { efficientBackend } from '../backends/efficient/index.js';
@@ -26,6 +26,7 @@ export function ensureBuiltinsRegistered(): void {
   // onnxruntime Tensors (duck-typed: dims/type/data) are accepted as q/k/v/mask; no runtime import.
   registerTensorAdapter({ name: 'onnxruntime', matches: isOrtTensorLike, convert: (fn, argument, x) => tensorFromOrt(fn, argument, x as Parameters<typeof tensorFromOrt>[2]) });
 }
+setBuiltinRegistrar(ensureBuiltinsRegistered);
 
 /** The float64 reference (MATH on cpu) and its memory rule, for the CLI's and the bench's accuracy columns. */
 export { mathReference as referenceAttention, mathMemoryBudget as referenceMemoryBudget, mathScoreBytes as referenceScoreBytes } from '../backends/math/cpu.js';

@@ -75,6 +75,16 @@ function outputOf(r: unknown): Tensor {
   return r instanceof Tensor ? r : (r as { out: Tensor }).out;
 }
 
+/**
+ * Whether probing an unprobed part could make it eligible: the part's only failure is its engine's
+ * availability, or it has no kernel that can run and some kernel's only failure is its own
+ * availability (a kernel the probe decides, e.g. a wasm kernel pinned by withBackends).
+ */
+function probeCouldHelp(t: CandidateTrace): boolean {
+  if (t.eligible || !t.failed.every((f) => f === 'checkAvailable' || f === 'checkKernels')) return false;
+  return !t.failed.includes('checkKernels') || t.kernels.some((k) => k.failed.length > 0 && k.failed.every((f) => f === 'checkKernelAvailable'));
+}
+
 /** The call's tensor arguments by name. */
 function inputsOf(p: AttentionParams): [string, Tensor][] {
   const list: [string, Tensor][] = [['q', p.q], ['k', p.k], ['v', p.v]];
@@ -127,7 +137,7 @@ export async function dispatchRun<T>(params: AttentionParams, invoke: (kernel: K
   for (const { rp } of cands) {
     if (!rp?.part.init || rp.probed()) continue;
     const pre = evaluate(rp, params);
-    if (!pre.eligible && pre.failed.every((f) => f === 'checkAvailable')) {
+    if (probeCouldHelp(pre)) {
       await rp.ensureInit();
       known = undefined;
     } else known?.set(rp, pre);

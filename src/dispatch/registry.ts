@@ -184,8 +184,23 @@ export function findPart(backend: BackendName, device: Device): RegisteredPart |
   return registry.get(backend)?.parts.find((p) => p.part.device === device);
 }
 
-/** The registered parts of `backend` (all devices). */
+let builtinRegistrar: (() => void) | undefined;
+
+/**
+ * @internal Set by src/builtins.ts when the package loads: registers the built-in backends (once).
+ * The core cannot import them (they live above it, in backends/); lookups that may come before
+ * any sdpa() call run it first.
+ */
+export function setBuiltinRegistrar(fn: () => void): void {
+  builtinRegistrar = fn;
+}
+
+/**
+ * The registered parts of `backend` (all devices). The built-ins are registered first, so a
+ * `withBackends` kernel pin validates as the program's first call too.
+ */
 export function partsOf(backend: BackendName): readonly RegisteredPart[] {
+  builtinRegistrar?.();
   return registry.get(backend)?.parts ?? [];
 }
 
