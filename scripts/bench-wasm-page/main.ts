@@ -20,7 +20,7 @@ export interface PageRow {
   readonly bestMs: number;
   readonly gflops: number;
   readonly stallMs: number;
-  /** Longest stall during the engine's warm-up call (its first: sessions, workers, wasm compile). */
+  /** Longest stall during the engine's warm-up calls (the first of them: sessions, workers, wasm compile). */
   readonly firstStallMs: number;
   readonly maxAbsDiffVsFlash?: number;
   /** The wasm call's split over threads (jobs and kernel time per worker). */
@@ -39,6 +39,8 @@ const sizes = (params.get('sizes') ?? '2048').split(',').map(Number);
 const runs = Number(params.get('runs') ?? '3');
 // Idle ms after each call before the next engine's (see timedInterleaved).
 const gapMs = Number(params.get('gap') ?? '12');
+// Untimed rounds (one call of each engine) before the timed ones.
+const WARMUP_ROUNDS = 3;
 const H = 8, D = 64;
 const state: NonNullable<Window['__bench']> = { done: false, rows: [], isolated: crossOriginIsolated };
 window.__bench = state;
@@ -55,7 +57,7 @@ function rand(n: number, seed: number): Float32Array {
 }
 
 /**
- * Times the engines interleaved (a warm-up of each — sessions, workers, first-touch pages — then
+ * Times the engines interleaved (warm-up rounds of each — sessions, workers, first-touch pages, the JIT — then
  * `runs` rounds of one call each, in turn), so load from the machine's other jobs falls on both alike;
  * a 4 ms timer's longest gap is charged to the engine whose call was running. After each call the
  * page idles 12 ms before the next engine's call starts, so the timer fires and charges a stretch
@@ -75,10 +77,15 @@ async function timedInterleaved(fns: readonly (() => Promise<Tensor>)[]): Promis
     const splits: (WasmRunStats | undefined)[] = [];
     const kernels: string[] = [];
     const settle = (): Promise<void> => new Promise((r) => setTimeout(r, gapMs));
-    for (let e = 0; e < fns.length; e++) {
-      current = e;
-      outs.push(await (await fns[e]()).toFloat32());
-      await settle();
+    // Warm-up rounds, every engine alike: V8 tiers wasm code up over a module's first calls, not
+    // within the first one (the Node benchmark's RATIO_WARMUPS says what was measured).
+    for (let w = 0; w < WARMUP_ROUNDS; w++) {
+      for (let e = 0; e < fns.length; e++) {
+        current = e;
+        const out = await fns[e]();
+        if (w === 0) outs.push(await out.toFloat32());
+        await settle();
+      }
     }
     // The warm-up's stalls apart from the timed calls'.
     const firstStall = [...stall];
