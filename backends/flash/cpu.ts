@@ -9,7 +9,7 @@
 import { BackendFaultError } from '../../src/errors.js';
 import { FULL_SEMANTICS_CAPS } from '../../src/dispatch/caps.js';
 import { named, checkScaleFitsFloat32 } from '../../src/dispatch/constraints.js';
-import type { AttentionParams, BackendPart, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
+import type { AttentionParams, Availability, BackendPart, Constraint, KernelVariant, RunContext } from '../../src/dispatch/types.js';
 import { headView, maskView } from '../../src/cpu/layout.js';
 import { keyBand } from '../../src/params.js';
 import { Tensor } from '../../src/tensor.js';
@@ -265,6 +265,9 @@ type NativeInfo = { info: NativeKernelInfo; brand: string } | { error: string };
 /** nativeInfo's answers per loaded addon, by kernel name: every dispatch asks ~5 times per kernel. */
 const infoMemo = new WeakMap<object, Map<string, NativeInfo>>();
 
+/** Each native kernel's availability, by its (memoised) table entry. */
+const availabilityMemo = new WeakMap<object, Availability>();
+
 /** The addon's table entry of `name`, or why there is none. */
 function nativeInfo(name: string): NativeInfo {
   const r = loadNative();
@@ -302,10 +305,16 @@ function nativeKernel(name: string, isa: string): KernelVariant {
     availability() {
       const n = nativeInfo(name);
       if ('error' in n) return { available: false, reason: n.error };
-      const { missing } = n.info;
-      return missing.length === 0
-        ? { available: true }
-        : { available: false, reason: `${name} needs ${missing.join(', ')}; this CPU (${n.brand}) lacks ${missing.length > 1 ? 'them' : 'it'}` };
+      // Fixed for a loaded addon: its answer is kept with the table entry (asked on every call).
+      let a = availabilityMemo.get(n);
+      if (!a) {
+        const { missing } = n.info;
+        a = missing.length === 0
+          ? ({ available: true } as const)
+          : { available: false as const, reason: `${name} needs ${missing.join(', ')}; this CPU (${n.brand}) lacks ${missing.length > 1 ? 'them' : 'it'}` };
+        availabilityMemo.set(n, a);
+      }
+      return a;
     },
     constraints: [
       tableRule(name, (k, p) => (k.dtypes.includes(p.dtype) ? undefined : `${name} runs ${k.dtypes.join(', ')} inputs, got ${p.dtype}`), 'checkKernelDtype'),

@@ -4,7 +4,7 @@
  * Each returns undefined when met, else one sentence: the requirement, the actual value, a hint.
  */
 import { describeValue } from '../errors.js';
-import { isBackendEnabled, inScope, strictBackend } from './context.js';
+import { isBackendEnabled, inScope, partKey, strictBackend } from './context.js';
 import { activePin, envPinFor } from './pins.js';
 import type { AttentionParams, BackendCaps, BackendName, BackendPart, CausalVariant, Constraint, KernelVariant } from './types.js';
 
@@ -50,8 +50,9 @@ export function checkEnvPin(backend: BackendName, part: BackendPart, names: read
 
 /** The kernel is one the pin in force allows (a `withBackends` kernel pin, else the environment's). */
 export function checkKernelPin(backend: BackendName, part: BackendPart, name: string, names: readonly string[]): Constraint {
+  const key = partKey(backend, part.device);
   return named('checkKernelPin', () => {
-    const pin = activePin(backend, part, names);
+    const pin = activePin(backend, part, names, key);
     if (!pin || pin.kernels.includes(name)) return undefined;
     return `${name} is not used: ${pin.source} pins ${part.label} to ${pin.kernels.length ? pin.kernels.join(' or ') : 'no kernel it has'}`;
   });

@@ -117,10 +117,11 @@ function readEnvPin(s: EnvSwitches, backend: BackendName, part: BackendPart, nam
 
 /**
  * The pin in force for a part: the enclosing `withBackends` scope's, else a valid environment pin.
- * (An invalid environment pin is the part's reason, see `checkEnvPin`; it pins nothing.)
+ * (An invalid environment pin is the part's reason, see `checkEnvPin`; it pins nothing.) `key` is
+ * the part's {@link partKey}, for callers that keep it (every kernel asks on every call).
  */
-export function activePin(backend: BackendName, part: BackendPart, names: readonly string[]): KernelPin | undefined {
-  const scoped = currentState().pins.get(partKey(backend, part.device));
+export function activePin(backend: BackendName, part: BackendPart, names: readonly string[], key: string = partKey(backend, part.device)): KernelPin | undefined {
+  const scoped = currentState().pins.get(key);
   if (scoped) return scoped;
   const env = envPinFor(backend, part, names);
   return env && 'pin' in env ? env.pin : undefined;

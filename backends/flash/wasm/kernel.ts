@@ -5,7 +5,7 @@
  */
 import { BackendFaultError } from '../../../src/errors.js';
 import { named } from '../../../src/dispatch/constraints.js';
-import type { AttentionParams, KernelVariant, RunContext } from '../../../src/dispatch/types.js';
+import type { AttentionParams, Availability, KernelVariant, RunContext } from '../../../src/dispatch/types.js';
 import { Tensor } from '../../../src/tensor.js';
 import { jobBytes, WASM_MAX_BYTES, WASM_MAX_ELEMENTS, WasmMemoryError, type WasmJob } from './abi.js';
 import { runWasm, wasmFeatures, wasmUnavailable, type WasmSimd } from './runtime.js';
@@ -74,6 +74,7 @@ async function runRows(ctx: RunContext, name: string, simd: WasmSimd, job: WasmJ
 
 /** One wasm kernel as a variant of FLASH (cpu). */
 export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, inChunks?: RowChunkRunner): KernelVariant {
+  let lastAvailability: { why: string | undefined; a: Availability } | undefined;
   return {
     name,
     summary:
@@ -83,7 +84,9 @@ export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, inCh
     program: { kind: 'wasm', module: `flash-${simd}.wasm`, entry: 'sdpa_run', simd },
     availability() {
       const why = wasmUnavailable(name, simd);
-      return why ? { available: false, reason: why } : { available: true };
+      // The same answer object while the reason stands (every dispatch on the CPU asks).
+      if (!lastAvailability || lastAvailability.why !== why) lastAvailability = { why, a: why ? { available: false, reason: why } : { available: true } };
+      return lastAvailability.a;
     },
     constraints: [
       named('checkWasmMemory', (p: AttentionParams) => {

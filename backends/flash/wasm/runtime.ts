@@ -116,8 +116,23 @@ export function wasmFeatures(): WasmFeatures | undefined {
   return features;
 }
 
-/** Why the kernel of this flavour cannot run here, or undefined when it can. `name` starts the sentence. */
+/** wasmUnavailable's last answer per kernel, with the engine state it was made from. */
+const unavailableMemo = new Map<string, { features: WasmFeatures | undefined; loadError: string | undefined; why: string | undefined }>();
+
+/**
+ * Why the kernel of this flavour cannot run here, or undefined when it can. `name` starts the
+ * sentence. Asked by every dispatch on the CPU: the sentence is made again only when the engine's
+ * state (probed, failed to load) changed.
+ */
 export function wasmUnavailable(name: string, simd: WasmSimd): string | undefined {
+  const m = unavailableMemo.get(name);
+  if (m && m.features === features && m.loadError === loadError) return m.why;
+  const why = unavailableNow(name, simd);
+  unavailableMemo.set(name, { features, loadError, why });
+  return why;
+}
+
+function unavailableNow(name: string, simd: WasmSimd): string | undefined {
   if (loadError) return `${name}: ${loadError}`;
   if (!features) return `${name}: the WebAssembly engine has not been probed yet (await capabilities(), or call sdpa())`;
   if (!features.webassembly) return `${name} needs WebAssembly, which this JavaScript engine lacks`;
