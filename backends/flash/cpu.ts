@@ -13,7 +13,7 @@ import type { AttentionParams, Availability, BackendPart, Constraint, KernelVari
 import { headView, maskView } from '../../src/cpu/layout.js';
 import { keyBand } from '../../src/params.js';
 import { Tensor } from '../../src/tensor.js';
-import { loadNative, NATIVE_DTYPE, type NativeAttentionArgs, type NativeKernelInfo, type NativeMaskDType } from './native.js';
+import { loadNative, NATIVE_DTYPE, type NativeAttentionArgs, type NativeKernelInfo, type NativeLoadResult, type NativeMaskDType } from './native.js';
 import type { WasmJob } from './wasm/abi.js';
 import { WASM_KERNELS, wasmKernel } from './wasm/kernel.js';
 import { initWasm, wasmFeatures, wasmUnavailable } from './wasm/runtime.js';
@@ -261,30 +261,39 @@ function wasmJob(p: AttentionParams, rows?: RowChunk): WasmJob {
 // building the table through N-API each time was ~2 ms of a call's JS time (CPU profile, S = 16).
 const addonTables = new WeakMap<object, { kernels: readonly NativeKernelInfo[]; brand: string }>();
 
-type NativeInfo = { info: NativeKernelInfo; brand: string } | { error: string };
-/** nativeInfo's answers per loaded addon, by kernel name: every dispatch asks ~5 times per kernel. */
+/** A native kernel's table entry and what it means here, or why there is none. */
+type NativeInfo = { info: NativeKernelInfo; availability: Availability } | { error: string; availability: Availability };
+/**
+ * nativeInfo's answers per load result (loadNative's, kept for the process), by kernel name: every
+ * dispatch asks ~5 times per kernel, and none of the answers changes while that result stands.
+ */
 const infoMemo = new WeakMap<object, Map<string, NativeInfo>>();
 
-/** Each native kernel's availability, by its (memoised) table entry. */
-const availabilityMemo = new WeakMap<object, Availability>();
-
-/** The addon's table entry of `name`, or why there is none. */
+/** The addon's table entry of `name` with its availability, or why there is none. */
 function nativeInfo(name: string): NativeInfo {
   const r = loadNative();
-  if (!r.ok) return { error: `${name} needs the native addon: ${r.error}` };
-  let memo = infoMemo.get(r.native);
-  if (!memo) infoMemo.set(r.native, (memo = new Map()));
-  const known = memo.get(name);
-  if (known) return known;
+  let memo = infoMemo.get(r);
+  if (!memo) infoMemo.set(r, (memo = new Map()));
+  let found = memo.get(name);
+  if (!found) memo.set(name, (found = readNativeInfo(r, name)));
+  return found;
+}
+
+function readNativeInfo(r: NativeLoadResult, name: string): NativeInfo {
+  const missingEntry = (error: string): NativeInfo => ({ error, availability: { available: false, reason: error } });
+  if (!r.ok) return missingEntry(`${name} needs the native addon: ${r.error}`);
   let t = addonTables.get(r.native);
   if (!t) {
     t = { kernels: r.native.kernels(), brand: r.native.cpuFeatures().brand.trim() || 'this CPU' };
     addonTables.set(r.native, t);
   }
   const info = t.kernels.find((k) => k.name === name);
-  const found: NativeInfo = info ? { info, brand: t.brand } : { error: `${name} is not in this build of the native addon (${r.path}); rebuild it with \`npm rebuild sdpa-dispatch\`` };
-  memo.set(name, found);
-  return found;
+  if (!info) return missingEntry(`${name} is not in this build of the native addon (${r.path}); rebuild it with \`npm rebuild sdpa-dispatch\``);
+  const { missing } = info;
+  const availability: Availability = missing.length === 0
+    ? { available: true }
+    : { available: false, reason: `${name} needs ${missing.join(', ')}; this CPU (${t.brand}) lacks ${missing.length > 1 ? 'them' : 'it'}` };
+  return { info, availability };
 }
 
 function tableRule(name: string, rule: (k: NativeKernelInfo, p: AttentionParams) => string | undefined, check: string): Constraint {
@@ -302,20 +311,7 @@ function nativeKernel(name: string, isa: string): KernelVariant {
       ? `native ${isa} decode kernel, chosen for S <= 16 queries per head: a GQA group's query heads share each K/V row and the keys are split across threads (memory-bound; see capabilities())`
       : `native ${isa} kernel (see capabilities() for the addon's description)`,
     program: { kind: 'native', entry: 'flashAttention', isa },
-    availability() {
-      const n = nativeInfo(name);
-      if ('error' in n) return { available: false, reason: n.error };
-      // Fixed for a loaded addon: its answer is kept with the table entry (asked on every call).
-      let a = availabilityMemo.get(n);
-      if (!a) {
-        const { missing } = n.info;
-        a = missing.length === 0
-          ? ({ available: true } as const)
-          : { available: false as const, reason: `${name} needs ${missing.join(', ')}; this CPU (${n.brand}) lacks ${missing.length > 1 ? 'them' : 'it'}` };
-        availabilityMemo.set(n, a);
-      }
-      return a;
-    },
+    availability: () => nativeInfo(name).availability,
     constraints: [
       tableRule(name, (k, p) => (k.dtypes.includes(p.dtype) ? undefined : `${name} runs ${k.dtypes.join(', ')} inputs, got ${p.dtype}`), 'checkKernelDtype'),
       tableRule(

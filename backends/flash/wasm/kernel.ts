@@ -5,10 +5,10 @@
  */
 import { BackendFaultError } from '../../../src/errors.js';
 import { named } from '../../../src/dispatch/constraints.js';
-import type { AttentionParams, Availability, KernelVariant, RunContext } from '../../../src/dispatch/types.js';
+import type { AttentionParams, KernelVariant, RunContext } from '../../../src/dispatch/types.js';
 import { Tensor } from '../../../src/tensor.js';
 import { jobBytes, WASM_MAX_BYTES, WASM_MAX_ELEMENTS, WasmMemoryError, type WasmJob } from './abi.js';
-import { runWasm, wasmFeatures, wasmUnavailable, type WasmSimd } from './runtime.js';
+import { runWasm, wasmAvailability, wasmFeatures, type WasmSimd } from './runtime.js';
 
 /** The wasm kernels' names, in priority order (relaxed SIMD first: one FMA per multiply-add). */
 export const WASM_KERNELS: readonly { readonly name: string; readonly simd: WasmSimd }[] = [
@@ -74,7 +74,6 @@ async function runRows(ctx: RunContext, name: string, simd: WasmSimd, job: WasmJ
 
 /** One wasm kernel as a variant of FLASH (cpu). */
 export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, inChunks?: RowChunkRunner): KernelVariant {
-  let lastAvailability: { why: string | undefined; a: Availability } | undefined;
   return {
     name,
     summary:
@@ -82,12 +81,7 @@ export function wasmKernel(name: string, simd: WasmSimd, build: JobBuilder, inCh
         ? 'the C++ flash kernel compiled to WebAssembly with relaxed-SIMD FMA, on workers sharing one memory where SharedArrayBuffer is usable'
         : 'the C++ flash kernel compiled to WebAssembly SIMD128, on workers sharing one memory where SharedArrayBuffer is usable',
     program: { kind: 'wasm', module: `flash-${simd}.wasm`, entry: 'sdpa_run', simd },
-    availability() {
-      const why = wasmUnavailable(name, simd);
-      // The same answer object while the reason stands (every dispatch on the CPU asks).
-      if (!lastAvailability || lastAvailability.why !== why) lastAvailability = { why, a: why ? { available: false, reason: why } : { available: true } };
-      return lastAvailability.a;
-    },
+    availability: () => wasmAvailability(name, simd),
     constraints: [
       named('checkWasmMemory', (p: AttentionParams) => {
         const elems = Math.max(p.q.data?.length ?? 0, p.k.data?.length ?? 0, p.v.data?.length ?? 0, p.mask?.tensor.data?.length ?? 0, p.batch * p.hq * p.s * p.ev);

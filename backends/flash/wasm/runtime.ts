@@ -14,6 +14,7 @@ import { base64ToBytes } from '../../../src/assets.js';
 import { envVar } from '../../../src/env.js';
 import { readOutput, stageCall, WASM_STACK_BYTES, WasmMemoryError, type FlashWasmExports, type WasmJob } from './abi.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
+import type { Availability } from '../../../src/dispatch/types.js';
 
 /** The SIMD flavours the modules are built in. */
 export type WasmSimd = 'simd128' | 'relaxed';
@@ -116,20 +117,27 @@ export function wasmFeatures(): WasmFeatures | undefined {
   return features;
 }
 
-/** wasmUnavailable's last answer per kernel, with the engine state it was made from. */
-const unavailableMemo = new Map<string, { features: WasmFeatures | undefined; loadError: string | undefined; why: string | undefined }>();
+/** wasmAvailability's last answer per kernel, with the engine state it was made from. */
+const availabilityMemo = new Map<string, { features: WasmFeatures | undefined; loadError: string | undefined; a: Availability }>();
 
 /**
- * Why the kernel of this flavour cannot run here, or undefined when it can. `name` starts the
- * sentence. Asked by every dispatch on the CPU: the sentence is made again only when the engine's
- * state (probed, failed to load) changed.
+ * Whether the kernel of this flavour can run here, and why not (`name` starts the sentence). Asked
+ * by every dispatch on the CPU: the answer is made again only when the engine's state (probed,
+ * failed to load) changed.
  */
-export function wasmUnavailable(name: string, simd: WasmSimd): string | undefined {
-  const m = unavailableMemo.get(name);
-  if (m && m.features === features && m.loadError === loadError) return m.why;
+export function wasmAvailability(name: string, simd: WasmSimd): Availability {
+  const m = availabilityMemo.get(name);
+  if (m && m.features === features && m.loadError === loadError) return m.a;
   const why = unavailableNow(name, simd);
-  unavailableMemo.set(name, { features, loadError, why });
-  return why;
+  const a: Availability = why === undefined ? { available: true } : { available: false, reason: why };
+  availabilityMemo.set(name, { features, loadError, a });
+  return a;
+}
+
+/** Why the kernel of this flavour cannot run here, or undefined when it can ({@link wasmAvailability}). */
+export function wasmUnavailable(name: string, simd: WasmSimd): string | undefined {
+  const a = wasmAvailability(name, simd);
+  return a.available ? undefined : a.reason;
 }
 
 function unavailableNow(name: string, simd: WasmSimd): string | undefined {
